@@ -1,0 +1,65 @@
+//! HTTP plumbing every driver shares: one client setup, bounded body reads, and one mapping from
+//! transport failures to poll error reasons.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use crate::drivers::PollError;
+
+/// Device answers are small; anything far larger is a fault, not data worth buffering.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// A client for one target. `timeout` bounds each request, below the poll's own deadline.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("fleet-exporter/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// Reads a successful answer's body, refusing more than `limit` bytes.
+pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, PollError> {
+    let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(PollError::Auth(format!("HTTP {status}")));
+    }
+    if !status.is_success() {
+        return Err(PollError::Http(format!("HTTP {status}")));
+    }
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(PollError::Decode(format!("answer larger than {limit} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(PollError::Decode(format!("answer larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Classifies a transport error. The URL is dropped from the message (it could carry
+/// credentials) and the cause chain is kept, since reqwest's own text alone says little.
+pub fn transport_error(e: reqwest::Error) -> PollError {
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        PollError::Timeout
+    } else if e.is_connect() {
+        PollError::Connect(msg)
+    } else if e.is_decode() || e.is_body() {
+        PollError::Decode(msg)
+    } else {
+        PollError::Http(msg)
+    }
+}

@@ -1,0 +1,247 @@
+//! iKuai routers: `POST /Action/call` behind a cookie login.
+//!
+//! One call at a time (small routers time out under concurrent calls), sections in a fixed
+//! order, and a failed section costs only its own series.
+
+mod client;
+pub mod metrics;
+pub mod model;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use self::client::IkuaiClient;
+use self::model::{ClientPage, Homepage, LanClient, MonitorIface, Ports};
+use crate::config::{Secret, TargetSpec};
+use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
+use crate::snapshot::{Snapshot, SnapshotBuilder};
+
+pub const KIND: Kind = Kind {
+    name: "ikuai",
+    secret_keys: &["password"],
+    configure,
+};
+
+/// A router lists at most this many pages of clients per poll (a guard against a router that
+/// keeps answering with the same page).
+const MAX_PAGES: usize = 100;
+
+/// Groups of calls a target can switch off with `modules = [...]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Module {
+    System,
+    Interfaces,
+    Clients,
+    ClientsV6,
+    Dns,
+    Qos,
+    Ports,
+}
+
+const ALL_MODULES: [Module; 7] = [
+    Module::System,
+    Module::Interfaces,
+    Module::Clients,
+    Module::ClientsV6,
+    Module::Dns,
+    Module::Qos,
+    Module::Ports,
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    #[serde(default = "default_username")]
+    username: String,
+    password: Secret,
+    #[serde(default = "default_modules")]
+    modules: Vec<Module>,
+    /// Per-client series for at most this many clients; 0 turns them off.
+    #[serde(default = "default_max_clients")]
+    max_clients: usize,
+    /// Physical ports and addressing change rarely: fetched every this many polls.
+    #[serde(default = "default_ports_every")]
+    ports_every: u64,
+    /// Client rows asked for per call.
+    #[serde(default = "default_page_size")]
+    page_size: usize,
+}
+
+fn default_username() -> String {
+    "admin".into()
+}
+fn default_modules() -> Vec<Module> {
+    ALL_MODULES.to_vec()
+}
+fn default_max_clients() -> usize {
+    256
+}
+fn default_ports_every() -> u64 {
+    10
+}
+fn default_page_size() -> usize {
+    1000
+}
+
+fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
+    let opts: Options = spec.driver_options()?;
+    if opts.ports_every == 0 {
+        return Err("ports_every: must be at least 1".into());
+    }
+    if opts.page_size == 0 {
+        return Err("page_size: must be at least 1".into());
+    }
+    let opts = Arc::new(opts);
+    let (url, timeout) = (spec.url.clone(), spec.timeout);
+    Ok(Arc::new(move || {
+        let client = IkuaiClient::new(&url, opts.username.clone(), opts.password.clone(), timeout);
+        Box::new(IkuaiDriver {
+            client,
+            opts: opts.clone(),
+            polls: 0,
+            ports: None,
+        }) as Box<dyn Driver>
+    }))
+}
+
+struct IkuaiDriver {
+    client: IkuaiClient,
+    opts: Arc<Options>,
+    polls: u64,
+    /// The last port and addressing answer, re-exported between its slow refreshes.
+    ports: Option<Ports>,
+}
+
+impl Driver for IkuaiDriver {
+    fn poll<'a>(&'a mut self, ctx: &'a mut PollContext) -> BoxFuture<'a, Result<Snapshot, PollError>> {
+        Box::pin(self.poll_router(ctx))
+    }
+}
+
+/// Failures that say the router as a whole cannot be polled now; the others cost one section.
+fn is_fatal(e: &PollError) -> bool {
+    matches!(
+        e,
+        PollError::Timeout | PollError::Connect(_) | PollError::Auth(_) | PollError::Http(_)
+    )
+}
+
+impl IkuaiDriver {
+    async fn poll_router(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
+        let mut b = ctx.snapshot_builder();
+        let mut succeeded = 0;
+        let mut failed = Vec::new();
+        let mut clients: Vec<(&'static str, Vec<LanClient>)> = Vec::new();
+        for module in ALL_MODULES {
+            if !self.opts.modules.contains(&module) {
+                continue;
+            }
+            let result = match module {
+                Module::System => self.system(ctx, &mut b).await,
+                Module::Interfaces => self.interfaces(ctx, &mut b).await,
+                Module::Clients => self
+                    .clients(ctx, "monitor_lanip")
+                    .await
+                    .map(|rows| clients.push(("4", rows))),
+                Module::ClientsV6 => self
+                    .clients(ctx, "monitor_lanipv6")
+                    .await
+                    .map(|rows| clients.push(("6", rows))),
+                Module::Dns => self.dns(ctx, &mut b).await,
+                Module::Qos => self.qos(ctx, &mut b).await,
+                Module::Ports => self.ports(ctx, &mut b).await,
+            };
+            match result {
+                Ok(()) => succeeded += 1,
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => failed.push(e),
+            }
+        }
+        self.polls += 1;
+        let pages: Vec<(&str, &[LanClient])> =
+            clients.iter().map(|(v, rows)| (*v, rows.as_slice())).collect();
+        if !pages.is_empty() {
+            metrics::clients(&mut b, &pages, self.opts.max_clients);
+        }
+        if succeeded == 0 && !failed.is_empty() {
+            return Err(failed.remove(0));
+        }
+        ctx.partial_errors.extend(failed);
+        Ok(b.finish())
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &mut self,
+        ctx: &mut PollContext,
+        func_name: &str,
+        param: Value,
+    ) -> Result<T, PollError> {
+        let payload = self.client.call(ctx, func_name, param).await?;
+        serde_json::from_value(payload)
+            .map_err(|e| PollError::Decode(format!("{func_name}: {e}")))
+    }
+
+    async fn system(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+        let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
+        let home: Homepage = self.call(ctx, "homepage", param).await?;
+        metrics::system(b, &home, self.client.api());
+        Ok(())
+    }
+
+    async fn interfaces(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+        let param = json!({"TYPE": "iface_check,iface_stream"});
+        let iface: MonitorIface = self.call(ctx, "monitor_iface", param).await?;
+        metrics::interfaces(b, &iface);
+        Ok(())
+    }
+
+    /// Pages through a client list until the router's `total` is reached.
+    async fn clients(&mut self, ctx: &mut PollContext, func_name: &str) -> Result<Vec<LanClient>, PollError> {
+        let mut rows = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let param = json!({
+                "TYPE": "data,total",
+                "limit": format!("{offset},{}", self.opts.page_size),
+                "ORDER_BY": "ip_addr_int",
+                "ORDER": "",
+            });
+            let page: ClientPage = self.call(ctx, func_name, param).await?;
+            let n = page.data.len();
+            let total = page.total.unwrap_or(0.0) as usize;
+            rows.extend(page.data);
+            offset += n;
+            if n == 0 || offset >= total {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn dns(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+        let payload = self.client.call(ctx, "dns", json!({"TYPE": "dns_cache"})).await?;
+        metrics::dns(b, &model::dns_cache_rows(&payload));
+        Ok(())
+    }
+
+    async fn qos(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+        let payload = self.client.call(ctx, "monitor_l7qos", json!({"TYPE": "data"})).await?;
+        metrics::qos(b, &model::qos_rows(&payload));
+        Ok(())
+    }
+
+    async fn ports(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+        if self.ports.is_none() || self.polls % self.opts.ports_every == 0 {
+            let param = json!({"TYPE": "ether_info,snapshoot"});
+            self.ports = Some(self.call(ctx, "homepage", param).await?);
+        }
+        if let Some(ports) = &self.ports {
+            metrics::ports(b, ports);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The seam between the core and the device drivers.
+//!
+//! The core knows a driver only through [`Driver`] and the [`KINDS`] registry: a new device kind
+//! is one folder here, one simulator under `sim/`, and one line in [`KINDS`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::config::TargetSpec;
+use crate::snapshot::{Snapshot, SnapshotBuilder};
+
+pub mod http;
+pub mod ikuai;
+pub mod lenient;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Polls one device. A driver owns its session state (cookies, tokens) across polls; the
+/// scheduler owns the timing and cancels a poll that overruns its deadline.
+pub trait Driver: Send {
+    fn poll<'a>(&'a mut self, ctx: &'a mut PollContext) -> BoxFuture<'a, Result<Snapshot, PollError>>;
+}
+
+/// Builds a fresh driver for a (re)started poller.
+pub type DriverFactory = Arc<dyn Fn() -> Box<dyn Driver> + Send + Sync>;
+
+/// What a poll reports besides its snapshot.
+#[derive(Debug)]
+pub struct PollContext {
+    target: Arc<str>,
+    /// Logins the driver made during this poll.
+    pub logins: u32,
+    /// Sections that failed while the poll as a whole produced a snapshot.
+    pub partial_errors: Vec<PollError>,
+}
+
+impl PollContext {
+    pub fn new(target: Arc<str>) -> Self {
+        PollContext {
+            target,
+            logins: 0,
+            partial_errors: Vec::new(),
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// A builder whose samples carry this target's `target` label.
+    pub fn snapshot_builder(&self) -> SnapshotBuilder {
+        SnapshotBuilder::new(Some(&self.target))
+    }
+}
+
+/// Why a poll (or a part of one) failed. The messages are shown on the status page and in logs,
+/// so they never carry a request body, a URL with credentials, or a secret.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PollError {
+    #[error("poll timed out")]
+    Timeout,
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("HTTP error: {0}")]
+    Http(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error("device API error: {0}")]
+    Api(String),
+    #[error("cannot decode answer: {0}")]
+    Decode(String),
+}
+
+impl PollError {
+    /// The `reason` label of `fleet_target_poll_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PollError::Timeout => "timeout",
+            PollError::Connect(_) => "connect",
+            PollError::Http(_) => "http",
+            PollError::Auth(_) => "auth",
+            PollError::Api(_) => "api",
+            PollError::Decode(_) => "decode",
+        }
+    }
+
+    /// Every reason, so error counters start at zero and `rate()` sees the first error.
+    pub const REASONS: [&'static str; 6] = ["timeout", "connect", "http", "auth", "api", "decode"];
+}
+
+/// A device kind the config can name.
+pub struct Kind {
+    pub name: &'static str,
+    /// Option keys holding secrets: each may also be given as `<key>_file`, which the config
+    /// loader reads (and re-reads on reload) before the driver sees the options.
+    pub secret_keys: &'static [&'static str],
+    /// Checks a target's options and returns how to build its driver; errors name the key.
+    pub configure: fn(&TargetSpec) -> Result<DriverFactory, String>,
+}
+
+/// Every device kind, by the name used in `kind = "..."`.
+pub static KINDS: &[Kind] = &[ikuai::KIND];
+
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}

@@ -1,0 +1,16 @@
+//! fleet-exporter: polls iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
+//! devices on schedules, and serves what they report to Prometheus.
+//!
+//! The core (`config`, `scheduler`, `store`, `snapshot`, `exposition`, `server`, `app`) knows
+//! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`.
+
+pub mod app;
+pub mod demo;
+pub mod sim;
+pub mod config;
+pub mod drivers;
+pub mod exposition;
+pub mod scheduler;
+pub mod server;
+pub mod snapshot;
+pub mod store;

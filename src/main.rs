@@ -1,0 +1,155 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use fleet_exporter::app::App;
+use fleet_exporter::config::{Config, Source};
+use fleet_exporter::{demo, server};
+
+/// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
+/// devices.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML, or YAML by extension).
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Validate the configuration file and exit.
+    #[arg(long = "config.check", requires = "config_file")]
+    config_check: bool,
+    /// Run against built-in device simulators on loopback: no config, no network.
+    #[arg(long, conflicts_with = "config_file")]
+    demo: bool,
+    /// Address to serve /metrics on (overrides `server.listen`).
+    #[arg(long = "web.listen-address", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long = "log.level", default_value = "info")]
+    log_level: String,
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    if cli.config_check {
+        let path = cli.config_file.as_deref().expect("clap requires it");
+        return match Config::load(path) {
+            Ok(c) => {
+                println!("{}: ok, {} target(s)", path.display(), c.targets.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid configuration: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (config, source, _demo) = if cli.demo {
+        let demo = demo::Demo::start().await.context("starting the demo simulators")?;
+        (demo.config()?, Source::Builtin, Some(demo))
+    } else {
+        let path = cli
+            .config_file
+            .context("give --config.file=FILE, or --demo to try it with simulated devices")?;
+        let config = Config::load(&path)?;
+        (config, Source::File(path), None)
+    };
+    let listen = cli.listen.unwrap_or(config.listen);
+    let app = App::new(source);
+    let summary = app.apply(&config).await;
+    info!(targets = summary.added.len(), "configuration loaded");
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    info!(address = %listener.local_addr()?, "serving /metrics");
+    tokio::spawn(reload_on_sighup(app.clone()));
+    axum::serve(listener, server::router(app.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    info!("shutting down");
+    if tokio::time::timeout(Duration::from_secs(3), app.shutdown()).await.is_err() {
+        warn!("pollers did not stop in time");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn reload_on_sighup(app: std::sync::Arc<App>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            info!("SIGHUP: reloading configuration");
+            // Failures are logged and exported by the reload itself.
+            let _ = app.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = app;
+}

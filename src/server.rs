@@ -1,0 +1,141 @@
+//! The HTTP endpoints. Nothing here waits for a device: every answer comes from the store.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::app::{App, REVISION, VERSION};
+use crate::exposition::{render, Format};
+use crate::store::unix_seconds;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/probe", get(probe))
+        .route("/-/healthy", get(|| async { "Healthy\n" }))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
+        .route("/", get(index))
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let sources = app.store().sources(None).unwrap_or_default();
+    encode(&headers, &sources)
+}
+
+#[derive(Deserialize)]
+struct ProbeQuery {
+    target: Option<String>,
+}
+
+async fn probe(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ProbeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(name) = q.target else {
+        return (StatusCode::BAD_REQUEST, "missing ?target=NAME\n").into_response();
+    };
+    match app.store().sources(Some(&name)) {
+        Some(sources) => encode(&headers, &sources),
+        None => (StatusCode::NOT_FOUND, format!("unknown target {name:?}\n")).into_response(),
+    }
+}
+
+fn encode(headers: &HeaderMap, sources: &[Arc<crate::snapshot::Snapshot>]) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let body = render(format, sources.iter().map(|s| &**s));
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.ready() {
+        (StatusCode::OK, "Ready\n").into_response()
+    } else {
+        let waiting = app.store().status().iter().filter(|t| !t.health.polled).count();
+        let msg = format!("Not ready: {waiting} target(s) not polled yet\n");
+        (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
+    }
+}
+
+async fn reload(State(app): State<Arc<App>>) -> Response {
+    match app.reload().await {
+        Ok(s) => format!(
+            "Reloaded: {} added, {} removed, {} restarted, {} unchanged\n",
+            s.added.len(),
+            s.removed.len(),
+            s.restarted.len(),
+            s.unchanged
+        )
+        .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("Reload failed: {e}\n")).into_response(),
+    }
+}
+
+async fn index(State(app): State<Arc<App>>) -> Html<String> {
+    let mut page = String::with_capacity(4096);
+    let _ = write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>fleet-exporter</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
+         .down{{color:#b00}}</style></head><body><h1>fleet-exporter</h1>\
+         <p>Version {VERSION} (revision {})</p>\
+         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · \
+         <a href=\"/-/ready\">Readiness</a></p><h2>Targets</h2><table><tr><th>Target</th>\
+         <th>Kind</th><th>State</th><th>Series</th><th>Last success</th><th>Last error</th></tr>",
+        escape_html(REVISION)
+    );
+    let now = SystemTime::now();
+    for t in app.store().status() {
+        let h = &t.health;
+        let state = match (h.polled, h.up) {
+            (false, _) => "<td>pending</td>",
+            (true, true) => "<td>up</td>",
+            (true, false) => "<td class=\"down\">down</td>",
+        };
+        let last_success = h.last_success.map_or("never".to_string(), |s| {
+            let ago = unix_seconds(now) - unix_seconds(s);
+            format!("{ago:.0} s ago")
+        });
+        let _ = write!(
+            page,
+            "<tr><td><a href=\"/probe?target={}\">{}</a></td><td>{}</td>{state}<td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_url_component(&t.name),
+            escape_html(&t.name),
+            t.kind,
+            t.series,
+            last_success,
+            escape_html(h.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    Html(page)
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escape_url_component(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

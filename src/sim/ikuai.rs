@@ -1,0 +1,1683 @@
+//! A simulated iKuai router web API (`/Action/login` + `/Action/call`).
+//!
+//! Written only from the published API document and the project's notes on
+//! real routers, never from the exporter's driver: a field the driver
+//! misreads must not pass a test by being misread here the same way.
+//!
+//! With `quirks` on (the default), every answer carries the real-world oddities
+//! listed in the notes (exponent floats, numbers as strings, `"--"`, URL-encoded
+//! text, a duplicated client row, a bare `timeout` token, hostile label text),
+//! so a driver tested against it has to cope with them. With `quirks` off the
+//! same data comes back as clean, well-typed JSON.
+//!
+//! Values move with wall time (counters only grow, rates and CPU wobble) so a
+//! dashboard pointed at the simulator looks alive; everything that identifies
+//! something (MACs, IPs, names, base counters) comes from `seed` and the index.
+
+use std::collections::VecDeque;
+use std::f64::consts::TAU;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use md5::{Digest, Md5};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+/// Which answer envelope the simulated firmware speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// `{"Result":30000,"ErrMsg":"Success","Data":{..}}`
+    V3,
+    /// `{"code":0,"message":"Success","results":{..}}`
+    V4,
+}
+
+/// A failure injected into `/Action/call` answers (login is never affected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Accept the request and never answer (until the simulator is dropped).
+    Hang,
+    /// Cut the JSON body in half (the HTTP framing stays valid).
+    Truncated,
+    /// An HTML error page with status 200, as a proxy in front of a router sends.
+    Html,
+    /// HTTP 500.
+    Status500,
+}
+
+#[derive(Clone, Debug)]
+pub struct IkuaiSimConfig {
+    pub username: String,
+    pub password: String,
+    pub firmware: Firmware,
+    /// IPv4 LAN clients.
+    pub lan_clients: usize,
+    /// IPv6 LAN clients.
+    pub lan_clients_v6: usize,
+    /// WAN lines `wan1..wanN`; there is always one `lan1` besides.
+    pub wan_lines: usize,
+    pub hostname: String,
+    /// Emit every real-world quirk from the notes.
+    pub quirks: bool,
+    /// Seeds identities and base counters, so two runs show the same fleet.
+    pub seed: u64,
+}
+
+impl Default for IkuaiSimConfig {
+    fn default() -> Self {
+        IkuaiSimConfig {
+            username: "admin".into(),
+            password: "admin".into(),
+            firmware: Firmware::V3,
+            lan_clients: 8,
+            lan_clients_v6: 2,
+            wan_lines: 2,
+            hostname: "iKuai".into(),
+            quirks: true,
+            seed: 1,
+        }
+    }
+}
+
+/// Handle on a running simulator; dropping it stops the server.
+pub struct IkuaiSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl IkuaiSim {
+    /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
+    pub async fn start(cfg: IkuaiSimConfig) -> std::io::Result<IkuaiSim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            passwd_md5: md5_hex(&cfg.password),
+            lan_clients: AtomicUsize::new(cfg.lan_clients),
+            cfg,
+            started: Instant::now(),
+            started_unix: unix_now(),
+            sessions: Mutex::new(VecDeque::new()),
+            logins: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            latency: Mutex::new(Duration::ZERO),
+            fault: Mutex::new(Fault::None),
+            stop: stop_rx.clone(),
+        });
+        let app = Router::new()
+            .route("/Action/login", post(login))
+            .route("/Action/call", post(call))
+            .with_state(Arc::clone(&shared));
+        let mut stop_rx = stop_rx;
+        tokio::spawn(async move {
+            // A dropped sender also ends the wait, so the server never outlives its handle.
+            let shutdown = async move {
+                let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "ikuai simulator stopped with an error");
+            }
+        });
+        Ok(IkuaiSim { addr, shared, stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Login attempts received, successful or not.
+    pub fn logins(&self) -> u64 {
+        self.shared.logins.load(Ordering::SeqCst)
+    }
+
+    /// `/Action/call` requests received.
+    pub fn calls(&self) -> u64 {
+        self.shared.calls.load(Ordering::SeqCst)
+    }
+
+    /// Highest number of `/Action/call` requests served at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every existing `sess_key` becomes invalid now.
+    pub fn expire_sessions(&self) {
+        lock(&self.shared.sessions).clear();
+    }
+
+    /// Added to every `/Action/call` answer.
+    pub fn set_latency(&self, d: Duration) {
+        *lock(&self.shared.latency) = d;
+    }
+
+    pub fn set_fault(&self, f: Fault) {
+        *lock(&self.shared.fault) = f;
+    }
+
+    /// Clients keep their identity by index, so lowering `n` drops the last ones.
+    pub fn set_lan_clients(&self, n: usize) {
+        self.shared.lan_clients.store(n, Ordering::SeqCst);
+    }
+
+    /// MACs of the current IPv4 clients, in order (without the duplicated row).
+    pub fn client_macs(&self) -> Vec<String> {
+        let n = self.shared.lan_clients.load(Ordering::SeqCst);
+        (0..n)
+            .map(|i| fmt_mac(client_mac(self.shared.cfg.seed, i)))
+            .collect()
+    }
+}
+
+impl Drop for IkuaiSim {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server state and HTTP handlers
+// ---------------------------------------------------------------------------
+
+/// Session keys kept at most; a client that logs in on every poll (the bug the
+/// notes warn about) must not grow the simulator without bound.
+const MAX_SESSIONS: usize = 256;
+
+struct Shared {
+    cfg: IkuaiSimConfig,
+    passwd_md5: String,
+    started: Instant,
+    started_unix: u64,
+    lan_clients: AtomicUsize,
+    sessions: Mutex<VecDeque<String>>,
+    logins: AtomicU64,
+    calls: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    latency: Mutex<Duration>,
+    fault: Mutex<Fault>,
+    stop: watch::Receiver<bool>,
+}
+
+/// A poisoned lock only means another handler panicked mid-update of plain
+/// data; the data is still usable, and the simulator must keep answering.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Decrements the in-flight count however the handler ends, including when
+/// hyper drops it because the client went away.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
+    sh.logins.fetch_add(1, Ordering::SeqCst);
+    // Routers read a JSON body only; a form body is a "Post data error".
+    let creds = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        let user = v.get("username")?.as_str()?.to_owned();
+        let passwd = v.get("passwd")?.as_str()?.to_owned();
+        Some((user, passwd))
+    });
+    let Some((user, passwd)) = creds else {
+        return json_response(
+            StatusCode::OK,
+            r#"{"Result":10001,"ErrMsg":"Post data error"}"#,
+        );
+    };
+    // Only `passwd` is checked, like the routers; `pass` is what the web UI adds.
+    if user != sh.cfg.username || passwd != sh.passwd_md5 {
+        tracing::debug!("ikuai sim: login refused");
+        return json_response(
+            StatusCode::OK,
+            r#"{"Result":10001,"ErrMsg":"用户名或密码错误"}"#,
+        );
+    }
+    let key = format!("{:032x}", rand::random::<u128>());
+    {
+        let mut sessions = lock(&sh.sessions);
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.pop_front();
+        }
+        sessions.push_back(key.clone());
+    }
+    let body = match sh.cfg.firmware {
+        Firmware::V3 => r#"{"Result":10000,"ErrMsg":"Success"}"#,
+        Firmware::V4 => r#"{"code":0,"message":"Success"}"#,
+    };
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::SET_COOKIE, format!("sess_key={key}; path=/")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    sh.calls.fetch_add(1, Ordering::SeqCst);
+    let now_serving = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = InFlight(&sh.in_flight);
+    sh.max_in_flight.fetch_max(now_serving, Ordering::SeqCst);
+
+    let latency = *lock(&sh.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = *lock(&sh.fault);
+    if fault == Fault::Hang {
+        // Wait for the simulator to stop rather than forever, so its
+        // connection tasks do not outlive it.
+        let mut stop = sh.stop.clone();
+        let _ = stop.wait_for(|stopped| *stopped).await;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+
+    let answer = if session_valid(&sh, &headers) {
+        answer_call(&sh, &body)
+    } else {
+        match sh.cfg.firmware {
+            Firmware::V3 => r#"{"Result":10014,"ErrMsg":"no login authentication"}"#.to_owned(),
+            Firmware::V4 => r#"{"code":1008,"message":"会话已过期"}"#.to_owned(),
+        }
+    };
+
+    match fault {
+        Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
+        Fault::Truncated => {
+            let mut cut = answer.len() / 2;
+            while !answer.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            json_response(StatusCode::OK, answer[..cut].to_owned())
+        }
+        Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
+        Fault::Status500 => html_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error",
+        ),
+    }
+}
+
+fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
+    let key = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix("sess_key="));
+    match key {
+        Some(key) => lock(&sh.sessions).iter().any(|k| k == key),
+        None => false,
+    }
+}
+
+fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn html_response(status: StatusCode, title: &str) -> Response {
+    let page = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n\
+         <center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+}
+
+// ---------------------------------------------------------------------------
+// /Action/call dispatch
+// ---------------------------------------------------------------------------
+
+/// A request we cannot or will not answer; the envelope code depends on firmware.
+struct CallError(String);
+
+fn answer_call(sh: &Shared, body: &[u8]) -> String {
+    let world = World::now(sh);
+    match parse_call(body).and_then(|req| world.dispatch(&req)) {
+        Ok(data) => {
+            let data = Value::Object(data);
+            let envelope = match sh.cfg.firmware {
+                Firmware::V3 => json!({"Result": 30000, "ErrMsg": "Success", "Data": data}),
+                Firmware::V4 => json!({"code": 0, "message": "Success", "results": data}),
+            };
+            render(&envelope)
+        }
+        Err(CallError(msg)) => {
+            let envelope = match sh.cfg.firmware {
+                Firmware::V3 => json!({"Result": 30001, "ErrMsg": msg}),
+                Firmware::V4 => json!({"code": 1, "message": msg}),
+            };
+            render(&envelope)
+        }
+    }
+}
+
+struct CallRequest {
+    func_name: String,
+    types: Vec<String>,
+    /// `(offset, count)` from `"limit":"offset,count"`.
+    limit: Option<(usize, usize)>,
+}
+
+fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
+    let bad = |msg: &str| CallError(msg.to_owned());
+    let v: Value = serde_json::from_slice(body).map_err(|_| bad("Post data error"))?;
+    let func_name = v
+        .get("func_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("func_name missing"))?;
+    // The simulator is read-only: the other actions change a router's setup.
+    if v.get("action").and_then(Value::as_str) != Some("show") {
+        return Err(bad("action not supported"));
+    }
+    let param = v.get("param").ok_or_else(|| bad("param missing"))?;
+    let types: Vec<String> = param
+        .get("TYPE")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("param TYPE missing"))?
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if types.is_empty() {
+        return Err(bad("param TYPE missing"));
+    }
+    let limit = match param.get("limit") {
+        None => None,
+        Some(l) => {
+            let parsed = l.as_str().and_then(|s| {
+                let (off, cnt) = s.split_once(',')?;
+                Some((off.trim().parse().ok()?, cnt.trim().parse().ok()?))
+            });
+            Some(parsed.ok_or_else(|| bad("param limit error"))?)
+        }
+    };
+    Ok(CallRequest {
+        func_name: func_name.chars().take(64).collect(),
+        types,
+        limit,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Raw JSON tokens
+// ---------------------------------------------------------------------------
+
+// serde_json cannot emit `1.0118846706974e+14` or a bare `timeout`, so such
+// values travel as marked strings and lose their quotes after serialisation.
+// The markers are plain ASCII that serde_json never escapes and that no
+// simulated text contains.
+const RAW_OPEN: &str = "@@ikuai-raw<";
+const RAW_CLOSE: &str = ">ikuai-raw@@";
+
+fn raw(token: &str) -> Value {
+    Value::String(format!("{RAW_OPEN}{token}{RAW_CLOSE}"))
+}
+
+fn render(v: &Value) -> String {
+    v.to_string()
+        .replace(&format!("\"{RAW_OPEN}"), "")
+        .replace(&format!("{RAW_CLOSE}\""), "")
+}
+
+/// C's `%.14g` (what the router's Lua prints) for values of 1e14 and more.
+fn lua_g14(x: f64) -> String {
+    let s = format!("{x:.13e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic noise and moving values
+// ---------------------------------------------------------------------------
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64: cheap, stateless, good enough to look random.
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A value in `[0, 1)` fixed by seed, a tag naming the quantity, and an index.
+fn unit(seed: u64, tag: u64, i: u64) -> f64 {
+    (mix(seed ^ mix(tag ^ mix(i))) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+// Tags keep the noise of unrelated quantities apart.
+const T_CPU: u64 = 1;
+const T_FREQ: u64 = 2;
+const T_TEMP: u64 = 3;
+const T_MEM: u64 = 4;
+const T_WAN_UP: u64 = 5;
+const T_WAN_DOWN: u64 = 6;
+const T_LAN_UP: u64 = 7;
+const T_LAN_DOWN: u64 = 8;
+const T_CLIENT_UP: u64 = 9;
+const T_CLIENT_DOWN: u64 = 10;
+const T_CLIENT: u64 = 11;
+const T_V6_UP: u64 = 12;
+const T_V6_DOWN: u64 = 13;
+const T_QOS_UP: u64 = 14;
+const T_QOS_DOWN: u64 = 15;
+const T_JITTER: u64 = 16;
+const T_MAC: u64 = 17;
+const T_DNS: u64 = 18;
+const T_DROP: u64 = 19;
+
+/// A byte flow whose rate wobbles around `mean` and whose total is the exact
+/// integral of that rate, so totals only grow and agree with the rates.
+#[derive(Clone, Copy)]
+struct Flow {
+    base: f64,
+    mean: f64,
+    amp: f64,
+    omega: f64,
+    phase: f64,
+}
+
+impl Flow {
+    fn new(seed: u64, tag: u64, idx: u64, base: f64, mean: f64) -> Flow {
+        let period = 60.0 + 540.0 * unit(seed, tag, idx.wrapping_mul(4));
+        Flow {
+            base,
+            mean,
+            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4) + 1),
+            omega: TAU / period,
+            phase: TAU * unit(seed, tag, idx.wrapping_mul(4) + 2),
+        }
+    }
+
+    fn smooth_rate(&self, t: f64) -> f64 {
+        self.mean * (1.0 + self.amp * (self.omega * t + self.phase).sin())
+    }
+
+    fn total(&self, t: f64) -> f64 {
+        self.base + self.mean * t
+            - self.mean * self.amp / self.omega
+                * ((self.omega * t + self.phase).cos() - self.phase.cos())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The simulated network at one instant
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Wired,
+    Band2g,
+    Band5g,
+}
+
+/// A kind of LAN device; client `i` is `DEVICES[i % len]`, so identities are
+/// stable when the client count changes.
+struct Device {
+    host: &'static str,
+    /// What 4.x shows in `termname`.
+    term: &'static str,
+    kind: &'static str,
+    vendor: &'static str,
+    model: &'static str,
+    /// How the router URL-encodes `model` (quirk), if it does.
+    model_enc: Option<&'static str>,
+    comment: &'static str,
+    comment_enc: Option<&'static str>,
+    typeid: u64,
+    link: Link,
+    oui: [u8; 3],
+    /// Some radios report a bare numeric `0` signal.
+    signal_zero: bool,
+}
+
+const DEVICES: &[Device] = &[
+    // The client row of the API document.
+    Device {
+        host: "Redmi-Note-11T-Pro",
+        term: "红米Note 11T Pro",
+        kind: "Android",
+        vendor: "Redmi",
+        model: "红米Note 11T Pro",
+        model_enc: Some("红米Note%2011T%20Pro"),
+        comment: "红米Note 11T Pro",
+        comment_enc: Some("红米Note%2011T%20Pro"),
+        typeid: 101003103,
+        link: Link::Band2g,
+        oui: [0x36, 0x6e, 0x24],
+        signal_zero: false,
+    },
+    Device {
+        host: "MiTV-EA70",
+        term: "小米电视EA70",
+        kind: "TV",
+        vendor: "Xiaomi",
+        model: "小米电视EA70",
+        model_enc: None,
+        comment: "客厅电视",
+        comment_enc: Some("%E5%AE%A2%E5%8E%85%E7%94%B5%E8%A7%86"),
+        typeid: 104002001,
+        link: Link::Band5g,
+        oui: [0x64, 0xcc, 0x2e],
+        signal_zero: false,
+    },
+    Device {
+        host: "DESKTOP-7H2K1LQ",
+        term: "DESKTOP-7H2K1LQ",
+        kind: "Windows",
+        vendor: "Lenovo",
+        model: "",
+        model_enc: None,
+        comment: "",
+        comment_enc: None,
+        typeid: 102001001,
+        link: Link::Wired,
+        oui: [0x54, 0xee, 0x75],
+        signal_zero: false,
+    },
+    Device {
+        host: "DS920",
+        term: "Synology DS920+",
+        kind: "Linux",
+        vendor: "Synology",
+        model: "DS920+",
+        model_enc: None,
+        comment: "书房NAS",
+        comment_enc: None,
+        typeid: 103001001,
+        link: Link::Wired,
+        oui: [0x00, 0x11, 0x32],
+        signal_zero: false,
+    },
+    Device {
+        host: "iPhone",
+        term: "iPhone 13",
+        kind: "iOS",
+        vendor: "Apple",
+        model: "iPhone 13",
+        model_enc: None,
+        comment: "",
+        comment_enc: None,
+        typeid: 101001013,
+        link: Link::Band5g,
+        oui: [0xf0, 0x18, 0x98],
+        signal_zero: false,
+    },
+    Device {
+        host: "MacBook-Pro",
+        term: "MacBook Pro",
+        kind: "macOS",
+        vendor: "Apple",
+        model: "MacBook Pro",
+        model_enc: None,
+        comment: "",
+        comment_enc: None,
+        typeid: 102002001,
+        link: Link::Band5g,
+        oui: [0xa4, 0x83, 0xe7],
+        signal_zero: false,
+    },
+    Device {
+        host: "ESP_3A1F2C",
+        term: "ESP_3A1F2C",
+        kind: "Unknown",
+        vendor: "Espressif",
+        model: "",
+        model_enc: None,
+        comment: "",
+        comment_enc: None,
+        typeid: 0,
+        link: Link::Band2g,
+        oui: [0x24, 0x0a, 0xc4],
+        signal_zero: true,
+    },
+    Device {
+        host: "HUAWEI_P40",
+        term: "华为P40",
+        kind: "Android",
+        vendor: "HUAWEI",
+        model: "华为P40",
+        model_enc: None,
+        comment: "",
+        comment_enc: None,
+        typeid: 101002040,
+        link: Link::Band2g,
+        oui: [0x48, 0x43, 0x5a],
+        signal_zero: false,
+    },
+];
+
+/// Client index whose row is sent twice (quirk; needs 3 clients).
+const DUPLICATED_CLIENT: usize = 2;
+/// Client index whose hostname/comment carries `"`, `\` and a newline (quirk).
+const HOSTILE_CLIENT: usize = 3;
+const HOSTILE_TEXT: &str = "Lab \"NAS\" D:\\backup\nrack 2";
+
+const LAN_IP: &str = "192.168.9.1";
+const LAN_MAC: &str = "08:9b:4b:12:2b:54";
+const V6_PREFIX: &str = "2409:8a04:5633:2171";
+const SSID_2G: &str = "2G:TP-LINK_FD1C";
+const SSID_5G: &str = "5G:TP-LINK_FD1C_5G";
+const CPU_CORES: usize = 4;
+const DHCP_POOL: usize = 300;
+/// The router shows local (China) time.
+const TZ_OFFSET: u64 = 8 * 3600;
+
+fn client_mac(seed: u64, idx: usize) -> [u8; 6] {
+    let dev = &DEVICES[idx % DEVICES.len()];
+    // Index added to a seeded base keeps MACs unique for any realistic count.
+    let low = (mix(seed ^ T_MAC) as u32).wrapping_add(idx as u32) & 0x00FF_FFFF;
+    [
+        dev.oui[0],
+        dev.oui[1],
+        dev.oui[2],
+        (low >> 16) as u8,
+        (low >> 8) as u8,
+        low as u8,
+    ]
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// EUI-64 interface id, as SLAAC derives it from the MAC.
+fn eui64(m: [u8; 6]) -> String {
+    let g = [
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    ];
+    format!("{:x}:{:x}:{:x}:{:x}", g[0], g[1], g[2], g[3])
+}
+
+/// Client `idx` gets `192.168.9.11 + idx`, skipping .0 and .255 host numbers.
+fn client_ip(idx: usize) -> (String, u64) {
+    let h = idx as u64 + 10;
+    let third = 9 + h / 254;
+    let fourth = 1 + h % 254;
+    let int = (192 << 24) | (168 << 16) | ((third & 0xff) << 8) | fourth;
+    (format!("192.168.{}.{}", third & 0xff, fourth), int)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn local_date(unix: u64) -> String {
+    let (y, m, d) = civil_from_days(((unix + TZ_OFFSET) / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn local_datetime(unix: u64) -> String {
+    let s = (unix + TZ_OFFSET) % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        local_date(unix),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Per-second wobble on displayed rates, in `[0.85, 1.15)`.
+fn jitter(seed: u64, tag: u64, idx: u64, t: f64) -> f64 {
+    0.85 + 0.3 * unit(seed ^ T_JITTER, tag.wrapping_mul(1_000_003) ^ idx, t as u64)
+}
+
+/// One WAN line's traffic and state.
+struct Wan {
+    k: usize,
+    up: Flow,
+    down: Flow,
+    failed: bool,
+}
+
+/// Everything an answer needs, frozen at one instant so that the TYPEs of one
+/// call agree with each other (sysstat totals = sum of WAN totals, etc.).
+struct World<'a> {
+    cfg: &'a IkuaiSimConfig,
+    seed: u64,
+    quirks: bool,
+    v4: bool,
+    /// Seconds since the simulator started.
+    t: f64,
+    now: u64,
+    started_unix: u64,
+    clients: usize,
+}
+
+impl<'a> World<'a> {
+    fn now(sh: &'a Shared) -> World<'a> {
+        World {
+            cfg: &sh.cfg,
+            seed: sh.cfg.seed,
+            quirks: sh.cfg.quirks,
+            v4: sh.cfg.firmware == Firmware::V4,
+            t: sh.started.elapsed().as_secs_f64(),
+            now: unix_now(),
+            started_unix: sh.started_unix,
+            clients: sh.lan_clients.load(Ordering::SeqCst),
+        }
+    }
+
+    fn dispatch(&self, req: &CallRequest) -> Result<Map<String, Value>, CallError> {
+        let mut out = Map::new();
+        for ty in &req.types {
+            let ty = ty.as_str();
+            match (req.func_name.as_str(), ty) {
+                ("homepage", "sysstat") => {
+                    out.insert(ty.into(), self.sysstat());
+                }
+                ("homepage", "ac_status") => {
+                    out.insert(ty.into(), json!({"ap_count": 0, "ap_online": 0}));
+                }
+                ("homepage", "dhcp_addrpool_num") => {
+                    let available = DHCP_POOL.saturating_sub(self.clients);
+                    out.insert(ty.into(), json!({ "available_num": available }));
+                }
+                ("homepage", "ether_info") => {
+                    out.insert(ty.into(), self.ether_info());
+                }
+                // One TYPE, two answer keys: that is how the document shows it.
+                ("homepage", "snapshoot") => {
+                    out.insert("snapshoot_lan".into(), self.snapshoot_lan());
+                    out.insert("snapshoot_wan".into(), self.snapshoot_wan());
+                }
+                ("monitor_iface", "iface_check") => {
+                    out.insert(ty.into(), self.iface_check());
+                }
+                ("monitor_iface", "iface_stream") => {
+                    out.insert(ty.into(), self.iface_stream());
+                }
+                ("monitor_lanip", "data" | "total") => {
+                    self.list_answer(&mut out, ty, self.lan_rows(), req.limit, false);
+                }
+                ("monitor_lanipv6", "data" | "total") => {
+                    self.list_answer(&mut out, ty, self.lan6_rows(), req.limit, true);
+                }
+                ("dns", "dns_cache") => {
+                    out.insert("data".into(), self.dns_cache());
+                }
+                ("monitor_l7qos", "data") => {
+                    out.insert("data".into(), self.l7qos());
+                }
+                ("homepage" | "monitor_iface" | "monitor_lanip" | "monitor_lanipv6", _)
+                | ("dns" | "monitor_l7qos", _) => {
+                    return Err(CallError(format!("unknown TYPE: {}", clip(ty))));
+                }
+                (func, _) => return Err(CallError(format!("unknown func_name: {func}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn list_answer(
+        &self,
+        out: &mut Map<String, Value>,
+        ty: &str,
+        rows: Vec<Value>,
+        limit: Option<(usize, usize)>,
+        v6: bool,
+    ) {
+        if ty == "total" {
+            out.insert("total".into(), json!(rows.len()));
+            return;
+        }
+        // Real routers answer an empty IPv6 table with an invalid bare token.
+        if v6 && rows.is_empty() && self.quirks {
+            out.insert("data".into(), raw("timeout"));
+            return;
+        }
+        let (offset, count) = limit.unwrap_or((0, 100));
+        let page: Vec<Value> = rows.into_iter().skip(offset).take(count).collect();
+        out.insert("data".into(), Value::Array(page));
+    }
+
+    /// A number the router sends as a string; plain number when quirks are off.
+    fn num_str(&self, n: i64) -> Value {
+        if self.quirks {
+            json!(n.to_string())
+        } else {
+            json!(n)
+        }
+    }
+
+    /// A byte total; Lua prints 1e14 and more in exponent form.
+    fn bytes_total(&self, x: f64) -> Value {
+        let x = x.floor().max(0.0);
+        if self.quirks && x >= 1e14 {
+            raw(&lua_g14(x))
+        } else {
+            json!(x as u64)
+        }
+    }
+
+    fn rate(&self, flow: &Flow, tag: u64, idx: u64) -> u64 {
+        (flow.smooth_rate(self.t) * jitter(self.seed, tag, idx, self.t)) as u64
+    }
+
+    fn wans(&self) -> Vec<Wan> {
+        let n = self.cfg.wan_lines;
+        (1..=n)
+            .map(|k| {
+                let failed = n >= 2 && k == n;
+                let kk = k as u64;
+                let spread = 1.0 + 0.01 * unit(self.seed, T_WAN_DOWN, kk);
+                // wan1's download total is past 1e14 so its exponent form shows up.
+                let down_base = if k == 1 {
+                    1.011_884_670_697_4e14 * spread
+                } else {
+                    8.627_298_357_9e12 * spread / k as f64
+                };
+                let up_base = 7.229_501_240_1e10 * spread / k as f64;
+                let (up_mean, down_mean) = if failed {
+                    (0.0, 0.0)
+                } else {
+                    (
+                        20_000.0 + 40_000.0 * unit(self.seed, T_WAN_UP, kk + 100),
+                        200_000.0 + 600_000.0 * unit(self.seed, T_WAN_DOWN, kk + 100),
+                    )
+                };
+                Wan {
+                    k,
+                    up: Flow::new(self.seed, T_WAN_UP, kk, up_base, up_mean),
+                    down: Flow::new(self.seed, T_WAN_DOWN, kk, down_base, down_mean),
+                    failed,
+                }
+            })
+            .collect()
+    }
+
+    fn wan_ip(k: usize) -> (String, String) {
+        let b = 3 + k;
+        (format!("10.{b}.71.74"), format!("10.{b}.64.1"))
+    }
+
+    fn wan_internet(k: usize) -> (&'static str, u32) {
+        match (k - 1) % 3 {
+            0 => ("PPPOE", 2),
+            1 => ("DHCP", 1),
+            _ => ("STATIC", 0),
+        }
+    }
+
+    fn wan_connections(&self, wan: &Wan) -> u64 {
+        if wan.failed {
+            0
+        } else {
+            let share = 0.5_f64.powi(wan.k as i32 - 1);
+            ((self.client_connections() as f64 + 20.0) * share) as u64
+        }
+    }
+
+    fn client_connections(&self) -> u64 {
+        (0..self.clients).map(|i| self.client_conn(i)).sum()
+    }
+
+    fn client_conn(&self, idx: usize) -> u64 {
+        let base = 5.0 + 60.0 * unit(self.seed, T_CLIENT, idx as u64);
+        (base * jitter(self.seed, T_CLIENT, idx as u64, self.t)) as u64
+    }
+
+    fn sysstat(&self) -> Value {
+        let seed = self.seed;
+        let t = self.t;
+        let cores: Vec<f64> = (0..CPU_CORES as u64)
+            .map(|c| {
+                let base = 3.0 + 30.0 * unit(seed, T_CPU, c);
+                let wave = 10.0 * (t / (20.0 + 40.0 * unit(seed, T_CPU, c + 50))).sin();
+                (base + wave) * jitter(seed, T_CPU, c, t)
+            })
+            .map(|v| v.clamp(0.5, 100.0))
+            .collect();
+        let total = cores.iter().sum::<f64>() / cores.len() as f64;
+        let cpu: Vec<String> = std::iter::once(total)
+            .chain(cores)
+            .map(|v| format!("{v:.2}%"))
+            .collect();
+        let freq: Vec<String> = (0..CPU_CORES)
+            .map(|c| {
+                // Some kernels have no cpufreq node for a core: the router sends "".
+                if self.quirks && c == CPU_CORES - 1 {
+                    return String::new();
+                }
+                let steps = [1200, 1500, 1800, 2000];
+                let pick = (unit(seed, T_FREQ, c as u64 + ((t / 5.0) as u64) * 8) * 4.0) as usize;
+                steps[pick.min(3)].to_string()
+            })
+            .collect();
+        let cputemp: Vec<f64> = if self.v4 {
+            (0..2u64)
+                .map(|s| {
+                    let v = 45.0 + 4.0 * (t / 90.0 + s as f64).sin() + 2.0 * unit(seed, T_TEMP, s);
+                    (v * 2.0).round() / 2.0
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
+        let mem_total: u64 = 497_020;
+        let free =
+            (195_948.0 * (1.0 + 0.15 * (t / 120.0 + unit(seed, T_MEM, 0) * TAU).sin())) as u64;
+        let cached: u64 = 76_604;
+        let available = (free + cached).min(mem_total);
+        let used_pct = (mem_total - available) * 100 / mem_total;
+
+        let (mut c2g, mut c5g, mut wired) = (0, 0, 0);
+        for i in 0..self.clients {
+            match DEVICES[i % DEVICES.len()].link {
+                Link::Wired => wired += 1,
+                Link::Band2g => c2g += 1,
+                Link::Band5g => c5g += 1,
+            }
+        }
+
+        let wans = self.wans();
+        let sum_rate = |f: fn(&Wan) -> &Flow, tag: u64| -> u64 {
+            wans.iter().map(|w| self.rate(f(w), tag, w.k as u64)).sum()
+        };
+        let sum_total = |f: fn(&Wan) -> &Flow| -> f64 { wans.iter().map(|w| f(w).total(t)).sum() };
+        let connect_num: u64 = wans.iter().map(|w| self.wan_connections(w)).sum();
+
+        let (version, verstring, build_date) = if self.v4 {
+            (
+                "4.0.101",
+                "4.0.101 x64 Build202503201530",
+                202_503_201_530_u64,
+            )
+        } else {
+            (
+                "3.7.17",
+                "3.7.17 x64 Build202412271043",
+                202_412_271_043_u64,
+            )
+        };
+
+        json!({
+            "cpu": cpu,
+            "cputemp": cputemp,
+            "freq": freq,
+            "gwid": (1_000_000_000 + mix(seed) % 9_000_000_000).to_string(),
+            "hostname": self.cfg.hostname,
+            "link_status": 0,
+            "memory": {
+                "total": mem_total,
+                "available": available,
+                "free": free,
+                "cached": cached,
+                "buffers": 0,
+                "used": format!("{used_pct}%"),
+            },
+            "online_user": {
+                "count": self.clients,
+                "count_2g": c2g,
+                "count_5g": c5g,
+                "count_wired": wired,
+                "count_wireless": c2g + c5g,
+            },
+            "stream": {
+                "connect_num": connect_num,
+                "upload": sum_rate(|w| &w.up, T_WAN_UP),
+                "download": sum_rate(|w| &w.down, T_WAN_DOWN),
+                "total_up": self.bytes_total(sum_total(|w| &w.up)),
+                "total_down": self.bytes_total(sum_total(|w| &w.down)),
+            },
+            "uptime": 828_418 + mix(seed ^ 0x55) % 86_400 + t as u64,
+            "verinfo": {
+                "modelname": "IK-Q3000",
+                "verstring": verstring,
+                "version": version,
+                "build_date": build_date,
+                "arch": "arm",
+                "sysbit": "x64",
+                "verflags": "",
+                "is_enterprise": 0,
+                "support_i18n": 1,
+                "support_dingtalk": 1,
+                "support_lcd": 0,
+                "bootguide": "flash",
+            },
+        })
+    }
+
+    fn ether_info(&self) -> Value {
+        let mut ports = Map::new();
+        let port = |iface: &str, mac: String, up: bool| {
+            json!({
+                "driver": "mt7531",
+                "type": "TP",
+                "mac": mac,
+                "link": u8::from(up),
+                "speed": if up { 1000 } else { 0 },
+                "duplex": u8::from(up),
+                "model": "MediaTek MT7531 Gigabit Ethernet Controller",
+                "interface": iface,
+                "lock": 0,
+            })
+        };
+        ports.insert("veth1".into(), port("lan1", LAN_MAC.into(), true));
+        for w in self.wans() {
+            ports.insert(
+                format!("veth{}", w.k + 3),
+                port(&format!("wan{}", w.k), wan_mac(w.k), !w.failed),
+            );
+        }
+        Value::Object(ports)
+    }
+
+    fn snapshoot_lan(&self) -> Value {
+        json!([{
+            "id": 1,
+            "comment": "",
+            "interface": "lan1",
+            "bandmode": 0,
+            "linkmode": 4,
+            "mac": LAN_MAC,
+            "member": ["ra0", "veth1"],
+            "ip_addr": LAN_IP,
+            "netmask": "255.255.255.0",
+        }])
+    }
+
+    fn check_time(&self) -> u64 {
+        // Line checks run every 10 s.
+        self.now - self.now % 10
+    }
+
+    fn snapshoot_wan(&self) -> Value {
+        let rows: Vec<Value> = self
+            .wans()
+            .iter()
+            .map(|w| {
+                let (ip, gw) = Self::wan_ip(w.k);
+                let (_, internet) = Self::wan_internet(w.k);
+                json!({
+                    "id": w.k,
+                    "comment": "",
+                    "interface": format!("wan{}", w.k),
+                    "mac": wan_mac(w.k),
+                    "member": [format!("veth{}", w.k + 3)],
+                    "bandmode": 0,
+                    "default_route": u8::from(w.k == 1),
+                    "internet": internet,
+                    "ip_addr": ip,
+                    "netmask": "255.255.255.255",
+                    "gateway": gw,
+                    "dns1": "111.11.1.1",
+                    "dns2": "111.11.11.1",
+                    "count_static": 0,
+                    "count_dhcp": 0,
+                    "count_pppoe": 0,
+                    "count_check_fail": if w.failed { 1 + (self.t / 10.0) as u64 } else { 0 },
+                    "updatetime": self.check_time(),
+                    "check_res": u8::from(w.failed),
+                    "errmsg": if w.failed { "线路检测失败" } else { "线路检测成功" },
+                    "power": "",
+                    "isp": "",
+                    "imei": "",
+                    "qnw": "",
+                    "ccid": "",
+                    "isnr": "",
+                    "pcid": "",
+                })
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    fn iface_check(&self) -> Value {
+        let rows: Vec<Value> = self
+            .wans()
+            .iter()
+            .map(|w| {
+                let (ip, gw) = Self::wan_ip(w.k);
+                let (internet, _) = Self::wan_internet(w.k);
+                json!({
+                    "id": w.k,
+                    "interface": format!("wan{}", w.k),
+                    "parent_interface": format!("wan{}", w.k),
+                    "ip_addr": ip,
+                    "gateway": gw,
+                    "internet": internet,
+                    "updatetime": self.num_str(self.check_time() as i64),
+                    "auto_switch": "自动",
+                    "result": if w.failed { "fail" } else { "success" },
+                    "errmsg": if w.failed { "线路检测失败" } else { "线路检测成功" },
+                    "comment": "",
+                })
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    fn iface_stream(&self) -> Value {
+        let seed = self.seed;
+        let t = self.t;
+        let lan_up = Flow::new(seed, T_LAN_UP, 0, 7.663_584_346_6e10, 50_000.0);
+        let lan_down = Flow::new(seed, T_LAN_DOWN, 0, 8.627_298_357_9e10, 30_000.0);
+        // "--" is the router's "unknown", not zero.
+        let lan_conn = if self.quirks {
+            json!("--")
+        } else {
+            json!(self.client_connections())
+        };
+        let mut rows = vec![json!({
+            "interface": "lan1",
+            "comment": "",
+            "ip_addr": LAN_IP,
+            "connect_num": lan_conn,
+            "upload": self.rate(&lan_up, T_LAN_UP, 0),
+            "download": self.rate(&lan_down, T_LAN_DOWN, 0),
+            "total_up": self.bytes_total(lan_up.total(t)),
+            "total_down": self.bytes_total(lan_down.total(t)),
+            "updropped": 0,
+            "downdropped": 0,
+            "uppacked": 0,
+            "downpacked": 0,
+        })];
+        for w in self.wans() {
+            let (ip, _) = Self::wan_ip(w.k);
+            let kk = w.k as u64;
+            // Drops and packets follow the traffic so they only ever grow.
+            let drop_ratio = 1e-6 * (1.0 + unit(seed, T_DROP, kk));
+            rows.push(json!({
+                "interface": format!("wan{}", w.k),
+                "comment": "",
+                "ip_addr": ip,
+                "connect_num": self.wan_connections(&w),
+                "upload": self.rate(&w.up, T_WAN_UP, kk),
+                "download": self.rate(&w.down, T_WAN_DOWN, kk),
+                "total_up": self.bytes_total(w.up.total(t)),
+                "total_down": self.bytes_total(w.down.total(t)),
+                "updropped": ((w.up.total(t) - w.up.base) * drop_ratio) as u64,
+                "downdropped": ((w.down.total(t) - w.down.base) * drop_ratio) as u64,
+                "uppacked": ((w.up.total(t) - w.up.base) / 600.0) as u64,
+                "downpacked": ((w.down.total(t) - w.down.base) / 1200.0) as u64,
+            }));
+        }
+        Value::Array(rows)
+    }
+
+    /// Text the router URL-encodes (quirk) or plain text.
+    fn maybe_encoded(&self, plain: &str, enc: Option<&str>) -> String {
+        match enc {
+            Some(e) if self.quirks => e.to_owned(),
+            _ => plain.to_owned(),
+        }
+    }
+
+    fn lan_rows(&self) -> Vec<Value> {
+        let mut rows = Vec::with_capacity(self.clients + 1);
+        for idx in 0..self.clients {
+            let row = self.client_row(idx);
+            // The same client (MAC+IP) listed twice, as real routers sometimes do.
+            if self.quirks && idx == DUPLICATED_CLIENT {
+                rows.push(row.clone());
+            }
+            rows.push(row);
+        }
+        // `id` is the row number, so the duplicate gets its own.
+        for (n, row) in rows.iter_mut().enumerate() {
+            if let Some(obj) = row.as_object_mut() {
+                obj.insert("id".into(), json!(n + 1));
+            }
+        }
+        rows
+    }
+
+    fn client_row(&self, idx: usize) -> Value {
+        let seed = self.seed;
+        let t = self.t;
+        let i = idx as u64;
+        let dev = &DEVICES[idx % DEVICES.len()];
+        let first_round = idx < DEVICES.len();
+        let suffix = |s: &str| {
+            if first_round {
+                s.to_owned()
+            } else {
+                format!("{s}-{idx}")
+            }
+        };
+        let hostile = self.quirks && idx == HOSTILE_CLIENT;
+        let mut host = suffix(dev.host);
+        let mut term = suffix(dev.term);
+        let mut comment = if first_round {
+            self.maybe_encoded(dev.comment, dev.comment_enc)
+        } else {
+            String::new()
+        };
+        if hostile {
+            host = HOSTILE_TEXT.to_owned();
+            term = HOSTILE_TEXT.to_owned();
+            comment = HOSTILE_TEXT.to_owned();
+        }
+        // 4.x names the device in `termname` and often leaves `hostname` empty.
+        if self.v4 && self.quirks && !hostile {
+            host = String::new();
+        }
+
+        let (ip, ip_int) = client_ip(idx);
+        let up = Flow::new(
+            seed,
+            T_CLIENT_UP,
+            i,
+            1e6 + 1e10 * unit(seed, T_CLIENT_UP, i + 7_000_000),
+            200.0 + 20_000.0 * unit(seed, T_CLIENT_UP, i + 8_000_000),
+        );
+        let down = Flow::new(
+            seed,
+            T_CLIENT_DOWN,
+            i,
+            1e7 + 5e10 * unit(seed, T_CLIENT_DOWN, i + 7_000_000),
+            1_000.0 + 300_000.0 * unit(seed, T_CLIENT_DOWN, i + 8_000_000),
+        );
+        let online_for = 600 + (unit(seed, T_CLIENT, i + 9_000_000) * 259_200.0) as u64;
+        let since = self.started_unix.saturating_sub(online_for);
+
+        let dbm = -40 - (35.0 * unit(seed, T_CLIENT, i + 5_000_000)) as i64
+            + (2.0 * (t / 15.0 + i as f64).sin()).round() as i64;
+        let signal = match (dev.link, self.quirks) {
+            (Link::Wired, true) => json!(""),
+            (Link::Wired, false) => json!(0),
+            (_, true) if dev.signal_zero => json!(0),
+            (_, _) => self.num_str(dbm),
+        };
+        let (freq, ssid, rate, apmac) = match dev.link {
+            Link::Wired => ("", "", "", ""),
+            Link::Band2g => ("2g", SSID_2G, "286M", LAN_MAC),
+            Link::Band5g => ("5g", SSID_5G, "1201M", LAN_MAC),
+        };
+
+        let mut row = json!({
+            "mac": fmt_mac(client_mac(seed, idx)),
+            "auth_type": 0,
+            "client_type": dev.kind,
+            "client_device": dev.vendor,
+            "apname": "",
+            "ac_gid": 0,
+            "link_addr": "",
+            "bssid": "",
+            "uprate": rate,
+            "downrate": rate,
+            "reject": 0,
+            "id": idx + 1,
+            "hostname": host,
+            "total_up": self.bytes_total(up.total(t)),
+            "total_down": self.bytes_total(down.total(t)),
+            "timestamp": since,
+            "download": self.rate(&down, T_CLIENT_DOWN, i),
+            "upload": self.rate(&up, T_CLIENT_UP, i),
+            "client_model": if first_round {
+                self.maybe_encoded(dev.model, dev.model_enc)
+            } else {
+                dev.model.to_owned()
+            },
+            "client_typeid": dev.typeid,
+            "signal": signal,
+            "frequencies": freq,
+            "username": "",
+            "ppptype": "",
+            "comment": comment,
+            "ssid": ssid,
+            "apmac": apmac,
+            "dtalk_name": "",
+            "uptime": local_datetime(since),
+            "webid": 0,
+            "connect_num": self.client_conn(idx),
+            "ip_addr": ip,
+            "ip_addr_int": ip_int,
+        });
+        if self.v4 {
+            if let Some(obj) = row.as_object_mut() {
+                obj.insert("termname".into(), json!(term));
+            }
+        }
+        row
+    }
+
+    fn lan6_rows(&self) -> Vec<Value> {
+        let seed = self.seed;
+        let t = self.t;
+        (0..self.cfg.lan_clients_v6)
+            .map(|idx| {
+                let i = idx as u64;
+                // Same MAC as IPv4 client `idx`: the same device, seen over IPv6.
+                let mac = client_mac(seed, idx);
+                let iid = eui64(mac);
+                let up = Flow::new(
+                    seed,
+                    T_V6_UP,
+                    i,
+                    1_664.0,
+                    50.0 + 2_000.0 * unit(seed, T_V6_UP, i + 99),
+                );
+                let down = Flow::new(
+                    seed,
+                    T_V6_DOWN,
+                    i,
+                    0.0,
+                    100.0 + 8_000.0 * unit(seed, T_V6_DOWN, i + 99),
+                );
+                let online_for = 300 + (unit(seed, T_V6_UP, i + 9_000_000) * 86_400.0) as u64;
+                let since = self.started_unix.saturating_sub(online_for);
+                let mut row = json!({
+                    "mac": fmt_mac(mac),
+                    "signal": if self.quirks { json!("") } else { json!(0) },
+                    "link_addr": format!("fe80::{iid}"),
+                    "bssid": "",
+                    "uprate": "",
+                    "downrate": "",
+                    "id": idx + 1,
+                    "hostname": "",
+                    "total_up": self.bytes_total(up.total(t)),
+                    "total_down": self.bytes_total(down.total(t)),
+                    "timestamp": since,
+                    "download": self.rate(&down, T_V6_DOWN, i),
+                    "upload": self.rate(&up, T_V6_UP, i),
+                    "client_model": "",
+                    "client_typeid": 0,
+                    "ip_addr_int": 0,
+                    "connect_num": 1 + (4.0 * jitter(seed, T_V6_UP, i, t)) as u64,
+                    "auth_type": 0,
+                    "client_type": "Unknown",
+                    "client_device": "Unknown",
+                    "apname": "",
+                    "ac_gid": 0,
+                    "username": "",
+                    "ppptype": "",
+                    "ssid": "",
+                    "apmac": "",
+                    "frequencies": "",
+                    "uptime": local_datetime(since),
+                    "webid": 0,
+                    "dtalk_name": "",
+                    "ip_addr": format!("{V6_PREFIX}:{iid}"),
+                    "comment": if idx == 0 { "院内监控" } else { "" },
+                });
+                if self.v4 {
+                    if let Some(obj) = row.as_object_mut() {
+                        obj.insert("termname".into(), json!(""));
+                    }
+                }
+                row
+            })
+            .collect()
+    }
+
+    fn dns_cache(&self) -> Value {
+        let seed = self.seed;
+        // Queries keep arriving at ~1-3/s; hits and misses split them at a fixed ratio.
+        let per_sec = 1.0 + 2.0 * unit(seed, T_DNS, 0);
+        let grown = (per_sec * self.t) as u64;
+        let row = |id: u32, date: Value, request: u64, ratio: f64| {
+            let hit = (request as f64 * ratio) as u64;
+            json!({
+                "request": request,
+                "hit": hit,
+                "date": date,
+                "save_time": 0,
+                "id": id,
+                "miss": request - hit,
+            })
+        };
+        let yesterday = row(
+            1,
+            json!(local_date(self.now.saturating_sub(86_400))),
+            100_000 + mix(seed ^ T_DNS) % 20_000,
+            0.31,
+        );
+        let today = row(
+            2,
+            json!(local_date(self.now)),
+            90_000 + mix(seed ^ (T_DNS + 1)) % 10_000 + grown,
+            0.38,
+        );
+        let cumulative = row(
+            3,
+            json!(0),
+            9_326_799 + mix(seed ^ (T_DNS + 2)) % 100_000 + grown,
+            0.45,
+        );
+        json!([yesterday, today, cumulative])
+    }
+
+    fn l7qos(&self) -> Value {
+        // (name, prio, mean up B/s, mean down B/s, base up, base down) after the document.
+        const POLICIES: &[(&str, i64, f64, f64, f64, f64)] = &[
+            ("小包数据", 0, 320.0, 592.0, 41_748_652.0, 16_663_664.0),
+            ("自定义域名优先", 0, 0.0, 0.0, 0.0, 0.0),
+            ("HTTP协议", 1, 440.0, 872.0, 829_101_300.0, 7_746_798_907.0),
+            (
+                "常用协议",
+                2,
+                475_656.0,
+                21_776.0,
+                71_036_043_855.0,
+                9_619_081_158.0,
+            ),
+            (
+                "网络通讯",
+                2,
+                1_472.0,
+                3_256.0,
+                644_498_160.0,
+                3_809_369_083.0,
+            ),
+            (
+                "未知应用",
+                3,
+                11_392.0,
+                373_896.0,
+                398_679_639.0,
+                6_764_225_501.0,
+            ),
+            (
+                "其它应用",
+                4,
+                8_680.0,
+                62_728.0,
+                942_113_286.0,
+                10_737_413_612.0,
+            ),
+            ("网络游戏", 4, 24.0, 24.0, 5_236_387.0, 43_797_736.0),
+            ("测速软件", 5, 0.0, 0.0, 1_643_234.0, 59_750_348.0),
+            (
+                "网络视频",
+                5,
+                12_184.0,
+                292_824.0,
+                1_817_228_332.0,
+                34_888_707_473.0,
+            ),
+            ("文件传输", 6, 0.0, 0.0, 28_805_146.0, 1_679_025_668.0),
+            (
+                "网络下载",
+                7,
+                1_032.0,
+                1_320.0,
+                296_805_980.0,
+                6_216_638_702.0,
+            ),
+        ];
+        let t = self.t;
+        let mut per_wan = Map::new();
+        for w in self.wans() {
+            let scale = if w.failed { 0.0 } else { 1.0 / w.k as f64 };
+            let (mut up_sum, mut down_sum, mut tup_sum, mut tdown_sum) = (0u64, 0u64, 0u64, 0u64);
+            let mut rows = Vec::with_capacity(POLICIES.len() + 1);
+            for (p, &(name, prio, up_mean, down_mean, up_base, down_base)) in
+                POLICIES.iter().enumerate()
+            {
+                let idx = (w.k * 100 + p) as u64;
+                let up = Flow::new(
+                    self.seed,
+                    T_QOS_UP,
+                    idx,
+                    up_base / w.k as f64,
+                    up_mean * scale,
+                );
+                let down = Flow::new(
+                    self.seed,
+                    T_QOS_DOWN,
+                    idx,
+                    down_base / w.k as f64,
+                    down_mean * scale,
+                );
+                let (u, d) = (
+                    self.rate(&up, T_QOS_UP, idx),
+                    self.rate(&down, T_QOS_DOWN, idx),
+                );
+                let (tu, td) = (up.total(t) as u64, down.total(t) as u64);
+                up_sum += u;
+                down_sum += d;
+                tup_sum += tu;
+                tdown_sum += td;
+                rows.push(json!({
+                    "download": self.num_str(d as i64),
+                    "total_down": self.num_str(td as i64),
+                    "total_up": self.num_str(tu as i64),
+                    "name": name,
+                    "prio": self.num_str(prio),
+                    "ipgroup": "所有内网地址",
+                    "upload": self.num_str(u as i64),
+                }));
+            }
+            // The document's ALL row mixes numeric rates with string totals and has no prio.
+            rows.push(json!({
+                "download": down_sum,
+                "total_down": self.num_str(tdown_sum as i64),
+                "name": "ALL",
+                "total_up": self.num_str(tup_sum as i64),
+                "ipgroup": "ALL",
+                "upload": up_sum,
+            }));
+            per_wan.insert(format!("wan{}", w.k), Value::Array(rows));
+        }
+        json!([per_wan])
+    }
+}
+
+fn wan_mac(k: usize) -> String {
+    format!("08:9e:4b:12:2b:{:02x}", (0x54 + k) & 0xff)
+}
+
+fn md5_hex(s: &str) -> String {
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Echoed request text stays short in error messages.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lua_exponent_format_matches_printf() {
+        assert_eq!(lua_g14(101_188_467_069_740.0), "1.0118846706974e+14");
+        assert_eq!(lua_g14(2e15), "2e+15");
+    }
+
+    #[test]
+    fn raw_tokens_lose_their_quotes() {
+        let v = json!({"data": raw("timeout"), "total": 0});
+        assert_eq!(render(&v), r#"{"data":timeout,"total":0}"#);
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(local_datetime(1_737_201_695), "2025-01-18 20:01:35");
+        assert_eq!(local_date(0), "1970-01-01");
+    }
+
+    #[test]
+    fn eui64_matches_document_row() {
+        let mac = [0x60, 0x7e, 0xa4, 0x77, 0x9f, 0xf9];
+        assert_eq!(eui64(mac), "627e:a4ff:fe77:9ff9");
+    }
+
+    #[test]
+    fn flows_only_grow() {
+        let f = Flow::new(7, 1, 1, 1000.0, 500.0);
+        let mut last = f.total(0.0);
+        for s in 1..5000 {
+            let now = f.total(s as f64 * 0.7);
+            assert!(now >= last);
+            last = now;
+        }
+    }
+
+    #[test]
+    fn client_ips_skip_network_and_broadcast() {
+        assert_eq!(client_ip(0).0, "192.168.9.11");
+        assert_eq!(client_ip(0).1, 3_232_237_835);
+        for i in 0..2000 {
+            let ip = client_ip(i).0;
+            assert!(!ip.ends_with(".0") && !ip.ends_with(".255"), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Device simulators: demo mode, tests and benchmarks share them. Each is written from the API
+//! documents alone and never imports the driver it stands in for.
+
+pub mod ikuai;

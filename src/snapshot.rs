@@ -1,0 +1,264 @@
+//! The device-neutral snapshot a driver fills in during a poll.
+//!
+//! Samples are encoded into exposition lines as they are added, so a scrape only copies bytes:
+//! the work happens once per poll, never once per scrape. The sample lines are identical in the
+//! Prometheus text format and in OpenMetrics; only the family headers differ, and those are
+//! written by [`crate::exposition`].
+
+use std::collections::HashMap;
+use std::io::Write;
+
+/// What kind of series a family holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+        }
+    }
+}
+
+/// A metric family's static description: drivers declare these as constants, which keeps the
+/// names, types and label names in one place (and lets tests compare them with the docs).
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub metric_type: MetricType,
+    /// Label names after the implicit `target` label, in the order values are passed.
+    pub labels: &'static [&'static str],
+}
+
+impl Family {
+    pub const fn gauge(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Family {
+            name,
+            help,
+            metric_type: MetricType::Gauge,
+            labels,
+        }
+    }
+
+    pub const fn counter(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Family {
+            name,
+            help,
+            metric_type: MetricType::Counter,
+            labels,
+        }
+    }
+}
+
+/// One family's encoded sample lines from one source.
+#[derive(Debug)]
+pub struct FamilyBlock {
+    pub family: &'static Family,
+    pub samples: Vec<u8>,
+}
+
+/// The encoded series of one source (a target's device or health series, or the exporter's own),
+/// families sorted by name. Immutable once built; replaced whole.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    blocks: Vec<FamilyBlock>,
+    series: usize,
+}
+
+impl Snapshot {
+    pub fn blocks(&self) -> &[FamilyBlock] {
+        &self.blocks
+    }
+
+    pub fn series(&self) -> usize {
+        self.series
+    }
+
+    /// Bytes held by the encoded samples (for benchmarks and the status page).
+    pub fn encoded_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.samples.len()).sum()
+    }
+}
+
+/// Collects samples for one snapshot. Every sample gets the `target` label first (when one is
+/// set), then the family's own labels in declaration order.
+pub struct SnapshotBuilder {
+    /// `target="<escaped name>"` ready to paste into a label set, or empty.
+    target_pair: String,
+    blocks: Vec<FamilyBlock>,
+    index: HashMap<&'static str, usize>,
+    series: usize,
+}
+
+impl SnapshotBuilder {
+    pub fn new(target: Option<&str>) -> Self {
+        let mut target_pair = String::new();
+        if let Some(t) = target {
+            target_pair.push_str("target=\"");
+            escape_label_value(t, &mut target_pair);
+            target_pair.push('"');
+        }
+        SnapshotBuilder {
+            target_pair,
+            blocks: Vec::new(),
+            index: HashMap::new(),
+            series: 0,
+        }
+    }
+
+    /// Adds one sample. `values` pairs with `family.labels`; a non-finite value is written as
+    /// the exposition formats spell it (`NaN`, `+Inf`, `-Inf`).
+    pub fn add(&mut self, family: &'static Family, values: &[&str], value: f64) {
+        debug_assert_eq!(
+            family.labels.len(),
+            values.len(),
+            "label values for {}",
+            family.name
+        );
+        let slot = match self.index.get(family.name) {
+            Some(&i) => i,
+            None => {
+                self.blocks.push(FamilyBlock {
+                    family,
+                    samples: Vec::new(),
+                });
+                self.index.insert(family.name, self.blocks.len() - 1);
+                self.blocks.len() - 1
+            }
+        };
+        let out = &mut self.blocks[slot].samples;
+        out.extend_from_slice(family.name.as_bytes());
+        let mut first = true;
+        if !self.target_pair.is_empty() || !values.is_empty() {
+            out.push(b'{');
+            if !self.target_pair.is_empty() {
+                out.extend_from_slice(self.target_pair.as_bytes());
+                first = false;
+            }
+            let mut escaped = String::new();
+            for (name, value) in family.labels.iter().zip(values) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"=\"");
+                escaped.clear();
+                escape_label_value(value, &mut escaped);
+                out.extend_from_slice(escaped.as_bytes());
+                out.push(b'"');
+            }
+            out.push(b'}');
+        }
+        out.push(b' ');
+        write_value(out, value);
+        out.push(b'\n');
+        self.series += 1;
+    }
+
+    /// Adds a sample only when the value is known: devices often report "unknown" (`"--"`,
+    /// missing keys), and an absent series says that better than a made-up zero.
+    pub fn add_opt(&mut self, family: &'static Family, values: &[&str], value: Option<f64>) {
+        if let Some(v) = value {
+            self.add(family, values, v);
+        }
+    }
+
+    pub fn series(&self) -> usize {
+        self.series
+    }
+
+    pub fn finish(mut self) -> Snapshot {
+        self.blocks.sort_unstable_by_key(|b| b.family.name);
+        for b in &mut self.blocks {
+            b.samples.shrink_to_fit();
+        }
+        Snapshot {
+            blocks: self.blocks,
+            series: self.series,
+        }
+    }
+}
+
+/// Escapes a label value for both text formats: backslash, double quote and line feed are the
+/// only characters that need it; any other UTF-8 passes through.
+pub fn escape_label_value(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v == f64::INFINITY {
+        out.extend_from_slice(b"+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.extend_from_slice(b"-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Integral values print without a fraction or exponent, as exporters usually do.
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static G: Family = Family::gauge("x_ratio", "help", &["name"]);
+    static C: Family = Family::counter("x_total", "help", &[]);
+
+    fn text(s: &Snapshot) -> String {
+        s.blocks()
+            .iter()
+            .map(|b| String::from_utf8(b.samples.clone()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn escapes_any_label_text() {
+        let mut b = SnapshotBuilder::new(Some("r\"1"));
+        b.add(&G, &["a\\b\"c\nd é 路由"], 0.5);
+        assert_eq!(
+            text(&b.finish()),
+            "x_ratio{target=\"r\\\"1\",name=\"a\\\\b\\\"c\\nd é 路由\"} 0.5\n"
+        );
+    }
+
+    #[test]
+    fn families_sorted_and_values_formatted() {
+        let mut b = SnapshotBuilder::new(None);
+        b.add(&G, &["a"], f64::NAN);
+        b.add(&C, &[], 3.0);
+        b.add(&G, &["b"], f64::INFINITY);
+        b.add(&C, &[], 1e20);
+        b.add_opt(&C, &[], None);
+        let s = b.finish();
+        assert_eq!(s.series(), 4);
+        assert_eq!(s.blocks()[0].family.name, "x_ratio");
+        assert_eq!(
+            text(&s),
+            "x_ratio{name=\"a\"} NaN\nx_ratio{name=\"b\"} +Inf\nx_total 3\nx_total 100000000000000000000\n"
+        );
+    }
+}
