@@ -1,0 +1,101 @@
+//! Shared test harness: a real exporter on 127.0.0.1 with real pollers, scraped over HTTP.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleet_exporter::app::App;
+use fleet_exporter::config::{Config, FileFormat, Source};
+use fleet_exporter::server;
+
+pub struct Exporter {
+    pub app: Arc<App>,
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts an exporter serving `config` (TOML); reloads read `source`.
+pub async fn start_exporter_with(config: &str, source: Source) -> Exporter {
+    let config = Config::parse(config, FileFormat::Toml, Path::new(".")).expect("test config");
+    let app = App::new(source);
+    app.apply(&config).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = server::router(app.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Exporter { app, url, server }
+}
+
+pub async fn start_exporter(config: &str) -> Exporter {
+    start_exporter_with(config, Source::Builtin).await
+}
+
+impl Exporter {
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.1
+    }
+
+    /// Scrapes until `pred` holds for the exposition, or panics after `timeout`.
+    pub async fn wait_for(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.metrics().await;
+            if pred(&text) {
+                return text;
+            }
+            assert!(start.elapsed() < timeout, "timed out waiting for {what}; last scrape:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The value of the first sample whose name matches and whose labels contain every `labels`
+/// fragment (`target="r1"`).
+pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .find(|l| labels.iter().all(|f| l.contains(f)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+pub fn count(text: &str, name: &str, labels: &[&str]) -> usize {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter(|l| labels.iter().all(|f| l.contains(f)))
+        .count()
+}
+
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A config target block for an iKuai router.
+pub fn ikuai_target(name: &str, url: &str, password: &str, extra: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nkind = \"ikuai\"\nurl = \"{url}\"\npassword = \"{password}\"\n{extra}\n"
+    )
+}
