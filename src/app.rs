@@ -95,7 +95,9 @@ impl App {
             .collect();
         let names: Vec<String> = pollers.keys().cloned().collect();
         for name in names {
-            let keep = wanted.get(name.as_str()).is_some_and(|t| *t.spec == *pollers[&name].0);
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|t| *t.spec == *pollers[&name].0);
             if !keep {
                 let (_, poller) = pollers.remove(&name).expect("key listed above");
                 poller.stop().await;

@@ -185,7 +185,8 @@ impl Config {
             .try_deserialize()
             .map_err(|e| ConfigError(e.to_string()))?;
         expand_env(&mut tree, "")?;
-        let raw: RawConfig = serde_json::from_value(tree).map_err(|e| ConfigError(e.to_string()))?;
+        let raw: RawConfig =
+            serde_json::from_value(tree).map_err(|e| ConfigError(e.to_string()))?;
         Self::validate(raw, base_dir)
     }
 
@@ -201,12 +202,7 @@ impl Config {
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, table) in raw.targets.into_iter().enumerate() {
-            let target = target_from_table(
-                i,
-                table,
-                (interval, timeout, backoff_max),
-                base_dir,
-            )?;
+            let target = target_from_table(i, table, (interval, timeout, backoff_max), base_dir)?;
             if !names.insert(target.spec.name.clone()) {
                 return Err(ConfigError::at(
                     &format!("targets[{i}].name"),
@@ -244,15 +240,21 @@ fn target_from_table(
         )
     })?;
     let url = match table.remove("url") {
-        Some(Value::String(s)) => parse_url(&s).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?,
+        Some(Value::String(s)) => {
+            parse_url(&s).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?
+        }
         _ => return Err(ConfigError::at(&path, "missing key `url` (a string)")),
     };
     let interval = match table.remove("interval") {
-        Some(v) => parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.interval"), e))?,
+        Some(v) => {
+            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.interval"), e))?
+        }
         None => interval,
     };
     let timeout = match table.remove("timeout") {
-        Some(v) => parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.timeout"), e))?,
+        Some(v) => {
+            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.timeout"), e))?
+        }
         None => timeout.min(interval),
     };
     let backoff_max = match table.remove("backoff_max") {
@@ -272,12 +274,20 @@ fn target_from_table(
         if let Some(file) = table.remove(&file_key) {
             let at = format!("{path}.{file_key}");
             if table.contains_key(*key) {
-                return Err(ConfigError::at(&at, format!("set either `{key}` or `{file_key}`, not both")));
+                return Err(ConfigError::at(
+                    &at,
+                    format!("set either `{key}` or `{file_key}`, not both"),
+                ));
             }
             let Value::String(file) = file else {
                 return Err(ConfigError::at(&at, "must be a path string"));
             };
-            table.insert(key.to_string(), Value::String(read_secret_file(base_dir, &file).map_err(|e| ConfigError::at(&at, e))?));
+            table.insert(
+                key.to_string(),
+                Value::String(
+                    read_secret_file(base_dir, &file).map_err(|e| ConfigError::at(&at, e))?,
+                ),
+            );
         }
     }
     debug_assert!(COMMON_KEYS.iter().all(|k| !table.contains_key(*k)));
@@ -338,9 +348,13 @@ pub fn parse_duration(v: &Value) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s.as_str();
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
         let (num, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let n: f64 = num.parse().map_err(|_| bad())?;
         let secs = match unit {
@@ -393,7 +407,11 @@ fn expand_env(v: &mut Value, path: &str) -> Result<(), ConfigError> {
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 expand_env(item, &p)?;
             }
         }
@@ -431,8 +449,14 @@ password = "pw"
         let c = parse(ONE).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         let t = &c.targets[0].spec;
-        assert_eq!((t.interval, t.timeout), (Duration::from_secs(30), Duration::from_secs(10)));
-        assert!(!format!("{:?}", c).contains("pw"), "secrets must not show in Debug");
+        assert_eq!(
+            (t.interval, t.timeout),
+            (Duration::from_secs(30), Duration::from_secs(10))
+        );
+        assert!(
+            !format!("{:?}", c).contains("pw"),
+            "secrets must not show in Debug"
+        );
     }
 
     #[test]
@@ -442,16 +466,25 @@ password = "pw"
         assert!(e.contains("target \"hq\"") && e.contains("pasword"), "{e}");
 
         let e = parse(&format!("{ONE}\n{ONE}")).unwrap_err();
-        assert!(e.contains("targets[1].name") && e.contains("duplicate"), "{e}");
+        assert!(
+            e.contains("targets[1].name") && e.contains("duplicate"),
+            "{e}"
+        );
 
         let e = parse(&ONE.replace("ikuai", "cisco")).unwrap_err();
-        assert!(e.contains("target \"hq\".kind") && e.contains("known: ikuai"), "{e}");
+        assert!(
+            e.contains("target \"hq\".kind") && e.contains("known: ikuai"),
+            "{e}"
+        );
 
         let e = parse(&ONE.replace("http://192.0.2.1", "not a url")).unwrap_err();
         assert!(e.contains("target \"hq\".url"), "{e}");
 
         let e = parse(&format!("{ONE}interval = \"5s\"\ntimeout = \"5s\"\n")).unwrap_err();
-        assert!(e.contains("target \"hq\".timeout") && e.contains("below the interval"), "{e}");
+        assert!(
+            e.contains("target \"hq\".timeout") && e.contains("below the interval"),
+            "{e}"
+        );
 
         let e = parse(&format!("[server]\nlisten = \"nope\"\n{ONE}")).unwrap_err();
         assert!(e.contains("server.listen"), "{e}");
@@ -459,9 +492,15 @@ password = "pw"
         let e = parse(&format!("[defaults]\nintervall = \"5s\"\n{ONE}")).unwrap_err();
         assert!(e.contains("intervall"), "{e}");
 
-        let e = parse(&ONE.replace("password = \"pw\"", "password = \"${FLEET_TEST_UNSET_VAR}\""))
-            .unwrap_err();
-        assert!(e.contains("targets[0].password") && e.contains("FLEET_TEST_UNSET_VAR"), "{e}");
+        let e = parse(&ONE.replace(
+            "password = \"pw\"",
+            "password = \"${FLEET_TEST_UNSET_VAR}\"",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("targets[0].password") && e.contains("FLEET_TEST_UNSET_VAR"),
+            "{e}"
+        );
         assert!(!e.contains("pw\""), "{e}");
     }
 
@@ -479,12 +518,22 @@ password = "pw"
         let c = parse(&text).unwrap();
         assert_eq!(c.targets[0].spec.options["password"], "x-from-env");
 
-        let both = ONE.replace("password = \"pw\"", "password = \"a\"\npassword_file = \"pw\"");
-        let e = Config::parse(&both, FileFormat::Toml, &dir).unwrap_err().to_string();
+        let both = ONE.replace(
+            "password = \"pw\"",
+            "password = \"a\"\npassword_file = \"pw\"",
+        );
+        let e = Config::parse(&both, FileFormat::Toml, &dir)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("password_file") && e.contains("not both"), "{e}");
         let missing = ONE.replace("password = \"pw\"", "password_file = \"missing\"");
-        let e = Config::parse(&missing, FileFormat::Toml, &dir).unwrap_err().to_string();
-        assert!(e.contains("target \"hq\".password_file") && e.contains("cannot read"), "{e}");
+        let e = Config::parse(&missing, FileFormat::Toml, &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("target \"hq\".password_file") && e.contains("cannot read"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -502,7 +551,10 @@ password = "pw"
         assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration(&serde_json::json!(15)), Ok(Duration::from_secs(15)));
+        assert_eq!(
+            parse_duration(&serde_json::json!(15)),
+            Ok(Duration::from_secs(15))
+        );
         assert!(d("0s").is_err());
         assert!(d("10 parsecs").is_err());
         assert!(d("-5s").is_err());

@@ -66,10 +66,9 @@ where
 fn write_header(out: &mut Vec<u8>, format: Format, family: &Family) {
     // OpenMetrics names a counter family without its `_total` sample suffix.
     let name = match (format, family.metric_type) {
-        (Format::OpenMetrics, MetricType::Counter) => family
-            .name
-            .strip_suffix("_total")
-            .unwrap_or(family.name),
+        (Format::OpenMetrics, MetricType::Counter) => {
+            family.name.strip_suffix("_total").unwrap_or(family.name)
+        }
         _ => family.name,
     };
     out.extend_from_slice(b"# HELP ");

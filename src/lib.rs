@@ -5,12 +5,12 @@
 //! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`.
 
 pub mod app;
-pub mod demo;
-pub mod sim;
 pub mod config;
+pub mod demo;
 pub mod drivers;
 pub mod exposition;
 pub mod scheduler;
 pub mod server;
+pub mod sim;
 pub mod snapshot;
 pub mod store;

@@ -87,7 +87,9 @@ fn init_logging(cli: &Cli) {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (config, source, _demo) = if cli.demo {
-        let demo = demo::Demo::start().await.context("starting the demo simulators")?;
+        let demo = demo::Demo::start()
+            .await
+            .context("starting the demo simulators")?;
         (demo.config()?, Source::Builtin, Some(demo))
     } else {
         let path = cli
@@ -110,7 +112,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     info!("shutting down");
-    if tokio::time::timeout(Duration::from_secs(3), app.shutdown()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(3), app.shutdown())
+        .await
+        .is_err()
+    {
         warn!("pollers did not stop in time");
     }
     Ok(())

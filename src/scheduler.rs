@@ -44,7 +44,10 @@ impl Poller {
 /// doubled per failure up to `backoff_max`, and never less than the interval.
 pub fn next_delay(interval: Duration, backoff_max: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
-    interval.saturating_mul(factor).min(backoff_max).max(interval)
+    interval
+        .saturating_mul(factor)
+        .min(backoff_max)
+        .max(interval)
 }
 
 async fn run(target: TargetConfig, store: Arc<Store>, cancel: CancellationToken) {

@@ -61,7 +61,12 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     if app.ready() {
         (StatusCode::OK, "Ready\n").into_response()
     } else {
-        let waiting = app.store().status().iter().filter(|t| !t.health.polled).count();
+        let waiting = app
+            .store()
+            .status()
+            .iter()
+            .filter(|t| !t.health.polled)
+            .count();
         let msg = format!("Not ready: {waiting} target(s) not polled yet\n");
         (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
     }
@@ -77,7 +82,11 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
             s.unchanged
         )
         .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("Reload failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Reload failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -183,7 +183,12 @@ impl Store {
             None => {
                 targets.values().for_each(&mut push);
                 drop(targets);
-                out.push(self.exporter.read().unwrap_or_else(|e| e.into_inner()).clone());
+                out.push(
+                    self.exporter
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
+                );
             }
         }
         Some(out)
@@ -217,7 +222,8 @@ fn reason_index(e: &PollError) -> usize {
 }
 
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn health_snapshot(name: &str, kind: &str, h: &Health, series: usize) -> Snapshot {

@@ -34,12 +34,19 @@ async fn first_poll_of_both_firmware_generations() {
         let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
         let t = "target=\"r\"";
 
-        assert_eq!(count(&m, "ikuai_info", &[t, &format!("api=\"{api}\"")]), 1, "{m}");
+        assert_eq!(
+            count(&m, "ikuai_info", &[t, &format!("api=\"{api}\"")]),
+            1,
+            "{m}"
+        );
         let all = sample(&m, "ikuai_cpu_usage_ratio", &[t, "cpu=\"all\""]).expect("cpu all");
         assert!((0.0..=1.0).contains(&all), "cpu ratio {all}");
         assert!(count(&m, "ikuai_cpu_usage_ratio", &[t, "cpu=\"0\""]) == 1);
         let mem = sample(&m, "ikuai_memory_total_bytes", &[t]).unwrap();
-        assert!(mem > 64.0 * 1024.0 * 1024.0, "memory is KiB on the wire, bytes here: {mem}");
+        assert!(
+            mem > 64.0 * 1024.0 * 1024.0,
+            "memory is KiB on the wire, bytes here: {mem}"
+        );
         assert!(sample(&m, "ikuai_transmit_bytes_total", &[t]).unwrap() > 0.0);
         assert!(sample(&m, "ikuai_uptime_seconds", &[t]).unwrap() > 0.0);
         for family in [
@@ -54,16 +61,32 @@ async fn first_poll_of_both_firmware_generations() {
             assert!(count(&m, family, &[t]) > 0, "{family} missing for {api}");
         }
         // Clients: duplicate rows removed, one series per distinct client.
-        assert_eq!(sample(&m, "ikuai_clients", &[t, "ip_version=\"4\""]), Some(8.0));
+        assert_eq!(
+            sample(&m, "ikuai_clients", &[t, "ip_version=\"4\""]),
+            Some(8.0)
+        );
         for mac in router.client_macs() {
             let labels = [t, &format!("mac=\"{mac}\""), "ip_version=\"4\""];
             assert_eq!(count(&m, "ikuai_client_info", &labels), 1, "{mac}");
         }
         // The WAN line the simulator reports as failing is down, the other up.
-        assert_eq!(sample(&m, "ikuai_interface_up", &[t, "interface=\"wan1\""]), Some(1.0));
-        assert_eq!(sample(&m, "ikuai_interface_up", &[t, "interface=\"wan2\""]), Some(0.0));
+        assert_eq!(
+            sample(&m, "ikuai_interface_up", &[t, "interface=\"wan1\""]),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&m, "ikuai_interface_up", &[t, "interface=\"wan2\""]),
+            Some(0.0)
+        );
         // "--" is unknown, not zero: lan1 has no connection count.
-        assert_eq!(count(&m, "ikuai_interface_connections", &[t, "interface=\"lan1\""]), 0);
+        assert_eq!(
+            count(
+                &m,
+                "ikuai_interface_connections",
+                &[t, "interface=\"lan1\""]
+            ),
+            0
+        );
         assert_eq!(router.logins(), 1);
         assert_eq!(router.max_in_flight(), 1, "one call at a time per router");
     }
@@ -82,11 +105,21 @@ async fn expired_session_is_recovered_with_exactly_one_login() {
         .wait_for(WAIT, "two more polls", |m| polls(m) >= before + 2.0)
         .await;
     assert_eq!(router.logins(), 2);
-    assert_eq!(sample(&m, "fleet_target_logins_total", &["target=\"r\""]), Some(2.0));
+    assert_eq!(
+        sample(&m, "fleet_target_logins_total", &["target=\"r\""]),
+        Some(2.0)
+    );
     assert_eq!(sample(&m, "fleet_target_up", &["target=\"r\""]), Some(1.0));
     let errors: f64 = ["auth", "api", "decode", "http"]
         .iter()
-        .map(|r| sample(&m, "fleet_target_poll_errors_total", &[&format!("reason=\"{r}\"")]).unwrap())
+        .map(|r| {
+            sample(
+                &m,
+                "fleet_target_poll_errors_total",
+                &[&format!("reason=\"{r}\"")],
+            )
+            .unwrap()
+        })
         .sum();
     assert_eq!(errors, 0.0, "expiry must not count as an error:\n{m}");
 }
@@ -107,10 +140,18 @@ async fn wrong_password_is_an_auth_error_with_backoff_not_a_login_storm() {
         })
         .await;
     assert_eq!(sample(&m, "fleet_target_up", &["target=\"r\""]), Some(0.0));
-    assert_eq!(count(&m, "ikuai_info", &[]), 0, "no device series while down");
+    assert_eq!(
+        count(&m, "ikuai_info", &[]),
+        0,
+        "no device series while down"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Without backoff 3 s at 200 ms would be ~15 logins; with doubling it is at most 5.
-    assert!(router.logins() <= 5, "login storm: {} logins", router.logins());
+    assert!(
+        router.logins() <= 5,
+        "login storm: {} logins",
+        router.logins()
+    );
     let (_, page) = exporter.get("/").await;
     assert!(page.contains("authentication failed"), "{page}");
 }
@@ -128,12 +169,19 @@ async fn a_hung_router_costs_only_its_own_target() {
     let exporter = start_exporter(&cfg).await;
     let m = exporter
         .wait_for(WAIT, "a timeout on the hung router", |m| {
-            sample(m, "fleet_target_poll_errors_total", &["target=\"hung\"", "reason=\"timeout\""])
-                .unwrap_or(0.0)
+            sample(
+                m,
+                "fleet_target_poll_errors_total",
+                &["target=\"hung\"", "reason=\"timeout\""],
+            )
+            .unwrap_or(0.0)
                 >= 2.0
         })
         .await;
-    assert_eq!(sample(&m, "fleet_target_up", &["target=\"hung\""]), Some(0.0));
+    assert_eq!(
+        sample(&m, "fleet_target_up", &["target=\"hung\""]),
+        Some(0.0)
+    );
     assert_eq!(sample(&m, "fleet_target_up", &["target=\"ok\""]), Some(1.0));
     // The healthy router kept its cadence while the other hung.
     assert!(sample(&m, "fleet_target_polls_total", &["target=\"ok\""]).unwrap() >= 2.0);
@@ -143,7 +191,10 @@ async fn a_hung_router_costs_only_its_own_target() {
         exporter.metrics().await;
     }
     let per_scrape = start.elapsed() / 20;
-    assert!(per_scrape < Duration::from_millis(100), "scrape took {per_scrape:?}");
+    assert!(
+        per_scrape < Duration::from_millis(100),
+        "scrape took {per_scrape:?}"
+    );
     // And it recovers when the router answers again.
     hung.set_fault(Fault::None);
     exporter.wait_for(WAIT, "recovery", up("hung")).await;
@@ -165,7 +216,11 @@ async fn malformed_answers_are_counted_by_reason() {
                 sample(m, "fleet_target_poll_errors_total", &labels).unwrap_or(0.0) >= 1.0
             })
             .await;
-        assert_eq!(sample(&m, "fleet_target_up", &["target=\"r\""]), Some(0.0), "{reason}");
+        assert_eq!(
+            sample(&m, "fleet_target_up", &["target=\"r\""]),
+            Some(0.0),
+            "{reason}"
+        );
         assert_eq!(count(&m, "ikuai_info", &[]), 0);
     }
 }
@@ -177,21 +232,35 @@ async fn a_client_that_leaves_the_router_leaves_metrics() {
     exporter.wait_for(WAIT, "first poll", up("r")).await;
     let macs = router.client_macs();
     let leaving = format!("mac=\"{}\"", macs.last().unwrap());
-    assert_eq!(count(&exporter.metrics().await, "ikuai_client_info", &[&leaving]), 1);
+    assert_eq!(
+        count(&exporter.metrics().await, "ikuai_client_info", &[&leaving]),
+        1
+    );
     router.set_lan_clients(macs.len() - 1);
     let m = exporter
         .wait_for(WAIT, "the client to vanish", |m| {
             count(m, "ikuai_client_info", &[&leaving]) == 0
         })
         .await;
-    assert_eq!(count(&m, "ikuai_client_transmit_bytes_total", &[&leaving]), 0);
-    assert_eq!(sample(&m, "ikuai_clients", &["ip_version=\"4\""]), Some(5.0));
+    assert_eq!(
+        count(&m, "ikuai_client_transmit_bytes_total", &[&leaving]),
+        0
+    );
+    assert_eq!(
+        sample(&m, "ikuai_clients", &["ip_version=\"4\""]),
+        Some(5.0)
+    );
 }
 
 #[tokio::test]
 async fn max_clients_caps_per_client_series() {
     let router = sim(Firmware::V3, 30).await;
-    let cfg = ikuai_target("r", &router.url(), "s3cret-pw", &format!("{FAST}max_clients = 10\n"));
+    let cfg = ikuai_target(
+        "r",
+        &router.url(),
+        "s3cret-pw",
+        &format!("{FAST}max_clients = 10\n"),
+    );
     let exporter = start_exporter(&cfg).await;
     let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
     assert_eq!(count(&m, "ikuai_client_info", &[]), 10);
@@ -202,13 +271,22 @@ async fn max_clients_caps_per_client_series() {
 #[tokio::test]
 async fn modules_switch_call_groups_off() {
     let router = sim(Firmware::V3, 5).await;
-    let cfg = ikuai_target("r", &router.url(), "s3cret-pw", &format!("{FAST}modules = [\"system\"]\n"));
+    let cfg = ikuai_target(
+        "r",
+        &router.url(),
+        "s3cret-pw",
+        &format!("{FAST}modules = [\"system\"]\n"),
+    );
     let exporter = start_exporter(&cfg).await;
     let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
     assert_eq!(count(&m, "ikuai_info", &[]), 1);
     assert_eq!(count(&m, "ikuai_client_info", &[]), 0);
     assert_eq!(count(&m, "ikuai_interface_info", &[]), 0);
-    assert_eq!(router.calls(), 1, "one call per poll with only the system module");
+    assert_eq!(
+        router.calls(),
+        1,
+        "one call per poll with only the system module"
+    );
 }
 
 #[tokio::test]
@@ -220,7 +298,9 @@ async fn probe_serves_one_target_and_404s_unknown_names() {
         ikuai_target("b", &b.url(), "s3cret-pw", FAST)
     );
     let exporter = start_exporter(&cfg).await;
-    exporter.wait_for(WAIT, "both up", |m| up("a")(m) && up("b")(m)).await;
+    exporter
+        .wait_for(WAIT, "both up", |m| up("a")(m) && up("b")(m))
+        .await;
     let (status, body) = exporter.get("/probe?target=a").await;
     assert_eq!(status, 200);
     assert!(body.contains("ikuai_info{target=\"a\""));
@@ -242,31 +322,61 @@ async fn reload_adds_and_removes_targets_and_keeps_the_old_config_on_errors() {
     exporter.wait_for(WAIT, "a up", up("a")).await;
     let a_logins = a.logins();
 
-    std::fs::write(&path, format!("{only_a}{}", ikuai_target("b", &b.url(), "s3cret-pw", FAST))).unwrap();
+    std::fs::write(
+        &path,
+        format!("{only_a}{}", ikuai_target("b", &b.url(), "s3cret-pw", FAST)),
+    )
+    .unwrap();
     let client = reqwest::Client::new();
-    let resp = client.post(format!("{}/-/reload", exporter.url)).send().await.unwrap();
+    let resp = client
+        .post(format!("{}/-/reload", exporter.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("1 added, 0 removed, 0 restarted, 1 unchanged"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("1 added, 0 removed, 0 restarted, 1 unchanged"));
     exporter.wait_for(WAIT, "b up", up("b")).await;
-    assert_eq!(a.logins(), a_logins, "an unchanged target keeps its poller and session");
+    assert_eq!(
+        a.logins(),
+        a_logins,
+        "an unchanged target keeps its poller and session"
+    );
 
     // A broken file is refused; both targets keep running.
     std::fs::write(&path, "[[targets]]\nname = \"a\"\nkind = \"nope\"\n").unwrap();
-    let resp = client.post(format!("{}/-/reload", exporter.url)).send().await.unwrap();
+    let resp = client
+        .post(format!("{}/-/reload", exporter.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 500);
     let text = resp.text().await.unwrap();
     assert!(text.contains("target \"a\".kind"), "{text}");
     let m = exporter.metrics().await;
-    assert_eq!(sample(&m, "fleet_exporter_config_last_reload_successful", &[]), Some(0.0));
+    assert_eq!(
+        sample(&m, "fleet_exporter_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
     assert!(up("a")(&m) && up("b")(&m));
 
     std::fs::write(&path, ikuai_target("b", &b.url(), "s3cret-pw", FAST)).unwrap();
-    let resp = client.post(format!("{}/-/reload", exporter.url)).send().await.unwrap();
+    let resp = client
+        .post(format!("{}/-/reload", exporter.url))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.text().await.unwrap().contains("0 added, 1 removed"));
     let m = exporter.metrics().await;
     assert_eq!(count(&m, "fleet_target_up", &["target=\"a\""]), 0);
     assert_eq!(count(&m, "ikuai_info", &["target=\"a\""]), 0);
-    assert_eq!(sample(&m, "fleet_exporter_config_last_reload_successful", &[]), Some(1.0));
+    assert_eq!(
+        sample(&m, "fleet_exporter_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
     let a = &a;
     eventually(WAIT, "a's poller to stop", || {
         let before = a.calls();
@@ -283,7 +393,12 @@ async fn reload_adds_and_removes_targets_and_keeps_the_old_config_on_errors() {
 async fn readiness_waits_for_the_first_poll() {
     let router = sim(Firmware::V3, 2).await;
     router.set_latency(Duration::from_millis(300));
-    let cfg = ikuai_target("r", &router.url(), "s3cret-pw", "interval = \"5s\"\ntimeout = \"4s\"\n");
+    let cfg = ikuai_target(
+        "r",
+        &router.url(),
+        "s3cret-pw",
+        "interval = \"5s\"\ntimeout = \"4s\"\n",
+    );
     let exporter = start_exporter(&cfg).await;
     assert_eq!(exporter.get("/-/healthy").await.0, 200);
     assert_eq!(exporter.get("/-/ready").await.0, 503);

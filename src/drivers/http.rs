@@ -30,12 +30,16 @@ pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<
         return Err(PollError::Http(format!("HTTP {status}")));
     }
     if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(PollError::Decode(format!("answer larger than {limit} bytes")));
+        return Err(PollError::Decode(format!(
+            "answer larger than {limit} bytes"
+        )));
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
         if body.len() + chunk.len() > limit {
-            return Err(PollError::Decode(format!("answer larger than {limit} bytes")));
+            return Err(PollError::Decode(format!(
+                "answer larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }

@@ -83,7 +83,9 @@ pub fn url_decoded(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(b) => out.push(b),
                 None => return s.to_string(),
@@ -108,9 +110,19 @@ mod tests {
         assert_eq!(number(&json!("320")), Some(320.0));
         assert_eq!(number(&json!("9.45%")), Some(9.45));
         assert_eq!(number(&json!(1.0118846706974e+14)), Some(101188467069740.0));
-        assert_eq!(number(&json!("1.0118846706974e+14")), Some(101188467069740.0));
+        assert_eq!(
+            number(&json!("1.0118846706974e+14")),
+            Some(101188467069740.0)
+        );
         assert_eq!(number(&json!(" -48 ")), Some(-48.0));
-        for unknown in [json!("--"), json!(""), json!(null), json!([]), json!("NaN"), json!("abc")] {
+        for unknown in [
+            json!("--"),
+            json!(""),
+            json!(null),
+            json!([]),
+            json!("NaN"),
+            json!("abc"),
+        ] {
             assert_eq!(number(&unknown), None, "{unknown}");
         }
     }

@@ -19,7 +19,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Polls one device. A driver owns its session state (cookies, tokens) across polls; the
 /// scheduler owns the timing and cancels a poll that overruns its deadline.
 pub trait Driver: Send {
-    fn poll<'a>(&'a mut self, ctx: &'a mut PollContext) -> BoxFuture<'a, Result<Snapshot, PollError>>;
+    fn poll<'a>(
+        &'a mut self,
+        ctx: &'a mut PollContext,
+    ) -> BoxFuture<'a, Result<Snapshot, PollError>>;
 }
 
 /// Builds a fresh driver for a (re)started poller.

@@ -51,14 +51,22 @@ impl Exporter {
     }
 
     /// Scrapes until `pred` holds for the exposition, or panics after `timeout`.
-    pub async fn wait_for(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
             let text = self.metrics().await;
             if pred(&text) {
                 return text;
             }
-            assert!(start.elapsed() < timeout, "timed out waiting for {what}; last scrape:\n{text}");
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; last scrape:\n{text}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

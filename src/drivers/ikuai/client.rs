@@ -118,7 +118,9 @@ impl IkuaiClient {
         match answer {
             Answer::Ok(_) => {}
             Answer::Failed { code, message } => {
-                return Err(PollError::Auth(format!("login refused: {message} (code {code})")))
+                return Err(PollError::Auth(format!(
+                    "login refused: {message} (code {code})"
+                )))
             }
             Answer::SessionExpired => return Err(PollError::Auth("login refused".into())),
         }

@@ -117,7 +117,10 @@ struct IkuaiDriver {
 }
 
 impl Driver for IkuaiDriver {
-    fn poll<'a>(&'a mut self, ctx: &'a mut PollContext) -> BoxFuture<'a, Result<Snapshot, PollError>> {
+    fn poll<'a>(
+        &'a mut self,
+        ctx: &'a mut PollContext,
+    ) -> BoxFuture<'a, Result<Snapshot, PollError>> {
         Box::pin(self.poll_router(ctx))
     }
 }
@@ -162,8 +165,10 @@ impl IkuaiDriver {
             }
         }
         self.polls += 1;
-        let pages: Vec<(&str, &[LanClient])> =
-            clients.iter().map(|(v, rows)| (*v, rows.as_slice())).collect();
+        let pages: Vec<(&str, &[LanClient])> = clients
+            .iter()
+            .map(|(v, rows)| (*v, rows.as_slice()))
+            .collect();
         if !pages.is_empty() {
             metrics::clients(&mut b, &pages, self.opts.max_clients);
         }
@@ -181,18 +186,25 @@ impl IkuaiDriver {
         param: Value,
     ) -> Result<T, PollError> {
         let payload = self.client.call(ctx, func_name, param).await?;
-        serde_json::from_value(payload)
-            .map_err(|e| PollError::Decode(format!("{func_name}: {e}")))
+        serde_json::from_value(payload).map_err(|e| PollError::Decode(format!("{func_name}: {e}")))
     }
 
-    async fn system(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+    async fn system(
+        &mut self,
+        ctx: &mut PollContext,
+        b: &mut SnapshotBuilder,
+    ) -> Result<(), PollError> {
         let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
         let home: Homepage = self.call(ctx, "homepage", param).await?;
         metrics::system(b, &home, self.client.api());
         Ok(())
     }
 
-    async fn interfaces(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+    async fn interfaces(
+        &mut self,
+        ctx: &mut PollContext,
+        b: &mut SnapshotBuilder,
+    ) -> Result<(), PollError> {
         let param = json!({"TYPE": "iface_check,iface_stream"});
         let iface: MonitorIface = self.call(ctx, "monitor_iface", param).await?;
         metrics::interfaces(b, &iface);
@@ -200,7 +212,11 @@ impl IkuaiDriver {
     }
 
     /// Pages through a client list until the router's `total` is reached.
-    async fn clients(&mut self, ctx: &mut PollContext, func_name: &str) -> Result<Vec<LanClient>, PollError> {
+    async fn clients(
+        &mut self,
+        ctx: &mut PollContext,
+        func_name: &str,
+    ) -> Result<Vec<LanClient>, PollError> {
         let mut rows = Vec::new();
         let mut offset = 0;
         for _ in 0..MAX_PAGES {
@@ -222,19 +238,37 @@ impl IkuaiDriver {
         Ok(rows)
     }
 
-    async fn dns(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
-        let payload = self.client.call(ctx, "dns", json!({"TYPE": "dns_cache"})).await?;
+    async fn dns(
+        &mut self,
+        ctx: &mut PollContext,
+        b: &mut SnapshotBuilder,
+    ) -> Result<(), PollError> {
+        let payload = self
+            .client
+            .call(ctx, "dns", json!({"TYPE": "dns_cache"}))
+            .await?;
         metrics::dns(b, &model::dns_cache_rows(&payload));
         Ok(())
     }
 
-    async fn qos(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
-        let payload = self.client.call(ctx, "monitor_l7qos", json!({"TYPE": "data"})).await?;
+    async fn qos(
+        &mut self,
+        ctx: &mut PollContext,
+        b: &mut SnapshotBuilder,
+    ) -> Result<(), PollError> {
+        let payload = self
+            .client
+            .call(ctx, "monitor_l7qos", json!({"TYPE": "data"}))
+            .await?;
         metrics::qos(b, &model::qos_rows(&payload));
         Ok(())
     }
 
-    async fn ports(&mut self, ctx: &mut PollContext, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+    async fn ports(
+        &mut self,
+        ctx: &mut PollContext,
+        b: &mut SnapshotBuilder,
+    ) -> Result<(), PollError> {
         if self.ports.is_none() || self.polls % self.opts.ports_every == 0 {
             let param = json!({"TYPE": "ether_info,snapshoot"});
             self.ports = Some(self.call(ctx, "homepage", param).await?);

@@ -45,11 +45,17 @@ pub fn parse_answer(body: &[u8]) -> Result<(Api, Answer), String> {
     };
     let (api, code, message, payload) = if let Some(code) = map.get("Result") {
         let code = lenient::number(code).map(|c| c as i64);
-        let message = map.get("ErrMsg").and_then(lenient::text).unwrap_or_default();
+        let message = map
+            .get("ErrMsg")
+            .and_then(lenient::text)
+            .unwrap_or_default();
         (Api::V3, code, message, map.remove("Data"))
     } else if let Some(code) = map.get("code") {
         let code = lenient::number(code).map(|c| c as i64);
-        let message = map.get("message").and_then(lenient::text).unwrap_or_default();
+        let message = map
+            .get("message")
+            .and_then(lenient::text)
+            .unwrap_or_default();
         (Api::V4, code, message, map.remove("results"))
     } else {
         return Err("answer has neither `Result` nor `code`".into());
@@ -79,7 +85,10 @@ pub fn decode_json(body: &[u8]) -> Result<Value, String> {
 }
 
 fn repair_json(body: &[u8]) -> Vec<u8> {
-    let start = body.iter().position(|&b| b == b'{' || b == b'[').unwrap_or(0);
+    let start = body
+        .iter()
+        .position(|&b| b == b'{' || b == b'[')
+        .unwrap_or(0);
     let body = &body[start..];
     let mut out = Vec::with_capacity(body.len() + 16);
     let (mut in_string, mut escaped) = (false, false);
@@ -95,7 +104,9 @@ fn repair_json(body: &[u8]) -> Vec<u8> {
                 _ => {}
             }
             i += 1;
-        } else if b.is_ascii_alphabetic() && !(i > 0 && (body[i - 1].is_ascii_digit() || body[i - 1] == b'.')) {
+        } else if b.is_ascii_alphabetic()
+            && !(i > 0 && (body[i - 1].is_ascii_digit() || body[i - 1] == b'.'))
+        {
             // A word outside a string that is not part of a number (`1.2e+14`) is a bare token.
             let end = body[i..]
                 .iter()
@@ -382,7 +393,9 @@ pub fn qos_rows(payload: &Value) -> Vec<(String, QosRow)> {
     let mut out = Vec::new();
     let groups = payload.get("data").and_then(Value::as_array);
     for group in groups.into_iter().flatten() {
-        let Some(map) = group.as_object() else { continue };
+        let Some(map) = group.as_object() else {
+            continue;
+        };
         for (interface, rows) in map {
             for row in read_rows::<QosRow>(rows.clone()) {
                 out.push((interface.clone(), row));
@@ -447,23 +460,35 @@ mod tests {
 
     #[test]
     fn both_envelopes_and_their_session_expiry() {
-        let (api, a) = parse_answer(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#).unwrap();
+        let (api, a) =
+            parse_answer(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#).unwrap();
         assert_eq!((api, a), (Api::V3, Answer::Ok(serde_json::json!({"x":1}))));
-        let (api, a) = parse_answer(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
+        let (api, a) =
+            parse_answer(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
         assert_eq!((api, a), (Api::V4, Answer::Ok(serde_json::json!({"x":1}))));
-        let (_, a) = parse_answer(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#).unwrap();
+        let (_, a) =
+            parse_answer(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#).unwrap();
         assert_eq!(a, Answer::SessionExpired);
         let (_, a) = parse_answer("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
         assert_eq!(a, Answer::SessionExpired);
         let (_, a) = parse_answer(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
-        assert_eq!(a, Answer::Failed { code: 10001, message: "bad".into() });
+        assert_eq!(
+            a,
+            Answer::Failed {
+                code: 10001,
+                message: "bad".into()
+            }
+        );
         assert!(parse_answer(b"<html>502 Bad Gateway</html>").is_err());
         assert!(parse_answer(b"{\"Result\":30000,\"Data\":{").is_err());
     }
 
     #[test]
     fn repairs_bare_words_and_leading_text_but_not_strings() {
-        let v = decode_json(br#"{"Result":30000,"Data":{"data":timeout,"total":1.0118846706974e+14,"x":nil}}"#).unwrap();
+        let v = decode_json(
+            br#"{"Result":30000,"Data":{"data":timeout,"total":1.0118846706974e+14,"x":nil}}"#,
+        )
+        .unwrap();
         assert_eq!(v["Data"]["total"], 1.0118846706974e14);
         assert_eq!(v["Data"]["data"], Value::Null);
         assert_eq!(v["Data"]["x"], Value::Null);
