@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::config::TargetSpec;
-use crate::snapshot::{Snapshot, SnapshotBuilder};
+use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 
 pub mod http;
 pub mod ikuai;
@@ -98,6 +98,8 @@ pub struct Kind {
     /// Option keys holding secrets: each may also be given as `<key>_file`, which the config
     /// loader reads (and re-reads on reload) before the driver sees the options.
     pub secret_keys: &'static [&'static str],
+    /// Every family the driver can emit (docs/metrics.md is checked against these).
+    pub families: &'static [&'static Family],
     /// Checks a target's options and returns how to build its driver; errors name the key.
     pub configure: fn(&TargetSpec) -> Result<DriverFactory, String>,
 }

@@ -307,6 +307,7 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     };
 
     match fault {
+        // Hang has already returned above.
         Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
         Fault::Truncated => {
             let mut cut = answer.len() / 2;
@@ -362,21 +363,22 @@ struct CallError(String);
 
 fn answer_call(sh: &Shared, body: &[u8]) -> String {
     let world = World::now(sh);
+    // The envelope is written by hand because serde_json sorts object keys,
+    // and a repair step in a driver may well expect the router's key order.
     match parse_call(body).and_then(|req| world.dispatch(&req)) {
         Ok(data) => {
-            let data = Value::Object(data);
-            let envelope = match sh.cfg.firmware {
-                Firmware::V3 => json!({"Result": 30000, "ErrMsg": "Success", "Data": data}),
-                Firmware::V4 => json!({"code": 0, "message": "Success", "results": data}),
-            };
-            render(&envelope)
+            let data = render(&Value::Object(data));
+            match sh.cfg.firmware {
+                Firmware::V3 => format!(r#"{{"Result":30000,"ErrMsg":"Success","Data":{data}}}"#),
+                Firmware::V4 => format!(r#"{{"code":0,"message":"Success","results":{data}}}"#),
+            }
         }
         Err(CallError(msg)) => {
-            let envelope = match sh.cfg.firmware {
-                Firmware::V3 => json!({"Result": 30001, "ErrMsg": msg}),
-                Firmware::V4 => json!({"code": 1, "message": msg}),
-            };
-            render(&envelope)
+            let msg = Value::String(msg);
+            match sh.cfg.firmware {
+                Firmware::V3 => format!(r#"{{"Result":30001,"ErrMsg":{msg}}}"#),
+                Firmware::V4 => format!(r#"{{"code":1,"message":{msg}}}"#),
+            }
         }
     }
 }
@@ -423,7 +425,7 @@ fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
         }
     };
     Ok(CallRequest {
-        func_name: func_name.chars().take(64).collect(),
+        func_name: clip(func_name),
         types,
         limit,
     })
@@ -519,9 +521,9 @@ impl Flow {
         Flow {
             base,
             mean,
-            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4) + 1),
+            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(1)),
             omega: TAU / period,
-            phase: TAU * unit(seed, tag, idx.wrapping_mul(4) + 2),
+            phase: TAU * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(2)),
         }
     }
 

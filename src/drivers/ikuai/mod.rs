@@ -22,6 +22,7 @@ use crate::snapshot::{Snapshot, SnapshotBuilder};
 pub const KIND: Kind = Kind {
     name: "ikuai",
     secret_keys: &["password"],
+    families: metrics::FAMILIES,
     configure,
 };
 

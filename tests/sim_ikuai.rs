@@ -1,0 +1,494 @@
+//! The iKuai simulator over real sockets, checked against the API document
+//! and the notes on real routers (not against any driver code).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+
+/// md5("admin"), as the web UI sends it in `passwd`.
+const ADMIN_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+async fn login_with(sim: &IkuaiSim, passwd: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/Action/login", sim.url()))
+        .json(&json!({
+            "username": "admin",
+            "passwd": passwd,
+            "pass": "c2FsdF8xMWFkbWlu",
+            "remember_password": "",
+        }))
+        .send()
+        .await
+        .expect("login request")
+}
+
+/// Logs in and returns the cookie header a client sends afterwards.
+async fn login(sim: &IkuaiSim) -> String {
+    let resp = login_with(sim, ADMIN_MD5).await;
+    let set_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .expect("set-cookie")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let key = set_cookie
+        .strip_prefix("sess_key=")
+        .and_then(|s| s.split(';').next())
+        .expect("sess_key cookie")
+        .to_owned();
+    format!("username=admin; login=1; sess_key={key}")
+}
+
+async fn call_raw(sim: &IkuaiSim, cookie: Option<&str>, body: Value) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("{}/Action/call", sim.url()))
+        .json(&body);
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    req.send().await.expect("call request")
+}
+
+async fn call(sim: &IkuaiSim, cookie: &str, body: Value) -> Value {
+    let text = call_raw(sim, Some(cookie), body)
+        .await
+        .text()
+        .await
+        .expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}): {text}"))
+}
+
+fn show(func: &str, types: &str) -> Value {
+    json!({"func_name": func, "action": "show", "param": {"TYPE": types}})
+}
+
+async fn sim(cfg: IkuaiSimConfig) -> IkuaiSim {
+    IkuaiSim::start(cfg).await.expect("start sim")
+}
+
+#[tokio::test]
+async fn login_with_md5_passwd_sets_sess_key() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let resp = login_with(&sim, ADMIN_MD5).await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let key = cookie
+        .strip_prefix("sess_key=")
+        .and_then(|s| s.strip_suffix("; path=/"))
+        .expect("sess_key=<key>; path=/");
+    assert_eq!(key.len(), 32);
+    assert!(key
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"Result": 10000, "ErrMsg": "Success"}));
+    assert_eq!(sim.logins(), 1);
+}
+
+#[tokio::test]
+async fn v4_login_answers_in_4x_form() {
+    let sim = sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        ..Default::default()
+    })
+    .await;
+    let body: Value = login_with(&sim, ADMIN_MD5).await.json().await.unwrap();
+    assert_eq!(body, json!({"code": 0, "message": "Success"}));
+}
+
+#[tokio::test]
+async fn wrong_password_and_form_body_are_10001() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let resp = login_with(&sim, "00000000000000000000000000000000").await;
+    assert!(resp.headers().get("set-cookie").is_none());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"Result": 10001, "ErrMsg": "用户名或密码错误"}));
+
+    let form: Value = client()
+        .post(format!("{}/Action/login", sim.url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("username=admin&passwd={ADMIN_MD5}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(form, json!({"Result": 10001, "ErrMsg": "Post data error"}));
+    assert_eq!(sim.logins(), 2);
+}
+
+#[tokio::test]
+async fn call_without_cookie_is_rejected_per_firmware() {
+    let v3 = sim(IkuaiSimConfig::default()).await;
+    let body: Value = call_raw(&v3, None, show("homepage", "sysstat"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"Result": 10014, "ErrMsg": "no login authentication"})
+    );
+
+    let v4 = sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        ..Default::default()
+    })
+    .await;
+    let resp = call_raw(
+        &v4,
+        Some("username=admin; login=1; sess_key=0123456789abcdef0123456789abcdef"),
+        show("homepage", "sysstat"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"code": 1008, "message": "会话已过期"}));
+}
+
+#[tokio::test]
+async fn homepage_multi_type_answers_each_key() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    let body = call(
+        &sim,
+        &cookie,
+        show("homepage", "sysstat,ac_status,dhcp_addrpool_num"),
+    )
+    .await;
+    assert_eq!(body["Result"], 30000);
+    let data = body["Data"].as_object().expect("Data object");
+    assert_eq!(data.len(), 3);
+    let sys = &data["sysstat"];
+    let cpu = sys["cpu"].as_array().unwrap();
+    assert_eq!(cpu.len(), 5, "total + 4 cores");
+    assert!(cpu.iter().all(|c| c.as_str().unwrap().ends_with('%')));
+    assert_eq!(sys["cputemp"], json!([]));
+    assert_eq!(sys["online_user"]["count"], 8);
+    assert!(sys["memory"]["used"].as_str().unwrap().ends_with('%'));
+    assert_eq!(data["ac_status"], json!({"ap_count": 0, "ap_online": 0}));
+    assert!(data["dhcp_addrpool_num"]["available_num"].is_u64());
+    assert_eq!(sim.calls(), 1);
+}
+
+#[tokio::test]
+async fn v4_answers_in_results_with_termname() {
+    let sim = sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&sim).await;
+    let body = call(&sim, &cookie, show("homepage", "sysstat")).await;
+    assert_eq!(body["code"], 0);
+    let sys = &body["results"]["sysstat"];
+    assert!(sys["cputemp"].as_array().unwrap()[0].is_f64());
+    assert!(sys["verinfo"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("4."));
+    let lan = call(&sim, &cookie, show("monitor_lanip", "data,total")).await;
+    let row = &lan["results"]["data"][0];
+    assert_eq!(row["hostname"], "");
+    assert_eq!(row["termname"], "红米Note 11T Pro");
+}
+
+#[tokio::test]
+async fn lanip_paging_honours_limit_and_total() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    let mut req = show("monitor_lanip", "data,total");
+    req["param"]["limit"] = json!("0,5");
+    let body = call(&sim, &cookie, req.clone()).await;
+    // 8 clients plus the duplicated row.
+    assert_eq!(body["Data"]["total"], 9);
+    assert_eq!(body["Data"]["data"].as_array().unwrap().len(), 5);
+
+    req["param"]["limit"] = json!("5,5");
+    let rest = call(&sim, &cookie, req).await;
+    assert_eq!(rest["Data"]["data"].as_array().unwrap().len(), 4);
+
+    // Without a limit at most 100 rows come back, with the real total.
+    sim.set_lan_clients(150);
+    let all = call(&sim, &cookie, show("monitor_lanip", "data,total")).await;
+    assert_eq!(all["Data"]["total"], 151);
+    assert_eq!(all["Data"]["data"].as_array().unwrap().len(), 100);
+    assert_eq!(sim.client_macs().len(), 150);
+}
+
+#[tokio::test]
+async fn quirks_show_up() {
+    let sim = sim(IkuaiSimConfig {
+        lan_clients_v6: 0,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&sim).await;
+    let raw = call_raw(&sim, Some(&cookie), show("monitor_lanipv6", "data,total"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw,
+        r#"{"Result":30000,"ErrMsg":"Success","Data":{"data":timeout,"total":0}}"#
+    );
+
+    let stream = call_raw(&sim, Some(&cookie), show("monitor_iface", "iface_stream"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(stream.contains("e+14"), "{stream}");
+    assert!(stream.contains(r#""connect_num":"--""#));
+
+    let lan = call(&sim, &cookie, show("monitor_lanip", "data,total")).await;
+    let rows = lan["Data"]["data"].as_array().unwrap();
+    let macs = sim.client_macs();
+    assert_eq!(rows[2]["mac"], rows[3]["mac"]);
+    assert_eq!(rows[2]["ip_addr"], rows[3]["ip_addr"]);
+    assert_eq!(rows[2]["mac"], macs[2].as_str());
+    assert_eq!(rows[0]["client_model"], "红米Note%2011T%20Pro");
+    assert!(rows.iter().any(|r| r["comment"]
+        .as_str()
+        .is_some_and(|c| c.contains('"') && c.contains('\\') && c.contains('\n'))));
+
+    let check = call(&sim, &cookie, show("monitor_iface", "iface_check")).await;
+    let lines = check["Data"]["iface_check"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["updatetime"].is_string());
+    assert_eq!(lines[1]["result"], "fail");
+}
+
+#[tokio::test]
+async fn clean_mode_is_plain_json() {
+    let sim = sim(IkuaiSimConfig {
+        quirks: false,
+        lan_clients_v6: 0,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&sim).await;
+    for (func, types) in [
+        (
+            "homepage",
+            "sysstat,ac_status,dhcp_addrpool_num,ether_info,snapshoot",
+        ),
+        ("monitor_iface", "iface_check,iface_stream"),
+        ("monitor_lanip", "data,total"),
+        ("monitor_lanipv6", "data,total"),
+        ("dns", "dns_cache"),
+        ("monitor_l7qos", "data"),
+    ] {
+        let body = call(&sim, &cookie, show(func, types)).await;
+        assert_eq!(body["Result"], 30000, "{func}: {body}");
+        let text = body.to_string();
+        assert!(!text.contains("\"--\""), "{func}: {text}");
+        // Only sysstat's percent strings may carry a '%' (no URL-encoding).
+        assert!(func == "homepage" || !text.contains('%'), "{func}: {text}");
+    }
+    let lan = call(&sim, &cookie, show("monitor_lanip", "data,total")).await;
+    assert_eq!(lan["Data"]["total"], 8);
+    assert!(lan["Data"]["data"][0]["signal"].is_i64());
+    let check = call(&sim, &cookie, show("monitor_iface", "iface_check")).await;
+    assert!(check["Data"]["iface_check"][0]["updatetime"].is_u64());
+    let qos = call(&sim, &cookie, show("monitor_l7qos", "data")).await;
+    assert!(qos["Data"]["data"][0]["wan1"][0]["total_up"].is_u64());
+    let v6 = call(&sim, &cookie, show("monitor_lanipv6", "data,total")).await;
+    assert_eq!(v6["Data"]["data"], json!([]));
+}
+
+#[tokio::test]
+async fn expire_sessions_invalidates_keys() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    assert_eq!(
+        call(&sim, &cookie, show("dns", "dns_cache")).await["Result"],
+        30000
+    );
+    sim.expire_sessions();
+    assert_eq!(
+        call(&sim, &cookie, show("dns", "dns_cache")).await["Result"],
+        10014
+    );
+    let fresh = login(&sim).await;
+    assert_eq!(
+        call(&sim, &fresh, show("dns", "dns_cache")).await["Result"],
+        30000
+    );
+}
+
+#[tokio::test]
+async fn unknown_func_or_type_is_an_error_envelope() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    let body = call(&sim, &cookie, show("nosuch", "data")).await;
+    assert_eq!(body["Result"], 30001);
+    let body = call(&sim, &cookie, show("homepage", "nosuch")).await;
+    assert_eq!(body["Result"], 30001);
+    let body = call(&sim, &cookie, json!("not an object")).await;
+    assert_eq!(body["Result"], 30001);
+}
+
+#[tokio::test]
+async fn hang_never_answers() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    sim.set_fault(Fault::Hang);
+    let res = client()
+        .post(format!("{}/Action/call", sim.url()))
+        .header("Cookie", &cookie)
+        .json(&show("homepage", "sysstat"))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(res.expect_err("must not answer").is_timeout());
+}
+
+#[tokio::test]
+async fn other_faults() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    sim.set_fault(Fault::Truncated);
+    let text = call_raw(&sim, Some(&cookie), show("homepage", "sysstat"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with('{') && serde_json::from_str::<Value>(&text).is_err());
+    sim.set_fault(Fault::Html);
+    let resp = call_raw(&sim, Some(&cookie), show("homepage", "sysstat")).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().starts_with("<html>"));
+    sim.set_fault(Fault::Status500);
+    let resp = call_raw(&sim, Some(&cookie), show("homepage", "sysstat")).await;
+    assert_eq!(resp.status(), 500);
+}
+
+#[tokio::test]
+async fn max_in_flight_counts_concurrent_calls() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let cookie = login(&sim).await;
+    sim.set_latency(Duration::from_millis(200));
+    for _ in 0..2 {
+        call(&sim, &cookie, show("homepage", "sysstat")).await;
+    }
+    assert_eq!(sim.max_in_flight(), 1);
+    let (a, b, c) = tokio::join!(
+        call(&sim, &cookie, show("homepage", "sysstat")),
+        call(&sim, &cookie, show("homepage", "ac_status")),
+        call(&sim, &cookie, show("dns", "dns_cache")),
+    );
+    assert!([a, b, c].iter().all(|v| v["Result"] == 30000));
+    assert_eq!(sim.max_in_flight(), 3);
+    assert_eq!(sim.calls(), 5);
+}
+
+#[tokio::test]
+async fn counters_grow() {
+    let sim = sim(IkuaiSimConfig {
+        quirks: false,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&sim).await;
+    let first = call(&sim, &cookie, show("monitor_iface", "iface_stream")).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = call(&sim, &cookie, show("monitor_iface", "iface_stream")).await;
+    let total = |v: &Value| v["Data"]["iface_stream"][1]["total_down"].as_u64().unwrap();
+    assert!(total(&second) > total(&first));
+}
+
+/// Where the real-body fixtures live (in the project: `tests/fixtures/ikuai`).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ikuai");
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture");
+    serde_json::from_str(&text).expect("fixture is valid JSON")
+}
+
+/// Every key path of a JSON value (array elements merged), so that two bodies
+/// can be compared by shape rather than by value.
+fn shape(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                // `ether_info` is keyed by port name: data, not schema.
+                let k = if prefix.ends_with(".ether_info") {
+                    "*"
+                } else {
+                    k
+                };
+                let p = format!("{prefix}.{k}");
+                out.insert(p.clone());
+                shape(v, &p, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| shape(v, &format!("{prefix}[]"), out)),
+        _ => {}
+    }
+}
+
+fn keys(v: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    shape(v, "", &mut out);
+    out
+}
+
+#[tokio::test]
+async fn sim_bodies_have_the_documented_shape() {
+    let sim = sim(IkuaiSimConfig {
+        wan_lines: 1,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&sim).await;
+    let cases = [
+        (
+            "homepage",
+            "sysstat,ac_status,dhcp_addrpool_num",
+            "homepage_sysstat_v3.json",
+        ),
+        (
+            "homepage",
+            "ether_info,snapshoot",
+            "homepage_ether_snapshoot.json",
+        ),
+        (
+            "monitor_iface",
+            "iface_check,iface_stream",
+            "monitor_iface.json",
+        ),
+        ("monitor_lanip", "data,total", "monitor_lanip.json"),
+        ("monitor_lanipv6", "data,total", "monitor_lanipv6.json"),
+        ("dns", "dns_cache", "dns_cache.json"),
+        ("monitor_l7qos", "data", "monitor_l7qos.json"),
+    ];
+    for (func, types, file) in cases {
+        let got = call(&sim, &cookie, show(func, types)).await;
+        assert_eq!(keys(&got), keys(&fixture(file)), "{func} {types} vs {file}");
+    }
+
+    let v4 = self::sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        ..Default::default()
+    })
+    .await;
+    let cookie = login(&v4).await;
+    let got = call(
+        &v4,
+        &cookie,
+        show("homepage", "sysstat,ac_status,dhcp_addrpool_num"),
+    )
+    .await;
+    assert_eq!(keys(&got), keys(&fixture("homepage_sysstat_v4.json")));
+}
