@@ -16,7 +16,8 @@ type Families = BTreeMap<String, (String, Vec<String>)>;
 
 /// Families in the doc's tables: `| `name` | type | labels | ...`, labels comma-separated.
 fn documented() -> Families {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
     let mut out = Families::new();
     for line in doc.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -26,7 +27,11 @@ fn documented() -> Families {
             .map(|l| l.trim().trim_matches('`').to_string())
             .filter(|l| !l.is_empty() && l != "—")
             .collect();
-        assert!(out.insert(name.clone(), (cells[2].to_string(), labels)).is_none(), "{name} twice");
+        assert!(
+            out.insert(name.clone(), (cells[2].to_string(), labels))
+                .is_none(),
+            "{name} twice"
+        );
     }
     out
 }
@@ -91,7 +96,10 @@ async fn docs_match_the_demo_output_and_the_code() {
     let targets = demo.config().unwrap().targets.len();
     let text = exporter
         .wait_for(Duration::from_secs(20), "every demo target up", |m| {
-            let up: Vec<_> = m.lines().filter(|l| l.starts_with("fleet_target_up{")).collect();
+            let up: Vec<_> = m
+                .lines()
+                .filter(|l| l.starts_with("fleet_target_up{"))
+                .collect();
             up.len() == targets && up.iter().all(|l| l.ends_with(" 1"))
         })
         .await;
@@ -99,8 +107,14 @@ async fn docs_match_the_demo_output_and_the_code() {
     let out = emitted(&text);
     let missing: Vec<_> = out.keys().filter(|k| !doc.contains_key(*k)).collect();
     let extra: Vec<_> = doc.keys().filter(|k| !out.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "emitted in demo mode but not in docs/metrics.md: {missing:?}");
-    assert!(extra.is_empty(), "in docs/metrics.md but not emitted in demo mode: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "emitted in demo mode but not in docs/metrics.md: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "in docs/metrics.md but not emitted in demo mode: {extra:?}"
+    );
     for (name, (kind, labels)) in &out {
         let (doc_kind, doc_labels) = &doc[name];
         assert_eq!(kind, doc_kind, "type of {name}");
@@ -113,7 +127,11 @@ async fn docs_match_the_demo_output_and_the_code() {
         .copied();
     for f in families {
         let (name, (kind, labels)) = declared(f);
-        assert_eq!(doc.get(&name), Some(&(kind, labels)), "declared family {name} vs docs");
+        assert_eq!(
+            doc.get(&name),
+            Some(&(kind, labels)),
+            "declared family {name} vs docs"
+        );
     }
     for f in EXPORTER_FAMILIES {
         assert!(doc.contains_key(f.name), "{} missing from docs", f.name);

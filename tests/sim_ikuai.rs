@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+use serde_json::{json, Value};
 
 /// md5("admin"), as the web UI sends it in `passwd`.
 const ADMIN_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";

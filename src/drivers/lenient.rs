@@ -20,6 +20,12 @@ pub fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// A device percentage as a ratio, rounded to the precision devices report (so `"9.45%"` is
+/// 0.0945, not 0.09449999999999999).
+pub fn percent_to_ratio(percent: f64) -> f64 {
+    (percent * 1e6).round() / 1e8
+}
+
 /// A string from a JSON string or number; `null` and structures are unknown.
 pub fn text(v: &Value) -> Option<String> {
     match v {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::model::{Api, DnsCacheRow, Homepage, LanClient, MonitorIface, Ports, QosRow};
-use crate::drivers::lenient::url_decoded;
+use crate::drivers::lenient::{percent_to_ratio, url_decoded};
 use crate::snapshot::{Family, SnapshotBuilder};
 
 static INFO: Family = Family::gauge(
@@ -15,7 +15,7 @@ static INFO: Family = Family::gauge(
 static UPTIME: Family = Family::gauge("ikuai_uptime_seconds", "Time since the router booted.", &[]);
 static CPU: Family = Family::gauge(
     "ikuai_cpu_usage_ratio",
-    "CPU usage, 0..1; cpu=\"all\" is the all-core total.",
+    "CPU usage, 0..1; cpu=all is the all-core total.",
     &["cpu"],
 );
 static CPU_FREQ: Family = Family::gauge(
@@ -326,7 +326,7 @@ pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
         } else {
             (i - 1).to_string()
         };
-        b.add_opt(&CPU, &[&cpu], usage.map(|p| p / 100.0));
+        b.add_opt(&CPU, &[&cpu], usage.map(percent_to_ratio));
     }
     for (i, mhz) in s.freq.iter().enumerate() {
         b.add_opt(&CPU_FREQ, &[&i.to_string()], mhz.map(|m| m * 1e6));
@@ -527,5 +527,240 @@ pub fn qos(b: &mut SnapshotBuilder, rows: &[(String, QosRow)]) {
         b.add_opt(&QOS_RX_TOTAL, &labels, r.total_down);
         b.add_opt(&QOS_TX_RATE, &labels, r.upload);
         b.add_opt(&QOS_RX_RATE, &labels, r.download);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real router answers (tests/fixtures/ikuai) through the wire types and the mapping.
+    use super::super::model::{self, parse_answer, Answer, ClientPage};
+    use super::*;
+    use crate::exposition::{render, Format};
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/ikuai/",
+                $name
+            ))
+        };
+    }
+
+    fn payload<T: serde::de::DeserializeOwned>(body: &[u8]) -> (Option<Api>, T) {
+        let (api, answer) = parse_answer(body).expect("envelope");
+        let Answer::Ok(data) = answer else {
+            panic!("not ok: {answer:?}")
+        };
+        (Some(api), serde_json::from_value(data).expect("payload"))
+    }
+
+    fn exposition(fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
+        let mut b = SnapshotBuilder::new(Some("r"));
+        fill(&mut b);
+        String::from_utf8(render(Format::Text, [&b.finish()])).unwrap()
+    }
+
+    fn has(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
+    #[test]
+    fn sysstat_v3_first_cpu_is_the_total_memory_is_kib_percent_strings_empty_cputemp() {
+        let (api, home): (_, Homepage) = payload(fixture!("homepage_sysstat_v3.json"));
+        let m = exposition(|b| system(b, &home, api));
+        assert!(
+            has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="all"} 0.0945"#),
+            "{m}"
+        );
+        assert!(has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="0"} 0.09"#));
+        assert!(has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="1"} 0.09"#));
+        assert!(!m.contains(r#"cpu="2""#));
+        assert!(has(&m, r#"ikuai_memory_total_bytes{target="r"} 508948480"#)); // 497020 KiB
+        assert!(has(&m, r#"ikuai_memory_buffers_bytes{target="r"} 0"#));
+        assert!(
+            !m.contains("ikuai_cpu_temperature_celsius"),
+            "cputemp: [] is no sensor"
+        );
+        assert!(
+            !m.contains("ikuai_cpu_frequency_hertz"),
+            "freq \"\" is unknown"
+        );
+        assert!(
+            has(
+                &m,
+                r#"ikuai_info{target="r",model="IK-Q3000",version="3.7.17",verstring="3.7.17 x64 Build202412271043",arch="arm",hostname="iKuai",api="3.x"} 1"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_receive_bytes_total{target="r"} 114653745795"#
+        ));
+        assert!(has(&m, r#"ikuai_online_clients{target="r",medium="5g"} 3"#));
+        assert!(has(
+            &m,
+            r#"ikuai_dhcp_pool_available_addresses{target="r"} 290"#
+        ));
+    }
+
+    #[test]
+    fn sysstat_v4_envelope_and_decimal_temperatures() {
+        let (api, home): (_, Homepage) = payload(fixture!("homepage_sysstat_v4.json"));
+        let m = exposition(|b| system(b, &home, api));
+        assert!(m.contains(r#"api="4.x""#));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_cpu_temperature_celsius{target="r",sensor="0"} 48.5"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_cpu_temperature_celsius{target="r",sensor="1"} 47"#
+        ));
+    }
+
+    #[test]
+    fn interfaces_with_string_numbers_exponent_floats_and_unknown_connections() {
+        let (_, iface): (_, MonitorIface) = payload(fixture!("monitor_iface.json"));
+        let m = exposition(|b| interfaces(b, &iface));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_interface_last_check_timestamp_seconds{target="r",interface="wan1"} 1736296104"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_interface_receive_bytes_total{target="r",interface="wan1"} 101188467069740"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_up{target="r",interface="wan1"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_connections{target="r",interface="wan1"} 158"#
+        ));
+        assert!(
+            !m.contains(r#"ikuai_interface_connections{target="r",interface="lan1"}"#),
+            "\"--\" is unknown"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_interface_info{target="r",interface="wan1",parent_interface="wan1",internet="PPPOE",ip_addr="10.4.71.74",comment=""} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_info{target="r",interface="lan1",parent_interface="",internet="",ip_addr="192.168.9.1",comment=""} 1"#
+        ));
+    }
+
+    #[test]
+    fn clients_deduplicated_url_decoded_and_capped() {
+        let (_, v4): (_, ClientPage) = payload(fixture!("monitor_lanip.json"));
+        let (_, v6): (_, ClientPage) = payload(fixture!("monitor_lanipv6.json"));
+        let m = exposition(|b| clients(b, &[("4", &v4.data), ("6", &v6.data)], 256));
+        assert!(
+            has(&m, r#"ikuai_clients{target="r",ip_version="4"} 2"#),
+            "duplicate row: {m}"
+        );
+        assert!(has(&m, r#"ikuai_clients_omitted{target="r"} 0"#));
+        assert!(m.contains(r#"mac="36:6e:24:13:ba:6e",ip="192.168.9.11",name="红米Note 11T Pro",client_type="Android",ssid="2G:TP-LINK_FD1C""#), "{m}");
+        assert!(m.contains(r#"name="客厅电视""#));
+        assert!(has(
+            &m,
+            r#"ikuai_client_signal_dbm{target="r",mac="36:6e:24:13:ba:6e",ip="192.168.9.11"} -48"#
+        ));
+        assert!(m.contains(r#"ip="2409:8a04:5633:2171:627e:a4ff:fe77:9ff9",name="院内监控",client_type="Unknown",ssid="",interface="",ip_version="6""#));
+        assert!(
+            !m.contains(r#"ikuai_client_signal_dbm{target="r",mac="60:7e:a4:77:9f:f9""#),
+            "\"\" is no signal"
+        );
+        assert_eq!(m.matches("ikuai_client_info{").count(), 3);
+
+        let capped = exposition(|b| clients(b, &[("4", &v4.data), ("6", &v6.data)], 1));
+        assert_eq!(capped.matches("ikuai_client_info{").count(), 1);
+        assert!(has(&capped, r#"ikuai_clients_omitted{target="r"} 2"#));
+    }
+
+    #[test]
+    fn bare_timeout_and_text_before_the_json_are_repaired() {
+        let (_, page): (_, ClientPage) = payload(fixture!("monitor_lanipv6_timeout.txt"));
+        assert!(page.data.is_empty());
+        assert_eq!(page.total, Some(0.0));
+        let (_, page): (_, ClientPage) = payload(fixture!("monitor_lanip_text_prefix.txt"));
+        assert!(!page.data.is_empty());
+    }
+
+    #[test]
+    fn dns_uses_the_cumulative_row() {
+        let (_, data): (_, serde_json::Value) = payload(fixture!("dns_cache.json"));
+        let m = exposition(|b| dns(b, &model::dns_cache_rows(&data)));
+        assert!(
+            has(&m, r#"ikuai_dns_requests_total{target="r"} 9326799"#),
+            "{m}"
+        );
+        assert!(has(&m, r#"ikuai_dns_cache_hits_total{target="r"} 4202621"#));
+        assert!(has(
+            &m,
+            r#"ikuai_dns_cache_misses_total{target="r"} 5124178"#
+        ));
+    }
+
+    #[test]
+    fn qos_numbers_as_strings_without_the_all_row() {
+        let (_, data): (_, serde_json::Value) = payload(fixture!("monitor_l7qos.json"));
+        let m = exposition(|b| qos(b, &model::qos_rows(&data)));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_qos_transmit_bytes_per_second{target="r",interface="wan1",policy="小包数据",priority="0"} 320"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_qos_receive_bytes_total{target="r",interface="wan1",policy="网络视频",priority="5"} 34888707473"#
+        ));
+        assert!(!m.contains(r#"policy="ALL""#));
+        assert_eq!(m.matches("ikuai_qos_transmit_bytes_total{").count(), 12);
+    }
+
+    #[test]
+    fn ports_and_addressing() {
+        let (_, ports): (_, Ports) = payload(fixture!("homepage_ether_snapshoot.json"));
+        let m = exposition(|b| super::ports(b, &ports));
+        assert!(m.contains(r#"ikuai_port_info{target="r",port="veth1",interface="lan1",driver="mt7531",model="MediaTek MT7531 Gigabit Ethernet Controller",mac="08:9b:4b:12:2b:54"} 1"#), "{m}");
+        assert!(has(&m, r#"ikuai_port_link_up{target="r",port="veth1"} 0"#));
+        assert!(!m.contains("ikuai_port_speed_bytes_per_second{target=\"r\",port=\"veth1\"}"));
+        assert!(m.contains(r#"ikuai_interface_address_info{target="r",interface="wan1",role="wan",mac="08:9e:4b:12:2b:54",ip_addr="10.4.71.74",netmask="255.255.255.255",gateway="10.4.64.1"} 1"#));
+    }
+
+    #[test]
+    fn login_and_expiry_fixtures() {
+        let (_, a) = parse_answer(fixture!("login_ok.json")).unwrap();
+        assert!(matches!(a, Answer::Ok(_)));
+        let (_, a) = parse_answer(fixture!("login_wrong_password.json")).unwrap();
+        assert!(matches!(a, Answer::Failed { code: 10001, .. }));
+        for f in [
+            &fixture!("session_expired_v3.json")[..],
+            fixture!("session_expired_v4.json"),
+        ] {
+            assert_eq!(parse_answer(f).unwrap().1, Answer::SessionExpired);
+        }
+    }
+
+    #[test]
+    fn mistyped_answers_degrade_to_unknown_not_failure() {
+        let body = br#"{"Result":30000,"Data":{"sysstat":{"cpu":"high","memory":[],"stream":{"total_up":null,"upload":"--"},"uptime":"12"},"ac_status":7}}"#;
+        let (api, home): (_, Homepage) = payload(body);
+        let m = exposition(|b| system(b, &home, api));
+        assert!(has(&m, r#"ikuai_uptime_seconds{target="r"} 12"#), "{m}");
+        assert!(!m.contains("ikuai_cpu_usage_ratio"));
+        assert!(!m.contains("ikuai_transmit_bytes"));
     }
 }
