@@ -67,6 +67,8 @@ pub struct TargetSpec {
     pub backoff_max: Duration,
     /// Driver options, with `${VAR}` expanded and `<key>_file` secrets read in.
     pub options: Map<String, Value>,
+    /// The config file's directory: relative paths in driver options resolve against it.
+    pub config_dir: PathBuf,
 }
 
 impl fmt::Debug for TargetSpec {
@@ -299,6 +301,7 @@ fn target_from_table(
         timeout,
         backoff_max: backoff_max.max(interval),
         options: table,
+        config_dir: base_dir.to_path_buf(),
     };
     let factory = (kind.configure)(&spec).map_err(|e| ConfigError::at(&path, e))?;
     Ok(TargetConfig {
