@@ -291,13 +291,25 @@ fn the_example_config_is_valid() {
     let example = include_str!("../config/fleet-exporter.example.toml");
     // Its secrets live under /run/secrets/: point them at files of our own.
     let dir = temp_dir("example");
-    for name in example.split("\"/run/secrets/").skip(1).filter_map(|s| s.split('"').next()) {
+    for name in example
+        .split("\"/run/secrets/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
         std::fs::write(dir.join(name), "secret\n").unwrap();
     }
     let path = dir.join("example.toml");
     let text = example.replace("/run/secrets/", &format!("{}/", dir.display()));
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(BIN).args(["--config.check", "--config.file"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["--config.check", "--config.file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(dir).ok();
 }

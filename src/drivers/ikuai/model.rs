@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::drivers::lenient;
+use crate::drivers::lenient::{self, Num};
 
 /// The envelope generation a router answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,8 +159,7 @@ pub struct Sysstat {
     pub online_user: OnlineUser,
     #[serde(deserialize_with = "lenient::object")]
     pub stream: Stream,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub uptime: Option<f64>,
+    pub uptime: Num,
     #[serde(deserialize_with = "lenient::object")]
     pub verinfo: VerInfo,
 }
@@ -169,47 +168,32 @@ pub struct Sysstat {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Memory {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub available: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub free: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub cached: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub buffers: Option<f64>,
+    pub total: Num,
+    pub available: Num,
+    pub free: Num,
+    pub cached: Num,
+    pub buffers: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct OnlineUser {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_wired: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_wireless: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_2g: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_5g: Option<f64>,
+    pub count: Num,
+    pub count_wired: Num,
+    pub count_wireless: Num,
+    pub count_2g: Num,
+    pub count_5g: Num,
 }
 
 /// Rates in bytes/s, totals in bytes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Stream {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
+    pub connect_num: Num,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,17 +212,14 @@ pub struct VerInfo {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AcStatus {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub ap_count: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub ap_online: Option<f64>,
+    pub ap_count: Num,
+    pub ap_online: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct DhcpPool {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub available_num: Option<f64>,
+    pub available_num: Num,
 }
 
 /// `monitor_iface` with `iface_check,iface_stream`.
@@ -263,8 +244,7 @@ pub struct IfaceCheck {
     pub ip_addr: String,
     #[serde(deserialize_with = "lenient::string")]
     pub internet: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub updatetime: Option<f64>,
+    pub updatetime: Num,
     /// `"success"` or `"fail"`.
     #[serde(deserialize_with = "lenient::string")]
     pub result: String,
@@ -282,20 +262,13 @@ pub struct IfaceStream {
     #[serde(deserialize_with = "lenient::string")]
     pub ip_addr: String,
     /// `"--"` (unknown) on LAN interfaces.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub updropped: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub downdropped: Option<f64>,
+    pub connect_num: Num,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
+    pub updropped: Num,
+    pub downdropped: Num,
 }
 
 /// One page of `monitor_lanip` / `monitor_lanipv6` with `data,total`.
@@ -304,8 +277,7 @@ pub struct IfaceStream {
 pub struct ClientPage {
     #[serde(deserialize_with = "lenient::rows")]
     pub data: Vec<LanClient>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total: Option<f64>,
+    pub total: Num,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -331,19 +303,13 @@ pub struct LanClient {
     pub ssid: String,
     #[serde(deserialize_with = "lenient::string")]
     pub interface: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
+    pub connect_num: Num,
     /// dBm as `"-48"`; `""` or `0` when wired or unknown.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub signal: Option<f64>,
+    pub signal: Num,
 }
 
 /// A `dns_cache` row: one per day, plus the cumulative one whose `date` is `0`.
@@ -352,12 +318,9 @@ pub struct LanClient {
 pub struct DnsCacheRow {
     #[serde(deserialize_with = "lenient::string")]
     pub date: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub request: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub hit: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub miss: Option<f64>,
+    pub request: Num,
+    pub hit: Num,
+    pub miss: Num,
 }
 
 /// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
@@ -378,14 +341,10 @@ pub struct QosRow {
     pub name: String,
     #[serde(deserialize_with = "lenient::string")]
     pub prio: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
 }
 
 /// `monitor_l7qos` answers `data[0] = {"wan1": [rows..]}`: returns (interface, row) pairs.
@@ -428,11 +387,9 @@ pub struct EtherPort {
     pub model: String,
     #[serde(deserialize_with = "lenient::string")]
     pub mac: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub link: Option<f64>,
+    pub link: Num,
     /// Mbit/s.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub speed: Option<f64>,
+    pub speed: Num,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
