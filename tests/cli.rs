@@ -313,3 +313,22 @@ fn the_example_config_is_valid() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn healthcheck_flag_asks_the_running_exporter() {
+    let exporter = Running::start(&["--demo"]);
+    let addr = exporter.url.trim_start_matches("http://").to_string();
+    exporter.wait_for("the server", |_| true).await;
+    let check = |addr: &str| {
+        Command::new(BIN)
+            .args(["--healthcheck", &format!("--web.listen-address={addr}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(check(&addr));
+    let (ok, _, _) = exporter.terminate();
+    assert!(ok);
+    assert!(!check(&addr), "nothing listens any more");
+}
