@@ -145,9 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     info!(address = %listener.local_addr()?, "serving /metrics");
     tokio::spawn(reload_on_sighup(app.clone()));
-    axum::serve(listener, server::router(app.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    server::serve(listener, server::router(app.clone()), shutdown_signal()).await?;
     info!("shutting down");
     if tokio::time::timeout(Duration::from_secs(3), app.shutdown())
         .await
