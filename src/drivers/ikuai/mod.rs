@@ -196,14 +196,13 @@ impl IkuaiDriver {
         Ok(b.finish())
     }
 
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + Default>(
         &mut self,
         ctx: &mut PollContext,
         func_name: &str,
         param: Value,
     ) -> Result<T, PollError> {
-        let payload = self.client.call(ctx, func_name, param).await?;
-        serde_json::from_value(payload).map_err(|e| PollError::Decode(format!("{func_name}: {e}")))
+        self.client.call(ctx, func_name, param).await
     }
 
     /// Pages through a client list until the router's `total` is reached.

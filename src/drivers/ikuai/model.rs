@@ -1,6 +1,7 @@
 //! iKuai wire types: the two answer envelopes, JSON repair, and the payloads the driver reads.
 //! Every field is optional and lenient: firmware versions differ, and so do their mistakes.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,8 +27,8 @@ impl Api {
 
 /// What an answer says, once its envelope is read.
 #[derive(Debug, PartialEq)]
-pub enum Answer {
-    Ok(Value),
+pub enum Answer<T> {
+    Ok(T),
     SessionExpired,
     Failed { code: i64, message: String },
 }
@@ -38,31 +39,36 @@ const V3_SESSION_EXPIRED: i64 = 10014;
 const V4_OK: i64 = 0;
 const V4_SESSION_EXPIRED: i64 = 1008;
 
+/// Both envelope generations in one shape; the payload is decoded straight into `T`, so a large
+/// answer (a thousand client rows) never exists as a generic JSON tree.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    #[serde(rename = "Result")]
+    result: Option<Value>,
+    #[serde(rename = "ErrMsg", default, deserialize_with = "lenient::string")]
+    err_msg: String,
+    #[serde(rename = "Data")]
+    data: Option<T>,
+    code: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    message: String,
+    results: Option<T>,
+}
+
 /// Reads an envelope, detecting its generation from the keys present.
-pub fn parse_answer(body: &[u8]) -> Result<(Api, Answer), String> {
-    let Value::Object(mut map) = decode_json(body)? else {
-        return Err("answer is not a JSON object".into());
+pub fn parse_answer<T: DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<(Api, Answer<T>), String> {
+    let envelope: Envelope<T> = decode_json(body)?;
+    let (api, code, message, payload) = match (envelope.result, envelope.code) {
+        (Some(code), _) => (Api::V3, code, envelope.err_msg, envelope.data),
+        (None, Some(code)) => (Api::V4, code, envelope.message, envelope.results),
+        (None, None) => return Err("answer has neither `Result` nor `code`".into()),
     };
-    let (api, code, message, payload) = if let Some(code) = map.get("Result") {
-        let code = lenient::number(code).map(|c| c as i64);
-        let message = map
-            .get("ErrMsg")
-            .and_then(lenient::text)
-            .unwrap_or_default();
-        (Api::V3, code, message, map.remove("Data"))
-    } else if let Some(code) = map.get("code") {
-        let code = lenient::number(code).map(|c| c as i64);
-        let message = map
-            .get("message")
-            .and_then(lenient::text)
-            .unwrap_or_default();
-        (Api::V4, code, message, map.remove("results"))
-    } else {
-        return Err("answer has neither `Result` nor `code`".into());
-    };
+    let code = lenient::number(&code).map(|c| c as i64);
     let answer = match (api, code) {
         (Api::V3, Some(V3_CALL_OK | V3_LOGIN_OK)) | (Api::V4, Some(V4_OK)) => {
-            Answer::Ok(payload.unwrap_or(Value::Null))
+            Answer::Ok(payload.unwrap_or_default())
         }
         (Api::V3, Some(V3_SESSION_EXPIRED)) | (Api::V4, Some(V4_SESSION_EXPIRED)) => {
             Answer::SessionExpired
@@ -77,7 +83,7 @@ pub fn parse_answer(body: &[u8]) -> Result<(Api, Answer), String> {
 
 /// Parses JSON, repairing what routers are known to send wrong: text before the document and
 /// bare words such as `timeout` or `nil` where a value belongs (read as `null`).
-pub fn decode_json(body: &[u8]) -> Result<Value, String> {
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
         Err(first) => serde_json::from_slice(&repair_json(body)).map_err(|_| first.to_string()),
@@ -418,17 +424,20 @@ mod tests {
     #[test]
     fn both_envelopes_and_their_session_expiry() {
         let (api, a) =
-            parse_answer(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#).unwrap();
+            parse_answer::<Value>(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#)
+                .unwrap();
         assert_eq!((api, a), (Api::V3, Answer::Ok(serde_json::json!({"x":1}))));
         let (api, a) =
-            parse_answer(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
+            parse_answer::<Value>(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
         assert_eq!((api, a), (Api::V4, Answer::Ok(serde_json::json!({"x":1}))));
         let (_, a) =
-            parse_answer(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#).unwrap();
+            parse_answer::<Value>(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#)
+                .unwrap();
         assert_eq!(a, Answer::SessionExpired);
-        let (_, a) = parse_answer("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
+        let (_, a) =
+            parse_answer::<Value>("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
         assert_eq!(a, Answer::SessionExpired);
-        let (_, a) = parse_answer(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
+        let (_, a) = parse_answer::<Value>(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
         assert_eq!(
             a,
             Answer::Failed {
@@ -436,20 +445,21 @@ mod tests {
                 message: "bad".into()
             }
         );
-        assert!(parse_answer(b"<html>502 Bad Gateway</html>").is_err());
-        assert!(parse_answer(b"{\"Result\":30000,\"Data\":{").is_err());
+        assert!(parse_answer::<Value>(b"<html>502 Bad Gateway</html>").is_err());
+        assert!(parse_answer::<Value>(b"{\"Result\":30000,\"Data\":{").is_err());
     }
 
     #[test]
     fn repairs_bare_words_and_leading_text_but_not_strings() {
-        let v = decode_json(
+        let v: Value = decode_json(
             br#"{"Result":30000,"Data":{"data":timeout,"total":1.0118846706974e+14,"x":nil}}"#,
         )
         .unwrap();
         assert_eq!(v["Data"]["total"], 1.0118846706974e14);
         assert_eq!(v["Data"]["data"], Value::Null);
         assert_eq!(v["Data"]["x"], Value::Null);
-        let v = decode_json(b"<br />Warning: x\n{\"a\":\"timeout \\\" nil\",\"b\":true}").unwrap();
+        let v: Value =
+            decode_json(b"<br />Warning: x\n{\"a\":\"timeout \\\" nil\",\"b\":true}").unwrap();
         assert_eq!(v["a"], "timeout \" nil");
         assert_eq!(v["b"], true);
     }
