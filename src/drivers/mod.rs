@@ -13,6 +13,7 @@ use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 pub mod http;
 pub mod ikuai;
 pub mod lenient;
+pub mod openvox;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -105,7 +106,16 @@ pub struct Kind {
 }
 
 /// Every device kind, by the name used in `kind = "..."`.
-pub static KINDS: &[Kind] = &[ikuai::KIND];
+pub static KINDS: &[Kind] = &[ikuai::KIND, openvox::KIND];
+
+/// Lowercase hex of a text's MD5, the password hash several device logins expect.
+pub fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
