@@ -238,7 +238,7 @@ impl OpenvoxSim {
         cdr.catch_up(self.shared.cfg.seed);
         cdr.every = every;
         cdr.anchor = Instant::now();
-        cdr.anchor_unix = unix_now();
+        cdr.anchor_unix = precise_unix_now();
         cdr.generated = 0;
     }
 
@@ -401,8 +401,16 @@ struct Cdrs {
     totals: CdrTotals,
     every: Option<Duration>,
     anchor: Instant,
-    anchor_unix: u64,
+    /// Unix time of `anchor` with its fraction, so that scheduled records end in the second
+    /// they are created in, after every record created before them.
+    anchor_unix: f64,
     generated: u64,
+}
+
+fn precise_unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 const T_CDR: u64 = 1;
@@ -418,7 +426,7 @@ impl Cdrs {
             totals: CdrTotals::default(),
             every,
             anchor: Instant::now(),
-            anchor_unix: unix_now(),
+            anchor_unix: precise_unix_now(),
             generated: 0,
         }
     }
@@ -442,8 +450,7 @@ impl Cdrs {
                 _ => "CONGESTION",
             };
             let billsec = 5 + (unit(seed, T_BILL, n) * 300.0) as u64;
-            let end =
-                self.anchor_unix + ((k + 1) as u128 * every.as_nanos() / 1_000_000_000) as u64;
+            let end = (self.anchor_unix + (k + 1) as f64 * every.as_secs_f64()) as u64;
             self.push(Cdr::new(end, n, disposition, billsec));
         }
         self.generated = due;
@@ -926,8 +933,9 @@ mod tests {
         c.anchor = Instant::now() - Duration::from_secs(35);
         c.catch_up(1);
         assert_eq!(c.totals.records, 3);
-        let ends: Vec<u64> = c.log.iter().map(|r| r.end_unix - c.anchor_unix).collect();
-        assert_eq!(ends, [10, 20, 30]);
+        let ends: Vec<u64> = c.log.iter().map(|r| r.end_unix).collect();
+        let first = (c.anchor_unix + 10.0) as u64;
+        assert_eq!(ends, [first, first + 10, first + 20]);
         c.catch_up(1);
         assert_eq!(c.totals.records, 3);
         c.anchor = Instant::now() - Duration::from_secs(100_000);

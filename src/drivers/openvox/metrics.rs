@@ -170,21 +170,37 @@ pub fn info(b: &mut SnapshotBuilder, oem: &Oem) {
     b.add_opt(&CHANNELS_MAX, &[], max);
 }
 
-/// CPU usage from the processor counters of consecutive polls; the first poll (and one after
-/// the counters went back, a reboot) uses the counters since boot.
+/// CPU usage from the processor counters. The device counts in coarse ticks (about one a
+/// second), so the ratio is taken over at least `MIN_TICKS` of them, which may span several
+/// polls; until then (and after the counters went back, a reboot) it is the ratio since boot.
 #[derive(Default)]
 pub struct CpuSampler {
-    last: Option<(f64, f64)>,
+    reference: Option<(f64, f64)>,
+    ratio: Option<f64>,
+}
+
+const MIN_TICKS: f64 = 10.0;
+
+fn busy_ratio(ticks: f64, idle: f64) -> Option<f64> {
+    (ticks > 0.0).then(|| (1.0 - idle / ticks).clamp(0.0, 1.0))
 }
 
 impl CpuSampler {
     pub fn ratio(&mut self, total: Option<f64>, idle: Option<f64>) -> Option<f64> {
         let (total, idle) = (total?, idle?);
-        let (dt, di) = match self.last.replace((total, idle)) {
-            Some((t0, i0)) if total > t0 && idle >= i0 => (total - t0, idle - i0),
-            _ => (total, idle),
-        };
-        (dt > 0.0).then(|| (1.0 - di / dt).clamp(0.0, 1.0))
+        match self.reference {
+            Some((t0, i0)) if total >= t0 && idle >= i0 => {
+                if total - t0 >= MIN_TICKS {
+                    self.ratio = busy_ratio(total - t0, idle - i0);
+                    self.reference = Some((total, idle));
+                }
+            }
+            _ => {
+                self.ratio = busy_ratio(total, idle);
+                self.reference = Some((total, idle));
+            }
+        }
+        self.ratio
     }
 }
 
@@ -539,6 +555,10 @@ mod tests {
         // Next poll: 100 more ticks of which 90 idle.
         let next = cpu.ratio(Some(491.0), Some(479.0)).unwrap();
         assert!((next - 0.1).abs() < 1e-12, "{next}");
+        // Too few ticks since then to say anything new: the last ratio stands.
+        assert_eq!(cpu.ratio(Some(495.0), Some(479.0)), Some(next));
+        let later = cpu.ratio(Some(511.0), Some(498.0)).unwrap();
+        assert!((later - 0.05).abs() < 1e-12, "{later}");
         // Counters that went back (a reboot) start over from boot.
         assert_eq!(cpu.ratio(Some(10.0), Some(5.0)), Some(0.5));
         assert_eq!(cpu.ratio(None, Some(5.0)), None);
