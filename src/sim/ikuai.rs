@@ -31,7 +31,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime, html_response, json_response, lock, md5_hex, mix, serve, unit, unix_now,
+    datetime, first_half, hang, html_response, json_response, lock, md5_hex, mix, serve, unit,
+    unix_now, InFlight,
 };
 
 /// Which answer envelope the simulated firmware speaks.
@@ -208,16 +209,6 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-/// Decrements the in-flight count however the handler ends, including when
-/// hyper drops it because the client went away.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
     sh.logins.fetch_add(1, Ordering::SeqCst);
     // Routers read a JSON body only; a form body is a "Post data error".
@@ -265,9 +256,7 @@ async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
 
 async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     sh.calls.fetch_add(1, Ordering::SeqCst);
-    let now_serving = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _in_flight = InFlight(&sh.in_flight);
-    sh.max_in_flight.fetch_max(now_serving, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&sh.in_flight, &sh.max_in_flight);
 
     let latency = *lock(&sh.latency);
     if !latency.is_zero() {
@@ -275,10 +264,7 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     }
     let fault = *lock(&sh.fault);
     if fault == Fault::Hang {
-        // Wait for the simulator to stop rather than forever, so its
-        // connection tasks do not outlive it.
-        let mut stop = sh.stop.clone();
-        let _ = stop.wait_for(|stopped| *stopped).await;
+        hang(&sh.stop).await;
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
 
@@ -294,13 +280,7 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
     match fault {
         // Hang has already returned above.
         Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
-        Fault::Truncated => {
-            let mut cut = answer.len() / 2;
-            while !answer.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            json_response(StatusCode::OK, answer[..cut].to_owned())
-        }
+        Fault::Truncated => json_response(StatusCode::OK, first_half(&answer)),
         Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
         Fault::Status500 => html_response(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -30,7 +30,10 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::util::{datetime, html_response, json_response, lock, md5_hex, serve, unit, unix_now};
+use super::util::{
+    datetime, first_half, hang, html_response, json_response, lock, md5_hex, mix, serve, unit,
+    unix_now, InFlight,
+};
 
 /// A failure injected into answers other than `auth/login`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -482,21 +485,12 @@ fn processor(seed: u64, t: f64) -> (f64, f64, f64) {
 }
 
 fn serial(seed: u64) -> String {
-    format!("AG10S{:07}", super::util::mix(seed) % 10_000_000)
+    format!("AG10S{:07}", mix(seed) % 10_000_000)
 }
 
 // ---------------------------------------------------------------------------
 // HTTP
 // ---------------------------------------------------------------------------
-
-/// Decrements the in-flight count however the handler ends.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// What an answer carries inside the envelope.
 enum Answer {
@@ -522,9 +516,7 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
     *lock(&sh.per_path)
         .entry(known.unwrap_or("other").to_owned())
         .or_default() += 1;
-    let now_serving = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _in_flight = InFlight(&sh.in_flight);
-    sh.max_in_flight.fetch_max(now_serving, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&sh.in_flight, &sh.max_in_flight);
 
     let request = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -548,9 +540,7 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
         .copied()
         .unwrap_or(*lock(&sh.fault));
     if fault == Fault::Hang {
-        // Wait for the simulator to stop rather than forever.
-        let mut stop = sh.stop.clone();
-        let _ = stop.wait_for(|stopped| *stopped).await;
+        hang(&sh.stop).await;
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let answer = match request {
@@ -564,13 +554,7 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
     };
     let text = envelope(&sh.cfg, uri, answer);
     match fault {
-        Fault::Truncated => {
-            let mut cut = text.len() / 2;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            json_response(StatusCode::OK, text[..cut].to_owned())
-        }
+        Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
         Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
         Fault::Status500 => html_response(
             StatusCode::INTERNAL_SERVER_ERROR,

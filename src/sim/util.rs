@@ -1,6 +1,7 @@
 //! Helpers the simulators share: deterministic noise, dates, plain HTTP answers and the server
 //! loop. Nothing here knows any device.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,40 @@ pub fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>
 /// data; the data is still usable, and the simulator must keep answering.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a request as in flight until dropped, however the handler ends (including when hyper
+/// drops it because the client went away), and keeps the highest count seen.
+pub struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    pub fn enter(count: &'a AtomicUsize, max: &AtomicUsize) -> InFlight<'a> {
+        let now_serving = count.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(now_serving, Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A hung device: waits until the simulator stops rather than forever, so connection tasks do
+/// not outlive it.
+pub async fn hang(stop: &watch::Receiver<bool>) {
+    let mut stop = stop.clone();
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// The first half of a body (on a character boundary), as a connection cut mid-answer leaves it.
+pub fn first_half(text: &str) -> String {
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
 }
 
 pub fn mix(mut x: u64) -> u64 {

@@ -486,17 +486,8 @@ mod tests {
     //! Real gateway answers (tests/fixtures/openvox) through the wire types and the mapping.
     use super::super::model::{data_object, parse_answer, Answer, DeviceInfo, Interface};
     use super::*;
+    use crate::drivers::fixture;
     use crate::exposition::{render, Format};
-
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/openvox/",
-                $name
-            ))
-        };
-    }
 
     fn payload<T: serde::de::DeserializeOwned>(body: &[u8]) -> T {
         match parse_answer(body).expect("envelope") {
@@ -517,7 +508,7 @@ mod tests {
 
     #[test]
     fn oem_gives_info_and_channel_capacity() {
-        let oem: Oem = payload(fixture!("oem.json"));
+        let oem: Oem = payload(&fixture("openvox", "oem.json"));
         let m = exposition(|b| info(b, &oem));
         assert!(
             has(
@@ -531,7 +522,7 @@ mod tests {
 
     #[test]
     fn performance_memory_is_kb_and_cpu_comes_from_counter_deltas() {
-        let perf: Performance = payload(fixture!("performance.json"));
+        let perf: Performance = payload(&fixture("openvox", "performance.json"));
         let mut cpu = CpuSampler::default();
         let m = exposition(|b| performance(b, &perf, &mut cpu));
         assert!(has(&m, r#"openvox_uptime_seconds{target="gw"} 380"#), "{m}");
@@ -566,7 +557,7 @@ mod tests {
 
     #[test]
     fn device_info_percent_strings() {
-        let info: DeviceInfo = payload(fixture!("device_info.json"));
+        let info: DeviceInfo = payload(&fixture("openvox", "device_info.json"));
         let m = exposition(|b| storage(b, info.use_storage));
         assert!(
             has(&m, r#"openvox_storage_used_ratio{target="gw"} 0.04"#),
@@ -575,7 +566,7 @@ mod tests {
     }
 
     fn map_fixture_board() -> (String, Unrecognized, Vec<String>) {
-        let data: Interface = payload(fixture!("interface.json"));
+        let data: Interface = payload(&fixture("openvox", "interface.json"));
         let mut unrec = Unrecognized::default();
         let mut problems = Vec::new();
         let m = exposition(|b| {

@@ -20,7 +20,7 @@ use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
 use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
 use crate::config::{self, Secret, TargetSpec};
-use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
+use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError, Sections};
 use crate::snapshot::{Snapshot, SnapshotBuilder};
 
 pub const KIND: Kind = Kind {
@@ -111,32 +111,6 @@ impl Driver for OpenvoxDriver {
     }
 }
 
-/// Failures that say the gateway as a whole cannot be polled now; the others cost one section.
-fn is_fatal(e: &PollError) -> bool {
-    matches!(
-        e,
-        PollError::Timeout | PollError::Connect(_) | PollError::Auth(_) | PollError::Http(_)
-    )
-}
-
-/// Sections that worked and sections that failed, in one poll.
-#[derive(Default)]
-struct Sections {
-    succeeded: usize,
-    failed: Vec<PollError>,
-}
-
-impl Sections {
-    fn record(&mut self, result: Result<(), PollError>) -> Result<(), PollError> {
-        match result {
-            Ok(()) => self.succeeded += 1,
-            Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => self.failed.push(e),
-        }
-        Ok(())
-    }
-}
-
 fn decode(path: &str) -> impl Fn(String) -> PollError + '_ {
     move |e| PollError::Decode(format!("{path}: {e}"))
 }
@@ -174,14 +148,7 @@ impl OpenvoxDriver {
         }
         unrecognized.export(&mut b);
 
-        let Sections {
-            succeeded,
-            mut failed,
-        } = sections;
-        if succeeded == 0 && !failed.is_empty() {
-            return Err(failed.remove(0));
-        }
-        ctx.partial_errors.extend(failed);
+        sections.finish(ctx)?;
         Ok(b.finish())
     }
 

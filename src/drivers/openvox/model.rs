@@ -365,17 +365,8 @@ pub fn time_key(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::fixture;
     use serde_json::json;
-
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/openvox/",
-                $name
-            ))
-        };
-    }
 
     fn ok(body: &[u8]) -> Value {
         match parse_answer(body).unwrap() {
@@ -386,7 +377,7 @@ mod tests {
 
     #[test]
     fn login_answer_carries_the_token() {
-        let login: Login = data_object(ok(fixture!("login_ok.json"))).unwrap();
+        let login: Login = data_object(ok(&fixture("openvox", "login_ok.json"))).unwrap();
         assert_eq!(login.token, "bb3bcfc8771679d3b80288a7ade46238");
         assert!(!format!("{login:?}").contains("bb3b"));
     }
@@ -415,7 +406,7 @@ mod tests {
 
     #[test]
     fn empty_array_where_an_object_belongs_is_a_clear_error() {
-        let data = ok(fixture!("empty_data_array.json"));
+        let data = ok(&fixture("openvox", "empty_data_array.json"));
         let e = data_object::<Performance>(data).unwrap_err();
         assert!(e.contains("`data` is empty"), "{e}");
         let e = data_object::<Performance>(json!("x")).unwrap_err();
@@ -424,7 +415,7 @@ mod tests {
 
     #[test]
     fn cdr_data_is_a_list_and_empty_is_fine() {
-        assert!(cdr_records(ok(fixture!("cdr_empty.json")))
+        assert!(cdr_records(ok(&fixture("openvox", "cdr_empty.json")))
             .unwrap()
             .is_empty());
         assert!(cdr_records(json!({"a": 1})).is_err());
@@ -439,7 +430,7 @@ mod tests {
 
     #[test]
     fn nested_json_in_strings() {
-        let data: Interface = data_object(ok(fixture!("interface.json"))).unwrap();
+        let data: Interface = data_object(ok(&fixture("openvox", "interface.json"))).unwrap();
         let board = &data.interface[0];
         let ports = nested("dahdi_port", &board.dahdi_port).unwrap();
         assert_eq!(ports["1"]["8"], "FXOLS (In use) (EC: G168V2 - INACTIVE)");
