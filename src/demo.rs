@@ -3,12 +3,16 @@
 use std::path::Path;
 
 use crate::config::{Config, ConfigError, FileFormat};
+use std::time::Duration;
+
 use crate::sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
+use crate::sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
 
 /// The running simulators; dropping this stops them.
 pub struct Demo {
     ikuai_v3: IkuaiSim,
     ikuai_v4: IkuaiSim,
+    openvox: OpenvoxSim,
 }
 
 const DEMO_PASSWORD: &str = "demo-password";
@@ -35,7 +39,24 @@ impl Demo {
             ..IkuaiSimConfig::default()
         })
         .await?;
-        Ok(Demo { ikuai_v3, ikuai_v4 })
+        let openvox = OpenvoxSim::start(OpenvoxSimConfig {
+            password: DEMO_PASSWORD.into(),
+            // The device waits up to 2 s; a shorter wait keeps the first data within seconds.
+            login_delay: Duration::from_millis(300),
+            cdr_every: Some(Duration::from_secs(4)),
+            seed: 5,
+            ..OpenvoxSimConfig::default()
+        })
+        .await?;
+        // A few finished calls, so the call counters show from the first poll.
+        for (disposition, billsec) in [("ANSWERED", 63), ("NO ANSWER", 0), ("BUSY", 0)] {
+            openvox.add_cdr(disposition, billsec);
+        }
+        Ok(Demo {
+            ikuai_v3,
+            ikuai_v4,
+            openvox,
+        })
     }
 
     /// The demo's config, parsed like any file so demo mode exercises the real loader.
@@ -61,9 +82,17 @@ name = "demo-ikuai-v4"
 kind = "ikuai"
 url = "{v4}"
 password = "{DEMO_PASSWORD}"
+
+[[targets]]
+name = "demo-openvox"
+kind = "openvox"
+url = "{openvox}"
+password = "{DEMO_PASSWORD}"
+cdr = true
 "#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
+            openvox = self.openvox.url(),
         )
     }
 }

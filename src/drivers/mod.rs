@@ -13,6 +13,7 @@ use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 pub mod http;
 pub mod ikuai;
 pub mod lenient;
+pub mod openvox;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -92,6 +93,41 @@ impl PollError {
     pub const REASONS: [&'static str; 6] = ["timeout", "connect", "http", "auth", "api", "decode"];
 }
 
+/// Tallies the sections of one poll: a failure that says the device as a whole cannot be polled
+/// now ends the poll, the others cost one section, and a poll in which every section failed
+/// fails with the first error.
+#[derive(Debug, Default)]
+pub struct Sections {
+    succeeded: usize,
+    failed: Vec<PollError>,
+}
+
+impl Sections {
+    /// Records a section's outcome; `Err` means the poll must stop with that error.
+    pub fn record(&mut self, result: Result<(), PollError>) -> Result<(), PollError> {
+        match result {
+            Ok(()) => self.succeeded += 1,
+            Err(
+                e @ (PollError::Timeout
+                | PollError::Connect(_)
+                | PollError::Auth(_)
+                | PollError::Http(_)),
+            ) => return Err(e),
+            Err(e) => self.failed.push(e),
+        }
+        Ok(())
+    }
+
+    /// Moves the failed sections into `ctx` as partial errors, unless none succeeded.
+    pub fn finish(mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if self.succeeded == 0 && !self.failed.is_empty() {
+            return Err(self.failed.remove(0));
+        }
+        ctx.partial_errors.extend(self.failed);
+        Ok(())
+    }
+}
+
 /// A device kind the config can name.
 pub struct Kind {
     pub name: &'static str,
@@ -105,7 +141,26 @@ pub struct Kind {
 }
 
 /// Every device kind, by the name used in `kind = "..."`.
-pub static KINDS: &[Kind] = &[ikuai::KIND];
+pub static KINDS: &[Kind] = &[ikuai::KIND, openvox::KIND];
+
+/// Lowercase hex of a text's MD5, the password hash several device logins expect.
+pub fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A saved device answer from `tests/fixtures/<kind>/<name>`, for drivers' unit tests.
+#[cfg(test)]
+pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/{kind}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

@@ -105,9 +105,14 @@ where
     }
 }
 
+/// A config target block for a device of `kind` that logs in with a password.
+pub fn target(kind: &str, name: &str, url: &str, password: &str, extra: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\npassword = \"{password}\"\n{extra}\n"
+    )
+}
+
 /// A config target block for an iKuai router.
 pub fn ikuai_target(name: &str, url: &str, password: &str, extra: &str) -> String {
-    format!(
-        "[[targets]]\nname = \"{name}\"\nkind = \"ikuai\"\nurl = \"{url}\"\npassword = \"{password}\"\n{extra}\n"
-    )
+    target("ikuai", name, url, password, extra)
 }

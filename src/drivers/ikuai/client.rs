@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use base64::Engine;
-use md5::{Digest, Md5};
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -13,7 +12,7 @@ use url::Url;
 use super::model::{parse_answer, Answer, Api};
 use crate::config::Secret;
 use crate::drivers::http::{self, MAX_BODY_BYTES};
-use crate::drivers::{PollContext, PollError};
+use crate::drivers::{md5_hex, PollContext, PollError};
 
 pub struct IkuaiClient {
     http: reqwest::Client,
@@ -142,7 +141,7 @@ impl IkuaiClient {
 /// `passwd` (md5 hex, the only one routers check) and `pass` (what the web UI also sends:
 /// base64 of "salt_11" + the password, per the notes; the document's example salts the md5).
 fn login_hashes(password: &str) -> (String, String) {
-    let passwd = hex(&Md5::digest(password.as_bytes()));
+    let passwd = md5_hex(password);
     let pass = base64::engine::general_purpose::STANDARD.encode(format!("salt_11{password}"));
     (passwd, pass)
 }
@@ -152,10 +151,6 @@ fn sess_key_of(set_cookie: &str) -> Option<String> {
     let pair = set_cookie.split(';').next()?.trim();
     let value = pair.strip_prefix("sess_key=")?;
     (!value.is_empty()).then(|| value.to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

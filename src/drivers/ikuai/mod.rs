@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use self::client::IkuaiClient;
 use self::model::{ClientPage, Homepage, LanClient, MonitorIface, Ports};
 use crate::config::{Secret, TargetSpec};
-use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
+use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError, Sections};
 use crate::snapshot::Snapshot;
 
 pub const KIND: Kind = Kind {
@@ -126,19 +126,10 @@ impl Driver for IkuaiDriver {
     }
 }
 
-/// Failures that say the router as a whole cannot be polled now; the others cost one section.
-fn is_fatal(e: &PollError) -> bool {
-    matches!(
-        e,
-        PollError::Timeout | PollError::Connect(_) | PollError::Auth(_) | PollError::Http(_)
-    )
-}
-
 impl IkuaiDriver {
     async fn poll_router(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
         let mut b = ctx.snapshot_builder();
-        let mut succeeded = 0;
-        let mut failed = Vec::new();
+        let mut sections = Sections::default();
         let mut clients: Vec<(&'static str, Vec<LanClient>)> = Vec::new();
         for module in ALL_MODULES {
             if !self.opts.modules.contains(&module) {
@@ -175,11 +166,7 @@ impl IkuaiDriver {
                 }
                 Module::Ports => self.ports(ctx).await.map(|p| metrics::ports(&mut b, p)),
             };
-            match result {
-                Ok(()) => succeeded += 1,
-                Err(e) if is_fatal(&e) => return Err(e),
-                Err(e) => failed.push(e),
-            }
+            sections.record(result)?;
         }
         self.polls += 1;
         let pages: Vec<(&str, &[LanClient])> = clients
@@ -189,10 +176,7 @@ impl IkuaiDriver {
         if !pages.is_empty() {
             metrics::clients(&mut b, &pages, self.opts.max_clients);
         }
-        if succeeded == 0 && !failed.is_empty() {
-            return Err(failed.remove(0));
-        }
-        ctx.partial_errors.extend(failed);
+        sections.finish(ctx)?;
         Ok(b.finish())
     }
 
