@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use std::f64::consts::TAU;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +30,8 @@ use axum::Router;
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
+
+use super::util::{civil_from_days, html_response, json_response, lock, mix, unit, unix_now, Flow};
 
 /// Which answer envelope the simulated firmware speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,12 +219,6 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-/// A poisoned lock only means another handler panicked mid-update of plain
-/// data; the data is still usable, and the simulator must keep answering.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Decrements the in-flight count however the handler ends, including when
 /// hyper drops it because the client went away.
 struct InFlight<'a>(&'a AtomicUsize);
@@ -335,23 +331,6 @@ fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
         Some(key) => lock(&sh.sessions).iter().any(|k| k == key),
         None => false,
     }
-}
-
-fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.into(),
-    )
-        .into_response()
-}
-
-fn html_response(status: StatusCode, title: &str) -> Response {
-    let page = format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n\
-         <center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    );
-    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
 }
 
 // ---------------------------------------------------------------------------
@@ -470,19 +449,6 @@ fn lua_g14(x: f64) -> String {
 // Deterministic noise and moving values
 // ---------------------------------------------------------------------------
 
-fn mix(mut x: u64) -> u64 {
-    // splitmix64: cheap, stateless, good enough to look random.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// A value in `[0, 1)` fixed by seed, a tag naming the quantity, and an index.
-fn unit(seed: u64, tag: u64, i: u64) -> f64 {
-    (mix(seed ^ mix(tag ^ mix(i))) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 // Tags keep the noise of unrelated quantities apart.
 const T_CPU: u64 = 1;
 const T_FREQ: u64 = 2;
@@ -503,40 +469,6 @@ const T_JITTER: u64 = 16;
 const T_MAC: u64 = 17;
 const T_DNS: u64 = 18;
 const T_DROP: u64 = 19;
-
-/// A byte flow whose rate wobbles around `mean` and whose total is the exact
-/// integral of that rate, so totals only grow and agree with the rates.
-#[derive(Clone, Copy)]
-struct Flow {
-    base: f64,
-    mean: f64,
-    amp: f64,
-    omega: f64,
-    phase: f64,
-}
-
-impl Flow {
-    fn new(seed: u64, tag: u64, idx: u64, base: f64, mean: f64) -> Flow {
-        let period = 60.0 + 540.0 * unit(seed, tag, idx.wrapping_mul(4));
-        Flow {
-            base,
-            mean,
-            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(1)),
-            omega: TAU / period,
-            phase: TAU * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(2)),
-        }
-    }
-
-    fn smooth_rate(&self, t: f64) -> f64 {
-        self.mean * (1.0 + self.amp * (self.omega * t + self.phase).sin())
-    }
-
-    fn total(&self, t: f64) -> f64 {
-        self.base + self.mean * t
-            - self.mean * self.amp / self.omega
-                * ((self.omega * t + self.phase).cos() - self.phase.cos())
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The simulated network at one instant
@@ -740,27 +672,6 @@ fn client_ip(idx: usize) -> (String, u64) {
     let fourth = 1 + h % 254;
     let int = (192 << 24) | (168 << 16) | ((third & 0xff) << 8) | fourth;
     (format!("192.168.{}.{}", third & 0xff, fourth), int)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 fn local_date(unix: u64) -> String {
@@ -1660,17 +1571,6 @@ mod tests {
     fn eui64_matches_document_row() {
         let mac = [0x60, 0x7e, 0xa4, 0x77, 0x9f, 0xf9];
         assert_eq!(eui64(mac), "627e:a4ff:fe77:9ff9");
-    }
-
-    #[test]
-    fn flows_only_grow() {
-        let f = Flow::new(7, 1, 1, 1000.0, 500.0);
-        let mut last = f.total(0.0);
-        for s in 1..5000 {
-            let now = f.total(s as f64 * 0.7);
-            assert!(now >= last);
-            last = now;
-        }
     }
 
     #[test]

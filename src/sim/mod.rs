@@ -2,3 +2,5 @@
 //! documents alone and never imports the driver it stands in for.
 
 pub mod ikuai;
+pub mod komari;
+mod util;
