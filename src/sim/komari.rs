@@ -13,6 +13,7 @@
 //! (uuids, names, regions) come from `seed` and the node's index.
 
 use std::collections::VecDeque;
+use std::f64::consts::TAU;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -933,7 +934,7 @@ impl World<'_> {
         let seed = self.seed();
         let k = i as u64;
         let hw = &HARDWARE[i % HARDWARE.len()];
-        let wave = |tag: u64, period: f64| (t / period + unit(seed, tag, k) * 6.28).sin();
+        let wave = |tag: u64, period: f64| (t / period + unit(seed, tag, k) * TAU).sin();
         // The agent reports 0 % as 0.01 (notes).
         let cpu = (3.0 + 40.0 * unit(seed, T_CPU, k) + 8.0 * wave(T_CPU, 37.0)).max(0.01);
         let ram = hw.mem as f64 * (0.35 + 0.3 * unit(seed, T_RAM, k) + 0.05 * wave(T_RAM, 90.0));

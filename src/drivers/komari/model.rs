@@ -279,6 +279,9 @@ pub struct PingTask {
     pub interval: String,
 }
 
+/// Probes, lost probes, and the newest probe so far: (time, record index, round trip if not lost).
+type TaskTally = (usize, usize, Option<(f64, usize, Option<f64>)>);
+
 /// What one node's ping records say per task.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PingSummary {
@@ -292,8 +295,7 @@ impl PingRecords {
     /// Per task id: the newest probe and the loss over the window. Records come in no promised
     /// order, so "newest" is by time (records without a readable time count as oldest).
     pub fn summarize(&self) -> BTreeMap<String, PingSummary> {
-        let mut by_task: BTreeMap<&str, (usize, usize, Option<(f64, usize, Option<f64>)>)> =
-            BTreeMap::new();
+        let mut by_task: BTreeMap<&str, TaskTally> = BTreeMap::new();
         for (i, r) in self.records.iter().enumerate() {
             let Some(value) = r.value else { continue };
             let lost = value < 0.0;
