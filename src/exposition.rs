@@ -3,7 +3,11 @@
 //! Every source keeps its families sorted by name, so merging many targets into one block per
 //! family is a walk over already-encoded bytes plus one header per family.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
 
 use crate::snapshot::{Family, MetricType, Snapshot};
 
@@ -38,29 +42,70 @@ pub fn render<'a, I>(format: Format, sources: I) -> Vec<u8>
 where
     I: IntoIterator<Item = &'a Snapshot>,
 {
-    let mut families: BTreeMap<&'static str, (&'static Family, Vec<&'a [u8]>)> = BTreeMap::new();
-    let mut size = 0;
-    for snapshot in sources {
-        for block in snapshot.blocks() {
-            size += block.samples.len();
+    let sources: Vec<&Snapshot> = sources.into_iter().collect();
+    let families = layout(&sources);
+    let size: usize = sources.iter().map(|s| s.encoded_bytes()).sum();
+    let mut out = Vec::with_capacity(size + families.len() * 96 + 8);
+    for (family, blocks) in families {
+        write_header(&mut out, format, family);
+        for (s, b) in blocks {
+            out.extend_from_slice(&sources[s].blocks()[b].samples);
+        }
+    }
+    if format == Format::OpenMetrics {
+        out.extend_from_slice(EOF);
+    }
+    out
+}
+
+/// The same exposition as [`render`], as pieces that share the snapshots' memory. A scrape then
+/// costs the headers and one reference per block: copying the samples would take as much memory
+/// again as every snapshot, and the allocator tends to keep such a large buffer once freed.
+pub fn render_shared(format: Format, sources: &[Arc<Snapshot>]) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for (family, blocks) in layout(sources) {
+        let mut header = Vec::with_capacity(96);
+        write_header(&mut header, format, family);
+        out.push(Bytes::from(header));
+        out.extend(
+            blocks
+                .into_iter()
+                .map(|(s, b)| Bytes::from_owner(SharedBlock(sources[s].clone(), b))),
+        );
+    }
+    if format == Format::OpenMetrics {
+        out.push(Bytes::from_static(EOF));
+    }
+    out
+}
+
+const EOF: &[u8] = b"# EOF\n";
+
+/// A family and the `(source, block)` positions of its samples.
+type FamilyLayout = (&'static Family, Vec<(usize, usize)>);
+
+/// Every family once, in name order, with its samples in source order.
+fn layout<S: Borrow<Snapshot>>(sources: &[S]) -> Vec<FamilyLayout> {
+    let mut families: BTreeMap<&'static str, FamilyLayout> = BTreeMap::new();
+    for (s, snapshot) in sources.iter().enumerate() {
+        for (b, block) in snapshot.borrow().blocks().iter().enumerate() {
             families
                 .entry(block.family.name)
                 .or_insert_with(|| (block.family, Vec::new()))
                 .1
-                .push(&block.samples);
+                .push((s, b));
         }
     }
-    let mut out = Vec::with_capacity(size + families.len() * 96 + 8);
-    for (family, chunks) in families.values() {
-        write_header(&mut out, format, family);
-        for chunk in chunks {
-            out.extend_from_slice(chunk);
-        }
+    families.into_values().collect()
+}
+
+/// One block's samples, kept alive by its snapshot.
+struct SharedBlock(Arc<Snapshot>, usize);
+
+impl AsRef<[u8]> for SharedBlock {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.blocks()[self.1].samples
     }
-    if format == Format::OpenMetrics {
-        out.extend_from_slice(b"# EOF\n");
-    }
-    out
 }
 
 fn write_header(out: &mut Vec<u8>, format: Format, family: &Family) {
@@ -128,6 +173,18 @@ mod tests {
         let om = String::from_utf8(render(Format::OpenMetrics, [&a])).unwrap();
         assert!(om.starts_with("# HELP a_bytes Bytes.\n# TYPE a_bytes counter\na_bytes_total{"));
         assert!(om.ends_with("a_up{target=\"a\"} 1\n# EOF\n"));
+    }
+
+    #[test]
+    fn shared_pieces_are_the_same_exposition() {
+        let sources = [Arc::new(source("a", 1.0)), Arc::new(source("b", 2.0))];
+        for format in [Format::Text, Format::OpenMetrics] {
+            let pieces = render_shared(format, &sources);
+            assert_eq!(
+                pieces.concat(),
+                render(format, sources.iter().map(|s| &**s))
+            );
+        }
     }
 
     #[test]

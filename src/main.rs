@@ -34,6 +34,10 @@ struct Cli {
     log_level: String,
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Ask a running exporter's /-/healthy (at --web.listen-address) and exit 0 when it answers:
+    /// a container health check that needs no shell tools in the image.
+    #[arg(long, conflicts_with_all = ["demo", "config_check"])]
+    healthcheck: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if cli.healthcheck {
+        return healthcheck(cli.listen);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -69,6 +76,36 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(listen: Option<SocketAddr>) -> ExitCode {
+    let mut addr = listen.unwrap_or_else(|| {
+        fleet_exporter::config::DEFAULT_LISTEN
+            .parse()
+            .expect("valid default")
+    });
+    if addr.ip().is_unspecified() {
+        addr.set_ip([127, 0, 0, 1].into());
+    }
+    let url = format!("http://{addr}/-/healthy");
+    let check = async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?;
+        client.get(&url).send().await?.error_for_status()
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(check).map_err(|e| e.to_string()));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{url}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -108,9 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     info!(address = %listener.local_addr()?, "serving /metrics");
     tokio::spawn(reload_on_sighup(app.clone()));
-    axum::serve(listener, server::router(app.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    server::serve(listener, server::router(app.clone()), shutdown_signal()).await?;
     info!("shutting down");
     if tokio::time::timeout(Duration::from_secs(3), app.shutdown())
         .await

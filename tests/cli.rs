@@ -285,3 +285,50 @@ async fn sighup_reloads_the_config_file() {
     assert!(ok);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = include_str!("../config/fleet-exporter.example.toml");
+    // Its secrets live under /run/secrets/: point them at files of our own.
+    let dir = temp_dir("example");
+    for name in example
+        .split("\"/run/secrets/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
+        std::fs::write(dir.join(name), "secret\n").unwrap();
+    }
+    let path = dir.join("example.toml");
+    let text = example.replace("/run/secrets/", &format!("{}/", dir.display()));
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["--config.check", "--config.file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn healthcheck_flag_asks_the_running_exporter() {
+    let exporter = Running::start(&["--demo"]);
+    let addr = exporter.url.trim_start_matches("http://").to_string();
+    exporter.wait_for("the server", |_| true).await;
+    let check = |addr: &str| {
+        Command::new(BIN)
+            .args(["--healthcheck", &format!("--web.listen-address={addr}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(check(&addr));
+    let (ok, _, _) = exporter.terminate();
+    assert!(ok);
+    assert!(!check(&addr), "nothing listens any more");
+}

@@ -405,3 +405,23 @@ async fn readiness_waits_for_the_first_poll() {
     exporter.wait_for(WAIT, "first poll", up("r")).await;
     assert_eq!(exporter.get("/-/ready").await.0, 200);
 }
+
+#[tokio::test]
+async fn client_lists_are_paged_until_the_total_is_reached() {
+    let router = sim(Firmware::V4, 25).await;
+    let extra = "interval = \"30s\"\ntimeout = \"5s\"\npage_size = 7\nmodules = [\"clients\"]\n";
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", extra)).await;
+    let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
+    assert_eq!(
+        sample(&m, "ikuai_clients", &["ip_version=\"4\""]),
+        Some(25.0)
+    );
+    // 26 rows (the router lists one twice) in pages of 7: 4 calls.
+    assert_eq!(router.calls(), 4);
+    for mac in router.client_macs() {
+        assert_eq!(
+            count(&m, "ikuai_client_info", &[&format!("mac=\"{mac}\"")]),
+            1
+        );
+    }
+}

@@ -2,7 +2,10 @@
 //! unknowns as `"--"` or `""`, and objects where lists belong. Where the meaning is clear these
 //! read the value; where it is not they read "unknown" (`None`) instead of failing the answer.
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -36,6 +39,23 @@ pub fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// A number field read by [`number`]: `Num(None)` when the device sent something unknown. It
+/// never fails to deserialize, so one odd field cannot cost a whole answer.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Num(pub Option<f64>);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Num(number(&Value::deserialize(d)?)))
+    }
+}
+
+impl From<Num> for Option<f64> {
+    fn from(n: Num) -> Self {
+        n.0
+    }
+}
+
 /// `deserialize_with` for `Option<f64>` fields: never fails.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(number(&Value::deserialize(d)?))
@@ -64,18 +84,60 @@ where
 }
 
 /// `deserialize_with` for lists of rows: rows that do not read are dropped, a non-list is empty.
+/// Rows are decoded one at a time, so a long list never exists as a generic JSON tree.
 pub fn rows<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    Ok(match Value::deserialize(d)? {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect(),
-        _ => Vec::new(),
-    })
+    struct Rows<T>(PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Rows<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of rows")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(row) = seq.next_element::<Value>()? {
+                out.extend(serde_json::from_value(row).ok());
+            }
+            Ok(out)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+
+        fn visit_unit<E>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    d.deserialize_any(Rows(PhantomData))
 }
 
 /// Unix seconds from the date-time formats servers use: `2006-01-02 15:04:05.0000000-07:00`,
@@ -247,6 +309,30 @@ mod tests {
             json!(0),
         ] {
             assert_eq!(timestamp(&zero), None, "{zero}");
+        }
+    }
+
+    #[test]
+    fn rows_keep_what_reads_and_tolerate_any_shape() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Row {
+            #[serde(deserialize_with = "opt_f64")]
+            n: Option<f64>,
+        }
+        let read = |v: Value| rows::<_, Row>(v).unwrap();
+        let list = json!([{"n": "1"}, "junk", {"n": 2}, null, {"n": "--"}]);
+        assert_eq!(
+            read(list),
+            [Row { n: Some(1.0) }, Row { n: Some(2.0) }, Row { n: None }]
+        );
+        for other in [
+            json!(null),
+            json!({"a": [1]}),
+            json!("x"),
+            json!(3),
+            json!(true),
+        ] {
+            assert!(read(other).is_empty());
         }
     }
 

@@ -22,9 +22,13 @@ impl Drop for Exporter {
     }
 }
 
-/// Starts an exporter serving `config` (TOML); reloads read `source`.
+/// Starts an exporter serving `config` (TOML), or the file `source` names when it is one.
 pub async fn start_exporter_with(config: &str, source: Source) -> Exporter {
-    let config = Config::parse(config, FileFormat::Toml, Path::new(".")).expect("test config");
+    let config = match &source {
+        Source::File(path) => Config::load(path),
+        Source::Builtin => Config::parse(config, FileFormat::Toml, Path::new(".")),
+    }
+    .expect("test config");
     let app = App::new(source);
     app.apply(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

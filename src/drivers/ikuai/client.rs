@@ -6,6 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use md5::{Digest, Md5};
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use url::Url;
 
@@ -47,12 +48,12 @@ impl IkuaiClient {
     /// `POST /Action/call` with `func_name`, action `show` and `param`; returns the payload
     /// (`Data` or `results`). Logs in first when there is no session, and once more (then
     /// retries once) when the router says the session expired.
-    pub async fn call(
+    pub async fn call<T: DeserializeOwned + Default>(
         &mut self,
         ctx: &mut PollContext,
         func_name: &str,
         param: Value,
-    ) -> Result<Value, PollError> {
+    ) -> Result<T, PollError> {
         let body = json!({"func_name": func_name, "action": "show", "param": param});
         if self.session.is_none() {
             self.login(ctx).await?;
@@ -77,7 +78,10 @@ impl IkuaiClient {
         }
     }
 
-    async fn call_once(&mut self, body: &Value) -> Result<Answer, PollError> {
+    async fn call_once<T: DeserializeOwned + Default>(
+        &mut self,
+        body: &Value,
+    ) -> Result<Answer<T>, PollError> {
         let mut request = self.http.post(self.call_url.clone()).json(body);
         if let Some(cookie) = &self.session {
             request = request.header(COOKIE, cookie.clone());
@@ -113,7 +117,7 @@ impl IkuaiClient {
             .filter_map(|v| v.to_str().ok())
             .find_map(sess_key_of);
         let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
-        let (api, answer) = parse_answer(&bytes).map_err(PollError::Decode)?;
+        let (api, answer) = parse_answer::<Value>(&bytes).map_err(PollError::Decode)?;
         self.api = Some(api);
         match answer {
             Answer::Ok(_) => {}

@@ -17,7 +17,7 @@ use self::client::IkuaiClient;
 use self::model::{ClientPage, Homepage, LanClient, MonitorIface, Ports};
 use crate::config::{Secret, TargetSpec};
 use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
-use crate::snapshot::{Snapshot, SnapshotBuilder};
+use crate::snapshot::Snapshot;
 
 pub const KIND: Kind = Kind {
     name: "ikuai",
@@ -145,8 +145,16 @@ impl IkuaiDriver {
                 continue;
             }
             let result = match module {
-                Module::System => self.system(ctx, &mut b).await,
-                Module::Interfaces => self.interfaces(ctx, &mut b).await,
+                Module::System => {
+                    let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
+                    let home = self.call(ctx, "homepage", param).await;
+                    home.map(|h: Homepage| metrics::system(&mut b, &h, self.client.api()))
+                }
+                Module::Interfaces => {
+                    let param = json!({"TYPE": "iface_check,iface_stream"});
+                    let iface = self.call(ctx, "monitor_iface", param).await;
+                    iface.map(|i: MonitorIface| metrics::interfaces(&mut b, &i))
+                }
                 Module::Clients => self
                     .clients(ctx, "monitor_lanip")
                     .await
@@ -155,9 +163,17 @@ impl IkuaiDriver {
                     .clients(ctx, "monitor_lanipv6")
                     .await
                     .map(|rows| clients.push(("6", rows))),
-                Module::Dns => self.dns(ctx, &mut b).await,
-                Module::Qos => self.qos(ctx, &mut b).await,
-                Module::Ports => self.ports(ctx, &mut b).await,
+                Module::Dns => {
+                    let payload = self.call(ctx, "dns", json!({"TYPE": "dns_cache"})).await;
+                    payload.map(|p: Value| metrics::dns(&mut b, &model::dns_cache_rows(&p)))
+                }
+                Module::Qos => {
+                    let payload = self
+                        .call(ctx, "monitor_l7qos", json!({"TYPE": "data"}))
+                        .await;
+                    payload.map(|p: Value| metrics::qos(&mut b, &model::qos_rows(&p)))
+                }
+                Module::Ports => self.ports(ctx).await.map(|p| metrics::ports(&mut b, p)),
             };
             match result {
                 Ok(()) => succeeded += 1,
@@ -180,36 +196,13 @@ impl IkuaiDriver {
         Ok(b.finish())
     }
 
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned + Default>(
         &mut self,
         ctx: &mut PollContext,
         func_name: &str,
         param: Value,
     ) -> Result<T, PollError> {
-        let payload = self.client.call(ctx, func_name, param).await?;
-        serde_json::from_value(payload).map_err(|e| PollError::Decode(format!("{func_name}: {e}")))
-    }
-
-    async fn system(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
-        let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
-        let home: Homepage = self.call(ctx, "homepage", param).await?;
-        metrics::system(b, &home, self.client.api());
-        Ok(())
-    }
-
-    async fn interfaces(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
-        let param = json!({"TYPE": "iface_check,iface_stream"});
-        let iface: MonitorIface = self.call(ctx, "monitor_iface", param).await?;
-        metrics::interfaces(b, &iface);
-        Ok(())
+        self.client.call(ctx, func_name, param).await
     }
 
     /// Pages through a client list until the router's `total` is reached.
@@ -229,7 +222,7 @@ impl IkuaiDriver {
             });
             let page: ClientPage = self.call(ctx, func_name, param).await?;
             let n = page.data.len();
-            let total = page.total.unwrap_or(0.0) as usize;
+            let total = page.total.0.unwrap_or(0.0) as usize;
             rows.extend(page.data);
             offset += n;
             if n == 0 || offset >= total {
@@ -239,44 +232,12 @@ impl IkuaiDriver {
         Ok(rows)
     }
 
-    async fn dns(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
-        let payload = self
-            .client
-            .call(ctx, "dns", json!({"TYPE": "dns_cache"}))
-            .await?;
-        metrics::dns(b, &model::dns_cache_rows(&payload));
-        Ok(())
-    }
-
-    async fn qos(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
-        let payload = self
-            .client
-            .call(ctx, "monitor_l7qos", json!({"TYPE": "data"}))
-            .await?;
-        metrics::qos(b, &model::qos_rows(&payload));
-        Ok(())
-    }
-
-    async fn ports(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
+    /// The port and addressing answer, refreshed every `ports_every` polls.
+    async fn ports(&mut self, ctx: &mut PollContext) -> Result<&Ports, PollError> {
         if self.ports.is_none() || self.polls % self.opts.ports_every == 0 {
             let param = json!({"TYPE": "ether_info,snapshoot"});
             self.ports = Some(self.call(ctx, "homepage", param).await?);
         }
-        if let Some(ports) = &self.ports {
-            metrics::ports(b, ports);
-        }
-        Ok(())
+        Ok(self.ports.get_or_insert_with(Ports::default))
     }
 }

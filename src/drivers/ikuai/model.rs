@@ -1,10 +1,11 @@
 //! iKuai wire types: the two answer envelopes, JSON repair, and the payloads the driver reads.
 //! Every field is optional and lenient: firmware versions differ, and so do their mistakes.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::drivers::lenient;
+use crate::drivers::lenient::{self, Num};
 
 /// The envelope generation a router answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ impl Api {
 
 /// What an answer says, once its envelope is read.
 #[derive(Debug, PartialEq)]
-pub enum Answer {
-    Ok(Value),
+pub enum Answer<T> {
+    Ok(T),
     SessionExpired,
     Failed { code: i64, message: String },
 }
@@ -38,31 +39,36 @@ const V3_SESSION_EXPIRED: i64 = 10014;
 const V4_OK: i64 = 0;
 const V4_SESSION_EXPIRED: i64 = 1008;
 
+/// Both envelope generations in one shape; the payload is decoded straight into `T`, so a large
+/// answer (a thousand client rows) never exists as a generic JSON tree.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    #[serde(rename = "Result")]
+    result: Option<Value>,
+    #[serde(rename = "ErrMsg", default, deserialize_with = "lenient::string")]
+    err_msg: String,
+    #[serde(rename = "Data")]
+    data: Option<T>,
+    code: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    message: String,
+    results: Option<T>,
+}
+
 /// Reads an envelope, detecting its generation from the keys present.
-pub fn parse_answer(body: &[u8]) -> Result<(Api, Answer), String> {
-    let Value::Object(mut map) = decode_json(body)? else {
-        return Err("answer is not a JSON object".into());
+pub fn parse_answer<T: DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<(Api, Answer<T>), String> {
+    let envelope: Envelope<T> = decode_json(body)?;
+    let (api, code, message, payload) = match (envelope.result, envelope.code) {
+        (Some(code), _) => (Api::V3, code, envelope.err_msg, envelope.data),
+        (None, Some(code)) => (Api::V4, code, envelope.message, envelope.results),
+        (None, None) => return Err("answer has neither `Result` nor `code`".into()),
     };
-    let (api, code, message, payload) = if let Some(code) = map.get("Result") {
-        let code = lenient::number(code).map(|c| c as i64);
-        let message = map
-            .get("ErrMsg")
-            .and_then(lenient::text)
-            .unwrap_or_default();
-        (Api::V3, code, message, map.remove("Data"))
-    } else if let Some(code) = map.get("code") {
-        let code = lenient::number(code).map(|c| c as i64);
-        let message = map
-            .get("message")
-            .and_then(lenient::text)
-            .unwrap_or_default();
-        (Api::V4, code, message, map.remove("results"))
-    } else {
-        return Err("answer has neither `Result` nor `code`".into());
-    };
+    let code = lenient::number(&code).map(|c| c as i64);
     let answer = match (api, code) {
         (Api::V3, Some(V3_CALL_OK | V3_LOGIN_OK)) | (Api::V4, Some(V4_OK)) => {
-            Answer::Ok(payload.unwrap_or(Value::Null))
+            Answer::Ok(payload.unwrap_or_default())
         }
         (Api::V3, Some(V3_SESSION_EXPIRED)) | (Api::V4, Some(V4_SESSION_EXPIRED)) => {
             Answer::SessionExpired
@@ -77,7 +83,7 @@ pub fn parse_answer(body: &[u8]) -> Result<(Api, Answer), String> {
 
 /// Parses JSON, repairing what routers are known to send wrong: text before the document and
 /// bare words such as `timeout` or `nil` where a value belongs (read as `null`).
-pub fn decode_json(body: &[u8]) -> Result<Value, String> {
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
         Err(first) => serde_json::from_slice(&repair_json(body)).map_err(|_| first.to_string()),
@@ -159,8 +165,7 @@ pub struct Sysstat {
     pub online_user: OnlineUser,
     #[serde(deserialize_with = "lenient::object")]
     pub stream: Stream,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub uptime: Option<f64>,
+    pub uptime: Num,
     #[serde(deserialize_with = "lenient::object")]
     pub verinfo: VerInfo,
 }
@@ -169,47 +174,32 @@ pub struct Sysstat {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Memory {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub available: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub free: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub cached: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub buffers: Option<f64>,
+    pub total: Num,
+    pub available: Num,
+    pub free: Num,
+    pub cached: Num,
+    pub buffers: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct OnlineUser {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_wired: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_wireless: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_2g: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub count_5g: Option<f64>,
+    pub count: Num,
+    pub count_wired: Num,
+    pub count_wireless: Num,
+    pub count_2g: Num,
+    pub count_5g: Num,
 }
 
 /// Rates in bytes/s, totals in bytes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Stream {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
+    pub connect_num: Num,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -228,17 +218,14 @@ pub struct VerInfo {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AcStatus {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub ap_count: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub ap_online: Option<f64>,
+    pub ap_count: Num,
+    pub ap_online: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct DhcpPool {
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub available_num: Option<f64>,
+    pub available_num: Num,
 }
 
 /// `monitor_iface` with `iface_check,iface_stream`.
@@ -263,8 +250,7 @@ pub struct IfaceCheck {
     pub ip_addr: String,
     #[serde(deserialize_with = "lenient::string")]
     pub internet: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub updatetime: Option<f64>,
+    pub updatetime: Num,
     /// `"success"` or `"fail"`.
     #[serde(deserialize_with = "lenient::string")]
     pub result: String,
@@ -282,20 +268,13 @@ pub struct IfaceStream {
     #[serde(deserialize_with = "lenient::string")]
     pub ip_addr: String,
     /// `"--"` (unknown) on LAN interfaces.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub updropped: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub downdropped: Option<f64>,
+    pub connect_num: Num,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
+    pub updropped: Num,
+    pub downdropped: Num,
 }
 
 /// One page of `monitor_lanip` / `monitor_lanipv6` with `data,total`.
@@ -304,8 +283,7 @@ pub struct IfaceStream {
 pub struct ClientPage {
     #[serde(deserialize_with = "lenient::rows")]
     pub data: Vec<LanClient>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total: Option<f64>,
+    pub total: Num,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -331,19 +309,13 @@ pub struct LanClient {
     pub ssid: String,
     #[serde(deserialize_with = "lenient::string")]
     pub interface: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub connect_num: Option<f64>,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
+    pub connect_num: Num,
     /// dBm as `"-48"`; `""` or `0` when wired or unknown.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub signal: Option<f64>,
+    pub signal: Num,
 }
 
 /// A `dns_cache` row: one per day, plus the cumulative one whose `date` is `0`.
@@ -352,12 +324,9 @@ pub struct LanClient {
 pub struct DnsCacheRow {
     #[serde(deserialize_with = "lenient::string")]
     pub date: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub request: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub hit: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub miss: Option<f64>,
+    pub request: Num,
+    pub hit: Num,
+    pub miss: Num,
 }
 
 /// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
@@ -378,14 +347,10 @@ pub struct QosRow {
     pub name: String,
     #[serde(deserialize_with = "lenient::string")]
     pub prio: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub total_down: Option<f64>,
+    pub upload: Num,
+    pub download: Num,
+    pub total_up: Num,
+    pub total_down: Num,
 }
 
 /// `monitor_l7qos` answers `data[0] = {"wan1": [rows..]}`: returns (interface, row) pairs.
@@ -428,11 +393,9 @@ pub struct EtherPort {
     pub model: String,
     #[serde(deserialize_with = "lenient::string")]
     pub mac: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub link: Option<f64>,
+    pub link: Num,
     /// Mbit/s.
-    #[serde(deserialize_with = "lenient::opt_f64")]
-    pub speed: Option<f64>,
+    pub speed: Num,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -461,17 +424,20 @@ mod tests {
     #[test]
     fn both_envelopes_and_their_session_expiry() {
         let (api, a) =
-            parse_answer(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#).unwrap();
+            parse_answer::<Value>(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#)
+                .unwrap();
         assert_eq!((api, a), (Api::V3, Answer::Ok(serde_json::json!({"x":1}))));
         let (api, a) =
-            parse_answer(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
+            parse_answer::<Value>(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
         assert_eq!((api, a), (Api::V4, Answer::Ok(serde_json::json!({"x":1}))));
         let (_, a) =
-            parse_answer(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#).unwrap();
+            parse_answer::<Value>(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#)
+                .unwrap();
         assert_eq!(a, Answer::SessionExpired);
-        let (_, a) = parse_answer("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
+        let (_, a) =
+            parse_answer::<Value>("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
         assert_eq!(a, Answer::SessionExpired);
-        let (_, a) = parse_answer(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
+        let (_, a) = parse_answer::<Value>(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
         assert_eq!(
             a,
             Answer::Failed {
@@ -479,20 +445,21 @@ mod tests {
                 message: "bad".into()
             }
         );
-        assert!(parse_answer(b"<html>502 Bad Gateway</html>").is_err());
-        assert!(parse_answer(b"{\"Result\":30000,\"Data\":{").is_err());
+        assert!(parse_answer::<Value>(b"<html>502 Bad Gateway</html>").is_err());
+        assert!(parse_answer::<Value>(b"{\"Result\":30000,\"Data\":{").is_err());
     }
 
     #[test]
     fn repairs_bare_words_and_leading_text_but_not_strings() {
-        let v = decode_json(
+        let v: Value = decode_json(
             br#"{"Result":30000,"Data":{"data":timeout,"total":1.0118846706974e+14,"x":nil}}"#,
         )
         .unwrap();
         assert_eq!(v["Data"]["total"], 1.0118846706974e14);
         assert_eq!(v["Data"]["data"], Value::Null);
         assert_eq!(v["Data"]["x"], Value::Null);
-        let v = decode_json(b"<br />Warning: x\n{\"a\":\"timeout \\\" nil\",\"b\":true}").unwrap();
+        let v: Value =
+            decode_json(b"<br />Warning: x\n{\"a\":\"timeout \\\" nil\",\"b\":true}").unwrap();
         assert_eq!(v["a"], "timeout \" nil");
         assert_eq!(v["b"], true);
     }

@@ -1,0 +1,527 @@
+//! The scrape-path benchmark: `cargo bench --bench scrape [-- --quick]`. BENCHMARKS.md says what
+//! each figure means.
+//!
+//! Every scenario runs in a fresh process (this binary re-executed with `--scenario`), so one
+//! scenario's heap cannot hide another's memory; the simulated routers run in one more process
+//! (`--sims`), so the exporter's memory and CPU figures are its own.
+
+use std::ffi::{c_int, c_long};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::header;
+use axum::routing::get;
+use fleet_exporter::app::App;
+use fleet_exporter::config::{Config, FileFormat, Source};
+use fleet_exporter::drivers::{self, PollContext};
+use fleet_exporter::exposition::{render, render_shared, Format};
+use fleet_exporter::server;
+use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+use fleet_exporter::snapshot::Snapshot;
+
+/// LAN clients per simulated router.
+const CLIENTS: usize = 1000;
+/// The simulators' default login: user `admin`, password `admin` (md5 below, for the baseline).
+const PASSWORD: &str = "admin";
+const PASSWORD_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
+/// Every wait in the benchmark ends by then: a hung run fails instead of hanging.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |name: &str, i: usize| {
+        let at = args.iter().position(|a| a == name)?;
+        args.get(at + i)?.parse::<usize>().ok()
+    };
+    if let (Some(routers), Some(clients)) = (arg("--sims", 1), arg("--sims", 2)) {
+        serve_sims(routers, clients);
+        return ExitCode::SUCCESS;
+    }
+    // `cargo bench` passes `--bench`; anything else unknown is ignored the same way.
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(at) = args.iter().position(|a| a == "--scenario") {
+        match args.get(at + 1).map(String::as_str) {
+            Some("10k") => scrape("10k", 2, 750, if quick { 50 } else { 1000 }),
+            Some("100k") => scrape("100k", 15, CLIENTS, if quick { 15 } else { 200 }),
+            Some("poll") => poll(CLIENTS, if quick { 10 } else { 50 }),
+            other => panic!("unknown scenario {other:?}"),
+        }
+        return ExitCode::SUCCESS;
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("model name"))?;
+            Some(line.split_once(':')?.1.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("fleet-exporter scrape benchmark: {cores} cores, {cpu}");
+    let mut ok = true;
+    for scenario in ["10k", "100k", "poll"] {
+        let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+        cmd.args(["--scenario", scenario]);
+        if quick {
+            cmd.arg("--quick");
+        }
+        ok &= cmd.status().is_ok_and(|s| s.success());
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The simulator process
+// ---------------------------------------------------------------------------
+
+/// Serves `routers` simulators until stdin closes. Prints their URLs, one a line; then answers
+/// each line read with the total `/Action/call` count.
+fn serve_sims(routers: usize, clients: usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sims: Vec<IkuaiSim> = rt.block_on(async {
+        let mut sims = Vec::new();
+        for i in 0..routers {
+            let cfg = IkuaiSimConfig {
+                password: PASSWORD.into(),
+                lan_clients: clients,
+                lan_clients_v6: 0,
+                hostname: format!("router-{i:02}"),
+                seed: i as u64 + 1,
+                ..IkuaiSimConfig::default()
+            };
+            sims.push(IkuaiSim::start(cfg).await.expect("start simulator"));
+        }
+        sims
+    });
+    let mut out = std::io::stdout().lock();
+    for sim in &sims {
+        let _ = writeln!(out, "{}", sim.url());
+    }
+    let _ = out.flush();
+    for _ in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let calls: u64 = sims.iter().map(IkuaiSim::calls).sum();
+        let _ = writeln!(out, "{calls}");
+        let _ = out.flush();
+    }
+}
+
+/// The simulator process, killed when dropped (also on a panic in the benchmark).
+struct Sims {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    urls: Vec<String>,
+}
+
+impl Sims {
+    fn spawn(routers: usize, clients: usize) -> Sims {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args(["--sims", &routers.to_string(), &clients.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn simulators");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let urls = (0..routers).map(|_| read_line(&mut stdout)).collect();
+        Sims {
+            child,
+            stdout,
+            urls,
+        }
+    }
+
+    /// `/Action/call` requests the simulators have answered so far.
+    fn calls(&mut self) -> u64 {
+        let stdin = self.child.stdin.as_mut().expect("piped");
+        writeln!(stdin).expect("ask simulators");
+        read_line(&mut self.stdout).parse().expect("call count")
+    }
+}
+
+impl Drop for Sims {
+    fn drop(&mut self) {
+        // Closing stdin is the polite stop; the kill covers a child that does not listen.
+        drop(self.child.stdin.take());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_line(r: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read from simulators");
+    assert!(!line.is_empty(), "simulator process ended early");
+    line.trim().to_string()
+}
+
+fn config(urls: &[String]) -> Config {
+    // A long interval: every target polls once, then nothing runs while we measure.
+    let mut text = String::from("[defaults]\ninterval = \"1h\"\ntimeout = \"50s\"\n");
+    for (i, url) in urls.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[targets]]\nname = \"router-{i:02}\"\nkind = \"ikuai\"\nurl = \"{url}\"\n\
+             password = \"{PASSWORD}\"\nmax_clients = 100000\n"
+        ));
+    }
+    Config::parse(&text, FileFormat::Toml, Path::new(".")).expect("benchmark config")
+}
+
+// ---------------------------------------------------------------------------
+// Scenario: scrape latency and memory
+// ---------------------------------------------------------------------------
+
+fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
+    let sims = Sims::spawn(routers, clients);
+    let config = config(&sims.urls);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let app = App::new(Source::Builtin);
+        // The floor: the same exposition, rendered once, served by the same server.
+        let floor: Arc<OnceLock<Bytes>> = Arc::default();
+        let floor_body = floor.clone();
+        let floor_route = get(move || async move {
+            let body = floor_body.get().cloned().unwrap_or_default();
+            ([(header::CONTENT_TYPE, Format::Text.content_type())], body)
+        });
+        let router = server::router(app.clone()).route("/floor", floor_route);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(server::serve(listener, router, std::future::pending()));
+        let client = reqwest::Client::new();
+
+        let rss_before = rss_bytes();
+        app.apply(&config).await;
+        let start = Instant::now();
+        while !app.ready() {
+            assert!(start.elapsed() < DEADLINE, "targets not ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let up = app.store().status().iter().filter(|t| t.health.up).count();
+        assert_eq!(up, routers, "every router polled successfully");
+        let rss_ready = rss_bytes();
+        for _ in 0..3 {
+            fetch(&client, &base, "/metrics").await;
+        }
+        let rss_after = rss_bytes();
+
+        let sources = app.store().sources(None).expect("all sources");
+        let encoded: usize = sources.iter().map(|s| s.encoded_bytes()).sum();
+        let body = encode(&sources);
+        let series = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+            .count();
+        let copy_times = time_100(|| encode(&sources));
+        let shared_times = time_100(|| render_shared(Format::Text, &sources));
+        drop(sources);
+        let size = body.len();
+        let served = client.get(format!("{base}/metrics")).send().await.unwrap();
+        assert!(served.bytes().await.unwrap() == body, "/metrics serves what render encodes");
+        floor.set(Bytes::from(body)).expect("floor set once");
+
+        let (mut metrics_times, mut floor_times) = (Vec::new(), Vec::new());
+        for i in 0..requests + 5 {
+            // Alternate which goes first, so neither always meets a warmer cache.
+            let order = if i % 2 == 0 {
+                ["/metrics", "/floor"]
+            } else {
+                ["/floor", "/metrics"]
+            };
+            for path in order {
+                let (took, len) = fetch(&client, &base, path).await;
+                assert_eq!(len, size, "{path} serves the whole exposition");
+                // The first five rounds are a warm-up.
+                if i >= 5 {
+                    let times = if path == "/metrics" {
+                        &mut metrics_times
+                    } else {
+                        &mut floor_times
+                    };
+                    times.push(took);
+                }
+            }
+        }
+        app.shutdown().await;
+        server.abort();
+
+        let (m, f) = (Stats::of(metrics_times), Stats::of(floor_times));
+        let (copy, shared) = (Stats::of(copy_times), Stats::of(shared_times));
+        let per_series = |rss: usize| rss.saturating_sub(rss_before) / series;
+        println!();
+        println!("== /metrics at {label}: {routers} routers x {clients} clients = {series} series, {size} bytes per response");
+        println!("   {:<24}{:>6}{:>10}{:>10}{:>10}{:>10}", "", "n", "p50", "p90", "p99", "mean");
+        m.row("GET /metrics");
+        f.row("GET /floor (baseline)");
+        println!("   p50 /metrics / p50 /floor      {:.2}x", ratio(m.p50, f.p50));
+        println!("   encode alone, render_shared    min {} median {}", ms(shared.min), ms(shared.p50));
+        println!("   encode alone, render (a copy)  min {} median {}", ms(copy.min), ms(copy.p50));
+        println!(
+            "   RSS {:.1} MiB before, {:.1} MiB ready, {:.1} MiB after 3 scrapes",
+            mib(rss_before),
+            mib(rss_ready),
+            mib(rss_after)
+        );
+        println!(
+            "   bytes/series: {} ready, {} after scrapes; encoded samples alone {}",
+            per_series(rss_ready),
+            per_series(rss_after),
+            encoded / series
+        );
+    });
+}
+
+fn time_100<T>(mut f: impl FnMut() -> T) -> Vec<Duration> {
+    (0..100)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect()
+}
+
+fn encode(sources: &[Arc<Snapshot>]) -> Vec<u8> {
+    render(Format::Text, sources.iter().map(|s| &**s))
+}
+
+/// One keep-alive GET, timed until the last body byte arrived. The body is counted, not kept:
+/// Prometheus runs elsewhere, so its buffers must not weigh on this process's memory figures.
+async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> (Duration, usize) {
+    let start = Instant::now();
+    let mut resp = client.get(format!("{base}{path}")).send().await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let mut len = 0;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        len += chunk.len();
+    }
+    (start.elapsed(), len)
+}
+
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+// ---------------------------------------------------------------------------
+// Scenario: CPU per poll
+// ---------------------------------------------------------------------------
+
+fn poll(clients: usize, polls: usize) {
+    let mut sims = Sims::spawn(1, clients);
+    let config = config(&sims.urls);
+    let spec = &config.targets[0].spec;
+    let kind = drivers::kind("ikuai").expect("ikuai driver");
+    let factory = (kind.configure)(spec).expect("driver options");
+    let mut driver = factory();
+    // One thread, as a poller's share of a busy exporter would be; and no idle worker threads
+    // whose wake-ups would count as the poll's CPU.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let target: Arc<str> = Arc::from(spec.name.as_str());
+    let mut poll_once = || {
+        let mut ctx = PollContext::new(target.clone());
+        rt.block_on(driver.poll(&mut ctx)).expect("poll").series()
+    };
+    poll_once(); // logs in, and fetches the slow-changing ports answer
+
+    let calls_before = sims.calls();
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    let series = (0..polls).map(|_| poll_once()).last().unwrap_or(0);
+    let driver_run = (cpu_time() - cpu, wall.elapsed());
+    let calls = sims.calls() - calls_before;
+
+    // The baseline: the same requests as the driver sends, the answers read and dropped.
+    let requests = poll_requests(clients, polls);
+    assert_eq!(
+        requests.len() as u64,
+        calls,
+        "baseline mirrors the driver's calls"
+    );
+    let (http_run, bytes) = rt.block_on(async {
+        let http = drivers::http::client(Duration::from_secs(30));
+        let cookie = login(&http, &sims.urls[0]).await;
+        let url = format!("{}/Action/call", sims.urls[0]);
+        let (cpu, wall) = (cpu_time(), Instant::now());
+        let mut bytes = 0;
+        for body in &requests {
+            let resp = http
+                .post(&url)
+                .header(header::COOKIE, &cookie)
+                .body(body.clone());
+            bytes += resp.send().await.unwrap().bytes().await.unwrap().len();
+        }
+        ((cpu_time() - cpu, wall.elapsed()), bytes)
+    });
+    drop(sims);
+
+    let per_poll = |d: Duration| d.as_secs_f64() * 1e3 / polls as f64;
+    println!();
+    println!(
+        "== one poll of a router with {clients} clients: {series} series, {:.1} calls, {} KiB of JSON",
+        calls as f64 / polls as f64,
+        bytes / polls / 1024
+    );
+    println!(
+        "   {:<34}{:>6}{:>14}{:>14}",
+        "", "polls", "CPU ms/poll", "wall ms/poll"
+    );
+    for (name, (cpu, wall)) in [
+        ("driver poll", driver_run),
+        ("bare HTTP round trips (baseline)", http_run),
+    ] {
+        println!(
+            "   {name:<34}{polls:>6}{:>14.2}{:>14.2}",
+            per_poll(cpu),
+            per_poll(wall)
+        );
+    }
+    let work = per_poll(driver_run.0.saturating_sub(http_run.0));
+    println!(
+        "   driver work beyond HTTP (decode, mapping, encoding): {work:.2} ms CPU/poll, {:.2} us/series",
+        work * 1e3 / series as f64
+    );
+}
+
+/// The bodies of the calls the iKuai driver makes in `polls` polls after its first, in order.
+fn poll_requests(clients: usize, polls: usize) -> Vec<String> {
+    let call = |func: &str, param: &str| {
+        format!(r#"{{"func_name":"{func}","action":"show","param":{param}}}"#)
+    };
+    let page = |func: &str, offset: usize| {
+        let param = format!(
+            r#"{{"TYPE":"data,total","limit":"{offset},1000","ORDER_BY":"ip_addr_int","ORDER":""}}"#
+        );
+        call(func, &param)
+    };
+    // The simulator lists one client twice; the driver pages 1000 rows at a time.
+    let rows = clients + 1;
+    let mut out = Vec::new();
+    for n in 1..=polls {
+        out.push(call(
+            "homepage",
+            r#"{"TYPE":"sysstat,ac_status,dhcp_addrpool_num"}"#,
+        ));
+        out.push(call(
+            "monitor_iface",
+            r#"{"TYPE":"iface_check,iface_stream"}"#,
+        ));
+        out.extend(
+            (0..rows)
+                .step_by(1000)
+                .map(|offset| page("monitor_lanip", offset)),
+        );
+        out.push(page("monitor_lanipv6", 0));
+        out.push(call("dns", r#"{"TYPE":"dns_cache"}"#));
+        out.push(call("monitor_l7qos", r#"{"TYPE":"data"}"#));
+        // Ports are refreshed every tenth poll (the driver's default `ports_every`).
+        if n % 10 == 0 {
+            out.push(call("homepage", r#"{"TYPE":"ether_info,snapshoot"}"#));
+        }
+    }
+    out
+}
+
+/// Logs in as the driver does and returns the session cookie.
+async fn login(http: &reqwest::Client, base: &str) -> String {
+    let body = format!(r#"{{"username":"admin","passwd":"{PASSWORD_MD5}","pass":""}}"#);
+    let resp = http
+        .post(format!("{base}/Action/login"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap();
+    let key = set_cookie.split(';').next().unwrap();
+    format!("username=admin; login=1; {key}")
+}
+
+/// This process's CPU time, user and system, all threads. `/proc/self/stat` counts in 10 ms ticks,
+/// too coarse for a poll, and `/proc/self/schedstat` reads zero where schedstats are off.
+fn cpu_time() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: c_long,
+        nsec: c_long,
+    }
+    extern "C" {
+        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: c_int = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
+// ---------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------
+
+struct Stats {
+    n: usize,
+    min: Duration,
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+impl Stats {
+    fn of(mut times: Vec<Duration>) -> Stats {
+        times.sort();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        Stats {
+            n: times.len(),
+            min: times[0],
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            mean: times.iter().sum::<Duration>() / times.len() as u32,
+        }
+    }
+
+    fn row(&self, name: &str) {
+        println!(
+            "   {name:<24}{:>6}{:>10}{:>10}{:>10}{:>10}",
+            self.n,
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.mean)
+        );
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1e3)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
