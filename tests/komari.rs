@@ -32,6 +32,12 @@ fn errors(m: &str, reason: &str) -> f64 {
     sample(m, "fleet_target_poll_errors_total", &labels).unwrap_or(0.0)
 }
 
+/// At least one WebSocket replaced after the server or network dropped it.
+fn reconnected(m: &str) -> bool {
+    let labels = ["target=\"k\"", "reason=\"dropped\""];
+    sample(m, "komari_websocket_reconnects_total", &labels).unwrap_or(0.0) >= 1.0
+}
+
 fn node(uuid: &str) -> String {
     format!("uuid=\"{uuid}\"")
 }
@@ -120,15 +126,7 @@ async fn a_dropped_websocket_comes_back_and_is_counted() {
     assert_eq!(server.ws_connects(), 1);
     server.drop_connections();
     let m = exporter
-        .wait_for(WAIT, "a counted reconnect", |m| {
-            sample(
-                m,
-                "komari_websocket_reconnects_total",
-                &["reason=\"dropped\""],
-            )
-            .unwrap_or(0.0)
-                >= 1.0
-        })
+        .wait_for(WAIT, "a counted reconnect", reconnected)
         .await;
     assert!(up(&m), "metrics resume: {m}");
     assert!(count(&m, "komari_node_cpu_usage_ratio", &[]) > 0);
@@ -221,17 +219,7 @@ async fn password_login_once_and_again_only_after_a_401() {
     // The server forgets the session and the socket: one login brings both back.
     server.expire_sessions();
     server.drop_connections();
-    let m = exporter
-        .wait_for(WAIT, "a reconnect", |m| {
-            sample(
-                m,
-                "komari_websocket_reconnects_total",
-                &["reason=\"dropped\""],
-            )
-            .unwrap_or(0.0)
-                >= 1.0
-        })
-        .await;
+    let m = exporter.wait_for(WAIT, "a reconnect", reconnected).await;
     assert!(up(&m));
     assert_eq!(server.logins(), 2);
     assert_eq!(

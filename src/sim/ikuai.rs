@@ -31,7 +31,9 @@ use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::util::{civil_from_days, html_response, json_response, lock, mix, unit, unix_now, Flow};
+use super::util::{
+    civil_from_days, html_response, json_response, lock, mix, serve, unit, unix_now, Flow,
+};
 
 /// Which answer envelope the simulated firmware speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,8 +102,6 @@ pub struct IkuaiSim {
 impl IkuaiSim {
     /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
     pub async fn start(cfg: IkuaiSimConfig) -> std::io::Result<IkuaiSim> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             passwd_md5: md5_hex(&cfg.password),
@@ -122,19 +122,7 @@ impl IkuaiSim {
             .route("/Action/login", post(login))
             .route("/Action/call", post(call))
             .with_state(Arc::clone(&shared));
-        let mut stop_rx = stop_rx;
-        tokio::spawn(async move {
-            // A dropped sender also ends the wait, so the server never outlives its handle.
-            let shutdown = async move {
-                let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(error = %e, "ikuai simulator stopped with an error");
-            }
-        });
+        let addr = serve(app, "ikuai", stop_rx).await?;
         Ok(IkuaiSim { addr, shared, stop })
     }
 

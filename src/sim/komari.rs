@@ -29,7 +29,9 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::util::{civil_from_days, html_response, json_response, lock, mix, unit, unix_now, Flow};
+use super::util::{
+    civil_from_days, html_response, json_response, lock, mix, serve, unit, unix_now, Flow,
+};
 
 /// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,8 +117,6 @@ pub struct KomariSim {
 impl KomariSim {
     /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
     pub async fn start(cfg: KomariSimConfig) -> std::io::Result<KomariSim> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let (drop_tx, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
@@ -142,18 +142,7 @@ impl KomariSim {
             .route("/api/records/ping", get(ping_records))
             .route("/api/clients", get(clients))
             .with_state(Arc::clone(&shared));
-        let mut stop_rx = stop_rx;
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(error = %e, "komari simulator stopped with an error");
-            }
-        });
+        let addr = serve(app, "komari", stop_rx).await?;
         Ok(KomariSim { addr, shared, stop })
     }
 

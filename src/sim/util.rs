@@ -2,11 +2,14 @@
 //! plain HTTP answers. Nothing here knows any device.
 
 use std::f64::consts::TAU;
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::sync::watch;
 
 /// A poisoned lock only means another handler panicked mid-update of plain
 /// data; the data is still usable, and the simulator must keep answering.
@@ -97,6 +100,29 @@ pub fn html_response(status: StatusCode, title: &str) -> Response {
          <center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     );
     (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+}
+
+/// Binds `127.0.0.1:0` and serves `app` in a spawned task until `stop` turns true or its sender
+/// is dropped, so a simulator never outlives its handle.
+pub async fn serve(
+    app: Router,
+    name: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "{name} simulator stopped with an error");
+        }
+    });
+    Ok(addr)
 }
 
 #[cfg(test)]
