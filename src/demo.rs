@@ -1,17 +1,19 @@
 //! `--demo`: simulators of every device kind on loopback, and a config that points at them.
 
 use std::path::Path;
-
-use crate::config::{Config, ConfigError, FileFormat};
 use std::time::Duration;
 
+use crate::config::{Config, ConfigError, FileFormat};
 use crate::sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
+use crate::sim::komari::{KomariSim, KomariSimConfig};
 use crate::sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
 
 /// The running simulators; dropping this stops them.
 pub struct Demo {
     ikuai_v3: IkuaiSim,
     ikuai_v4: IkuaiSim,
+    komari_public: KomariSim,
+    komari_private: KomariSim,
     openvox: OpenvoxSim,
 }
 
@@ -39,6 +41,28 @@ impl Demo {
             ..IkuaiSimConfig::default()
         })
         .await?;
+        // A public status page with GPUs, ping tasks and a lossy node, and a private one that
+        // needs the password login.
+        let komari_public = KomariSim::start(KomariSimConfig {
+            nodes: 12,
+            offline: 2,
+            ping_tasks: 3,
+            lossy_node: Some(2),
+            seed: 5,
+            ..KomariSimConfig::default()
+        })
+        .await?;
+        let komari_private = KomariSim::start(KomariSimConfig {
+            nodes: 4,
+            offline: 1,
+            ping_tasks: 1,
+            lossy_node: None,
+            private: true,
+            password: DEMO_PASSWORD.into(),
+            seed: 6,
+            ..KomariSimConfig::default()
+        })
+        .await?;
         let openvox = OpenvoxSim::start(OpenvoxSimConfig {
             password: DEMO_PASSWORD.into(),
             // The device waits up to 2 s; a shorter wait keeps the first data within seconds.
@@ -55,6 +79,8 @@ impl Demo {
         Ok(Demo {
             ikuai_v3,
             ikuai_v4,
+            komari_public,
+            komari_private,
             openvox,
         })
     }
@@ -84,14 +110,31 @@ url = "{v4}"
 password = "{DEMO_PASSWORD}"
 
 [[targets]]
+name = "demo-komari"
+kind = "komari"
+url = "{komari_public}"
+
+[[targets]]
+name = "demo-komari-private"
+kind = "komari"
+url = "{komari_private}"
+username = "admin"
+password = "{DEMO_PASSWORD}"
+# The simulators listen on plain http://; real servers belong behind https://.
+allow_insecure_auth = true
+
+[[targets]]
 name = "demo-openvox"
 kind = "openvox"
 url = "{openvox}"
 password = "{DEMO_PASSWORD}"
 cdr = true
+
 "#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
+            komari_public = self.komari_public.url(),
+            komari_private = self.komari_private.url(),
             openvox = self.openvox.url(),
         )
     }

@@ -21,7 +21,7 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 }
 
 /// Reads a successful answer's body, refusing more than `limit` bytes.
-pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, PollError> {
+pub async fn read_body(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, PollError> {
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(PollError::Auth(format!("HTTP {status}")));
@@ -29,6 +29,11 @@ pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Vec<
     if !status.is_success() {
         return Err(PollError::Http(format!("HTTP {status}")));
     }
+    read_limited(resp, limit).await
+}
+
+/// Reads any answer's body, whatever its status, refusing more than `limit` bytes.
+pub async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, PollError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(PollError::Decode(format!(
             "answer larger than {limit} bytes"

@@ -140,6 +140,95 @@ where
     d.deserialize_any(Rows(PhantomData))
 }
 
+/// Unix seconds from the date-time formats servers use: `2006-01-02 15:04:05.0000000-07:00`,
+/// RFC 3339 with any offset (`T` or space, any fraction, `Z`), or a bare Unix number. Zero times
+/// (`null`, year 1 or earlier) and unreadable text are unknown.
+pub fn timestamp(v: &Value) -> Option<f64> {
+    let s = match v {
+        Value::Number(n) => return n.as_f64().filter(|t| *t > 0.0),
+        Value::String(s) => s.trim(),
+        _ => return None,
+    };
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if year <= 1
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut fraction = 0.0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let end = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        fraction = format!("0.{}", &frac[..end]).parse().ok()?;
+        rest = &frac[end..];
+    }
+    let offset = match rest.trim_start() {
+        "" | "Z" | "z" => 0,
+        zone => {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hm = zone[1..].replace(':', "");
+            if hm.len() != 4 || !hm.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let (h, m): (i64, i64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(secs as f64 + fraction)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `deserialize_with` for `Option<f64>` timestamps (see [`timestamp`]): never fails.
+pub fn opt_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(timestamp(&Value::deserialize(d)?))
+}
+
+/// `deserialize_with` for lists of strings: non-string items are dropped, a non-list is empty.
+pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
 /// Decodes `%XX` escapes (devices URL-encode some user text); text that is not valid
 /// percent-encoding, or does not decode to UTF-8, is returned as it came.
 pub fn url_decoded(s: &str) -> String {
@@ -192,6 +281,34 @@ mod tests {
             json!("abc"),
         ] {
             assert_eq!(number(&unknown), None, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn timestamps_in_the_formats_servers_have_used() {
+        let t = |s: &str| timestamp(&json!(s));
+        // 2025-07-15T07:37:33Z
+        assert_eq!(t("2025-07-15T07:37:33Z"), Some(1752565053.0));
+        assert_eq!(
+            t("2025-07-15T07:37:33.70221251Z"),
+            Some(1_752_565_053.702_212_5)
+        );
+        assert_eq!(t("2025-07-15T15:37:33+08:00"), Some(1752565053.0));
+        assert_eq!(t("2025-07-15 00:37:33.0000000-07:00"), Some(1752565053.0));
+        assert_eq!(t("2025-07-15 07:37:33"), Some(1752565053.0));
+        assert_eq!(t("2000-02-29T00:00:00Z"), Some(951782400.0));
+        assert_eq!(timestamp(&json!(1752565053)), Some(1752565053.0));
+        for zero in [
+            json!(null),
+            json!("0001-01-01 00:00:00+00:00"),
+            json!("0001-01-01T00:00:00Z"),
+            json!(""),
+            json!("yesterday"),
+            json!("2025-13-01T00:00:00Z"),
+            json!("2025-07-15T07:37:33+8"),
+            json!(0),
+        ] {
+            assert_eq!(timestamp(&zero), None, "{zero}");
         }
     }
 

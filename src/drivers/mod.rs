@@ -12,6 +12,7 @@ use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 
 pub mod http;
 pub mod ikuai;
+pub mod komari;
 pub mod lenient;
 pub mod openvox;
 
@@ -141,7 +142,7 @@ pub struct Kind {
 }
 
 /// Every device kind, by the name used in `kind = "..."`.
-pub static KINDS: &[Kind] = &[ikuai::KIND, openvox::KIND];
+pub static KINDS: &[Kind] = &[ikuai::KIND, komari::KIND, openvox::KIND];
 
 /// Lowercase hex of a text's MD5, the password hash several device logins expect.
 pub fn md5_hex(text: &str) -> String {

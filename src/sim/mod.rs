@@ -2,5 +2,6 @@
 //! documents alone and never imports the driver it stands in for.
 
 pub mod ikuai;
+pub mod komari;
 pub mod openvox;
 mod util;

@@ -116,8 +116,6 @@ pub struct OpenvoxSim {
 impl OpenvoxSim {
     /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
     pub async fn start(cfg: OpenvoxSimConfig) -> std::io::Result<OpenvoxSim> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let ports = initial_ports(cfg.fxo_ports, cfg.fxs_ports);
         let shared = Arc::new(Shared {
@@ -144,7 +142,7 @@ impl OpenvoxSim {
         let app = Router::new()
             .route("/controller/{*path}", post(handle))
             .with_state(Arc::clone(&shared));
-        serve(listener, app, stop_rx, "openvox");
+        let addr = serve(app, "openvox", stop_rx).await?;
         Ok(OpenvoxSim { addr, shared, stop })
     }
 

@@ -1,6 +1,8 @@
-//! Helpers the simulators share: deterministic noise, dates, plain HTTP answers and the server
-//! loop. Nothing here knows any device.
+//! Helpers the simulators share: deterministic noise, values that move with time, dates, plain
+//! HTTP answers and the server loop. Nothing here knows any device.
 
+use std::f64::consts::TAU;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,13 +11,17 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use md5::{Digest, Md5};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serves `app` in a spawned task until `stop` says so or its sender is dropped, so a simulator
-/// never outlives its handle.
-pub fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>, name: &str) {
-    let name = name.to_owned();
+/// Binds `127.0.0.1:0` and serves `app` in a spawned task until `stop` turns true or its sender
+/// is dropped, so a simulator never outlives its handle.
+pub async fn serve(
+    app: Router,
+    name: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
@@ -27,6 +33,7 @@ pub fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>
             tracing::warn!(error = %e, "{name} simulator stopped with an error");
         }
     });
+    Ok(addr)
 }
 
 /// A poisoned lock only means another handler panicked mid-update of plain
@@ -80,6 +87,40 @@ pub fn mix(mut x: u64) -> u64 {
 /// A value in `[0, 1)` fixed by seed, a tag naming the quantity, and an index.
 pub fn unit(seed: u64, tag: u64, i: u64) -> f64 {
     (mix(seed ^ mix(tag ^ mix(i))) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A byte flow whose rate wobbles around `mean` and whose total is the exact
+/// integral of that rate, so totals only grow and agree with the rates.
+#[derive(Clone, Copy)]
+pub struct Flow {
+    pub base: f64,
+    mean: f64,
+    amp: f64,
+    omega: f64,
+    phase: f64,
+}
+
+impl Flow {
+    pub fn new(seed: u64, tag: u64, idx: u64, base: f64, mean: f64) -> Flow {
+        let period = 60.0 + 540.0 * unit(seed, tag, idx.wrapping_mul(4));
+        Flow {
+            base,
+            mean,
+            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(1)),
+            omega: TAU / period,
+            phase: TAU * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(2)),
+        }
+    }
+
+    pub fn smooth_rate(&self, t: f64) -> f64 {
+        self.mean * (1.0 + self.amp * (self.omega * t + self.phase).sin())
+    }
+
+    pub fn total(&self, t: f64) -> f64 {
+        self.base + self.mean * t
+            - self.mean * self.amp / self.omega
+                * ((self.omega * t + self.phase).cos() - self.phase.cos())
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -149,6 +190,17 @@ mod tests {
     fn civil_dates() {
         assert_eq!(datetime(1_737_201_695, 8 * 3600), "2025-01-18 20:01:35");
         assert_eq!(datetime(0, 0), "1970-01-01 00:00:00");
+    }
+
+    #[test]
+    fn flows_only_grow() {
+        let f = Flow::new(7, 1, 1, 1000.0, 500.0);
+        let mut last = f.total(0.0);
+        for s in 1..5000 {
+            let now = f.total(s as f64 * 0.7);
+            assert!(now >= last);
+            last = now;
+        }
     }
 
     #[test]
