@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use std::f64::consts::TAU;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,9 +27,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
+
+use super::{
+    html_response, json_response, local_date, local_datetime, lock, md5_hex, mix, unit, unix_now,
+    InFlight,
+};
 
 /// Which answer envelope the simulated firmware speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,19 +124,7 @@ impl IkuaiSim {
             .route("/Action/login", post(login))
             .route("/Action/call", post(call))
             .with_state(Arc::clone(&shared));
-        let mut stop_rx = stop_rx;
-        tokio::spawn(async move {
-            // A dropped sender also ends the wait, so the server never outlives its handle.
-            let shutdown = async move {
-                let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!(error = %e, "ikuai simulator stopped with an error");
-            }
-        });
+        super::spawn_server(listener, app, stop_rx, "ikuai");
         Ok(IkuaiSim { addr, shared, stop })
     }
 
@@ -217,22 +209,6 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-/// A poisoned lock only means another handler panicked mid-update of plain
-/// data; the data is still usable, and the simulator must keep answering.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Decrements the in-flight count however the handler ends, including when
-/// hyper drops it because the client went away.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
     sh.logins.fetch_add(1, Ordering::SeqCst);
     // Routers read a JSON body only; a form body is a "Post data error".
@@ -280,9 +256,7 @@ async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
 
 async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     sh.calls.fetch_add(1, Ordering::SeqCst);
-    let now_serving = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _in_flight = InFlight(&sh.in_flight);
-    sh.max_in_flight.fetch_max(now_serving, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&sh.in_flight, &sh.max_in_flight);
 
     let latency = *lock(&sh.latency);
     if !latency.is_zero() {
@@ -335,23 +309,6 @@ fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
         Some(key) => lock(&sh.sessions).iter().any(|k| k == key),
         None => false,
     }
-}
-
-fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.into(),
-    )
-        .into_response()
-}
-
-fn html_response(status: StatusCode, title: &str) -> Response {
-    let page = format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n\
-         <center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    );
-    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
 }
 
 // ---------------------------------------------------------------------------
@@ -469,19 +426,6 @@ fn lua_g14(x: f64) -> String {
 // ---------------------------------------------------------------------------
 // Deterministic noise and moving values
 // ---------------------------------------------------------------------------
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64: cheap, stateless, good enough to look random.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// A value in `[0, 1)` fixed by seed, a tag naming the quantity, and an index.
-fn unit(seed: u64, tag: u64, i: u64) -> f64 {
-    (mix(seed ^ mix(tag ^ mix(i))) >> 11) as f64 / (1u64 << 53) as f64
-}
 
 // Tags keep the noise of unrelated quantities apart.
 const T_CPU: u64 = 1;
@@ -698,8 +642,6 @@ const SSID_2G: &str = "2G:TP-LINK_FD1C";
 const SSID_5G: &str = "5G:TP-LINK_FD1C_5G";
 const CPU_CORES: usize = 4;
 const DHCP_POOL: usize = 300;
-/// The router shows local (China) time.
-const TZ_OFFSET: u64 = 8 * 3600;
 
 fn client_mac(seed: u64, idx: usize) -> [u8; 6] {
     let dev = &DEVICES[idx % DEVICES.len()];
@@ -740,43 +682,6 @@ fn client_ip(idx: usize) -> (String, u64) {
     let fourth = 1 + h % 254;
     let int = (192 << 24) | (168 << 16) | ((third & 0xff) << 8) | fourth;
     (format!("192.168.{}.{}", third & 0xff, fourth), int)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn local_date(unix: u64) -> String {
-    let (y, m, d) = civil_from_days(((unix + TZ_OFFSET) / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn local_datetime(unix: u64) -> String {
-    let s = (unix + TZ_OFFSET) % 86_400;
-    format!(
-        "{} {:02}:{:02}:{:02}",
-        local_date(unix),
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
 }
 
 /// Per-second wobble on displayed rates, in `[0.85, 1.15)`.
@@ -1620,13 +1525,6 @@ impl<'a> World<'a> {
 
 fn wan_mac(k: usize) -> String {
     format!("08:9e:4b:12:2b:{:02x}", (0x54 + k) & 0xff)
-}
-
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Echoed request text stays short in error messages.
