@@ -12,6 +12,7 @@ use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 
 pub mod http;
 pub mod ikuai;
+pub mod iot;
 pub mod lenient;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -105,7 +106,7 @@ pub struct Kind {
 }
 
 /// Every device kind, by the name used in `kind = "..."`.
-pub static KINDS: &[Kind] = &[ikuai::KIND];
+pub static KINDS: &[Kind] = &[ikuai::KIND, iot::KIND];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
