@@ -91,9 +91,10 @@ impl IotClient {
                 let mut text = format!("{device_no}: {message} (code {code})");
                 let skew = envelope.server_time.map(|t| t - unix_seconds(SystemTime::now()));
                 if let Some(skew) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) {
+                    let side = if skew > 0.0 { "behind" } else { "ahead of" };
+                    let minutes = (skew.abs() / 60.0).round();
                     text.push_str(&format!(
-                        "; the local clock is {:.0} s off the platform's",
-                        -skew
+                        "; the local clock is {minutes} min {side} the platform's"
                     ));
                 }
                 let error = if is_signing_refusal(&message) {

@@ -228,6 +228,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             state: HashMap::new(),
             cursor: 0,
             last_poll: None,
+            owed: 0,
             next_slot: Instant::now(),
             pauses: 0,
             requests: BTreeMap::new(),
@@ -252,6 +253,8 @@ struct IotDriver {
     /// The next device to ask, round-robin over polls.
     cursor: usize,
     last_poll: Option<Instant>,
+    /// Devices due that a poll could not ask before its deadline, carried to the next.
+    owed: usize,
     /// The earliest a request may start (pacing, and pauses after 429/5xx).
     next_slot: Instant,
     /// Consecutive pauses, for their growth.
@@ -284,15 +287,17 @@ impl IotDriver {
         let started = Instant::now();
         let s = self.settings.clone();
         let n = self.devices.len();
-        // The share of the fleet due since the last poll; everything on the first.
-        let quota = match self.last_poll {
+        // The share of the fleet due since the last poll (everything on the first), plus what
+        // the last poll could not ask before its deadline.
+        let due = match self.last_poll {
             None => n,
             Some(prev) => {
                 let share = started.duration_since(prev).as_secs_f64()
                     / s.opts.device_interval.as_secs_f64();
-                ((n as f64 * share).ceil() as usize).min(n)
+                (n as f64 * share).ceil() as usize
             }
         };
+        let quota = (due + self.owed).min(n);
         self.last_poll = Some(started);
         // The last moment a request may start and still end before the poll's deadline.
         let cutoff = started + s.timeout.mul_f64(0.9).saturating_sub(s.request_timeout);
@@ -325,6 +330,7 @@ impl IotDriver {
                 self.record(device, outcome, &mut tally);
             }
         }
+        self.owed = quota - launched;
         while let Some(joined) = tasks.join_next().await {
             if let Ok((device, outcome)) = joined {
                 self.record(device, outcome, &mut tally);
