@@ -21,8 +21,18 @@ const REAL_RATE: f64 = 2.0;
 /// User and system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -39,16 +49,7 @@ fn rss_mib() -> f64 {
 /// Decoding and mapping alone, without sockets or a simulator: the driver's own CPU per device.
 fn decode_and_map() {
     let body = include_bytes!("../tests/fixtures/iot/query_device_flow.json");
-    let mapping = metrics::Mapping {
-        flow_bytes: 1024.0,
-        utc_offset_secs: 8 * 3600,
-        export_location: false,
-        export_sims: true,
-        device_online_codes: vec![1],
-        sim_online_codes: vec![2],
-        sim_activated_codes: vec![2],
-        sim_realname_codes: vec![2],
-    };
+    let mapping = metrics::Mapping::default();
     let start = Instant::now();
     let mut b = SnapshotBuilder::new(Some("bench"));
     for i in 0..DEVICES {
@@ -80,7 +81,11 @@ async fn main() {
     })
     .await
     .expect("simulator");
-    let list: Vec<String> = platform.device_nos().iter().map(|d| format!("\"{d}\"")).collect();
+    let list: Vec<String> = platform
+        .device_nos()
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect();
     let config = format!(
         "[[targets]]\nname = \"fleet\"\nkind = \"iot\"\nurl = \"{}\"\napp_id = \"qwe123\"\n\
          app_secret = \"C55rqUa6AvKyuNMYYvoYCSR1BBfSPWK7\"\ndevices = [{}]\n\
@@ -116,7 +121,9 @@ async fn main() {
         status.series
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/metrics", listener.local_addr().expect("addr"));
     let router = server::router(app.clone());
     tokio::spawn(async move {
@@ -127,7 +134,14 @@ async fn main() {
     let mut bytes = 0;
     for _ in 0..10 {
         let t = Instant::now();
-        let body = client.get(&url).send().await.expect("scrape").bytes().await.expect("body");
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("scrape")
+            .bytes()
+            .await
+            .expect("body");
         times.push(t.elapsed());
         bytes = body.len();
     }

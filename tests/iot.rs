@@ -33,6 +33,12 @@ fn target(name: &str, url: &str, secret: &str, devices: &[String], extra: &str) 
     )
 }
 
+/// An exporter polling every device of `platform` with the right secret and [`FAST`] pacing.
+async fn fast_exporter(platform: &IotSim) -> Exporter {
+    let devices = platform.device_nos();
+    start_exporter(&target("t", &platform.url(), SECRET, &devices, FAST)).await
+}
+
 fn up(m: &str) -> bool {
     sample(m, "fleet_target_up", &["target=\"t\""]) == Some(1.0)
 }
@@ -62,7 +68,11 @@ async fn polls_every_device_and_card_in_base_units() {
     let m = all_devices(&exporter, 30).await;
 
     assert_eq!(sample(&m, "iot_devices", &[]), Some(30.0));
-    assert_eq!(platform.rejected_auth(), 0, "every request signed correctly");
+    assert_eq!(
+        platform.rejected_auth(),
+        0,
+        "every request signed correctly"
+    );
     assert!(
         sample(&m, "iot_api_requests_total", &["code=\"0\""]).unwrap() >= 30.0,
         "{m}"
@@ -73,12 +83,20 @@ async fn polls_every_device_and_card_in_base_units() {
         let iccids = platform.iccids(i);
         assert_eq!(count(&m, "iot_sim_info", &[&d]), iccids.len(), "{device}");
         for (slot, iccid) in ["main", "vice1", "vice2"].iter().zip(&iccids) {
-            let labels = [d.as_str(), &format!("iccid=\"{iccid}\""), &format!("slot=\"{slot}\"")];
+            let labels = [
+                d.as_str(),
+                &format!("iccid=\"{iccid}\""),
+                &format!("slot=\"{slot}\""),
+            ];
             let limit = sample(&m, "iot_sim_data_limit_bytes", &labels).expect("limit");
             // Plans are 50..200 GiB: KiB on the wire, bytes here.
             assert!((50.0 * 1073741824.0..=200.0 * 1073741824.0).contains(&limit));
-            let used = sample(&m, "iot_sim_data_used_bytes", &[&labels[..], &["kind=\"real\""]].concat())
-                .expect("used");
+            let used = sample(
+                &m,
+                "iot_sim_data_used_bytes",
+                &[&labels[..], &["kind=\"real\""]].concat(),
+            )
+            .expect("used");
             assert!(used <= limit && used.fract() == 0.0);
             let expiry = sample(&m, "iot_sim_plan_expiry_timestamp_seconds", &labels);
             // The simulator's `null` endAt (every seventh device) is unknown, not zero.
@@ -103,18 +121,45 @@ async fn polls_every_device_and_card_in_base_units() {
     // Unknown status codes go out raw (device 5).
     let odd = format!("device_no=\"{}\"", devices[5]);
     assert_eq!(
-        sample(&m, "iot_device_status_code", &[&odd, "field=\"device_status\""]),
+        sample(
+            &m,
+            "iot_device_status_code",
+            &[&odd, "field=\"device_status\""]
+        ),
         Some(97.0)
     );
     // Device 16 has no cards: described, but no card series.
-    assert_eq!(count(&m, "iot_sim_info", &[&format!("device_no=\"{}\"", devices[16])]), 0);
-    assert_eq!(count(&m, "iot_device_latitude_degrees", &[]), 0, "location is opt-in");
+    assert_eq!(
+        count(
+            &m,
+            "iot_sim_info",
+            &[&format!("device_no=\"{}\"", devices[16])]
+        ),
+        0
+    );
+    assert_eq!(
+        count(&m, "iot_device_latitude_degrees", &[]),
+        0,
+        "location is opt-in"
+    );
 
     // Usage moves between polls.
-    let used = |m: &str| sample(m, "iot_sim_data_used_bytes", &[&format!("device_no=\"{}\"", devices[4]), "slot=\"vice1\"", "kind=\"real\""]);
+    let used = |m: &str| {
+        sample(
+            m,
+            "iot_sim_data_used_bytes",
+            &[
+                &format!("device_no=\"{}\"", devices[4]),
+                "slot=\"vice1\"",
+                "kind=\"real\"",
+            ],
+        )
+    };
     let before = used(&m).unwrap();
     exporter
-        .wait_for(WAIT, "usage to grow", |m| used(m).is_some_and(|u| u > before))
+        .wait_for(WAIT, "usage to grow", |m| {
+            used(m).is_some_and(|u| u > before)
+        })
         .await;
 }
 
@@ -140,10 +185,16 @@ async fn a_wrong_secret_is_an_auth_error_without_hammering_the_platform() {
     let m = exporter.metrics().await;
     let polls = sample(&m, "fleet_target_polls_total", &["target=\"t\""]).unwrap();
     let requests = platform.requests() as f64;
-    assert!(requests <= 2.0 * (polls + 1.0), "{requests} requests in {polls} polls");
+    assert!(
+        requests <= 2.0 * (polls + 1.0),
+        "{requests} requests in {polls} polls"
+    );
     assert_eq!(platform.answered_ok(), 0);
     let (_, page) = exporter.get("/").await;
-    assert!(page.contains("authentication failed") && page.contains("签名错误"), "{page}");
+    assert!(
+        page.contains("authentication failed") && page.contains("签名错误"),
+        "{page}"
+    );
     assert!(!page.contains("not-the-secret"));
 }
 
@@ -151,13 +202,15 @@ async fn a_wrong_secret_is_an_auth_error_without_hammering_the_platform() {
 async fn clock_skew_is_refused_and_said_so() {
     let platform = sim(3).await;
     platform.set_clock_offset(1200);
-    let exporter =
-        start_exporter(&target("t", &platform.url(), SECRET, &platform.device_nos(), FAST)).await;
+    let exporter = fast_exporter(&platform).await;
     exporter
         .wait_for(WAIT, "an auth error", |m| errors(m, "auth") >= 1.0)
         .await;
     let (_, page) = exporter.get("/").await;
-    assert!(page.contains("the local clock is 20 min behind the platform"), "{page}");
+    assert!(
+        page.contains("the local clock is 20 min behind the platform"),
+        "{page}"
+    );
     platform.set_clock_offset(0);
     exporter.wait_for(WAIT, "recovery", up).await;
 }
@@ -204,7 +257,11 @@ async fn the_rate_limit_is_never_exceeded() {
     tokio::time::sleep(Duration::from_secs(9)).await;
     let m = exporter.metrics().await;
     // ~12 s of polls (offset up to 3 s) at 2/s: busy the whole time, never over.
-    assert!(platform.requests() >= 10, "{} requests", platform.requests());
+    assert!(
+        platform.requests() >= 10,
+        "{} requests",
+        platform.requests()
+    );
     assert!(
         platform.max_requests_per_second() <= 2,
         "{} requests within one second",
@@ -214,7 +271,11 @@ async fn the_rate_limit_is_never_exceeded() {
     assert!(platform.max_in_flight() <= 2);
     // A poll asks what fits before its deadline; the rest follow in the next polls.
     assert!(up(&m), "{m}");
-    exporter.wait_for(WAIT, "the whole fleet", |m| count(m, "iot_device_info", &[]) == 12).await;
+    exporter
+        .wait_for(WAIT, "the whole fleet", |m| {
+            count(m, "iot_device_info", &[]) == 12
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -227,9 +288,7 @@ async fn platform_faults_are_counted_by_reason() {
     ] {
         let platform = sim(3).await;
         platform.set_fault(fault);
-        let exporter =
-            start_exporter(&target("t", &platform.url(), SECRET, &platform.device_nos(), FAST))
-                .await;
+        let exporter = fast_exporter(&platform).await;
         let m = exporter
             .wait_for(WAIT, reason, |m| errors(m, reason) >= 1.0)
             .await;
@@ -244,8 +303,7 @@ async fn platform_faults_are_counted_by_reason() {
 async fn a_hung_platform_times_out_and_recovers() {
     let platform = sim(3).await;
     platform.set_fault(Fault::Hang);
-    let exporter =
-        start_exporter(&target("t", &platform.url(), SECRET, &platform.device_nos(), FAST)).await;
+    let exporter = fast_exporter(&platform).await;
     exporter
         .wait_for(WAIT, "a timeout", |m| errors(m, "timeout") >= 1.0)
         .await;
@@ -270,7 +328,10 @@ async fn a_fleet_larger_than_one_poll_is_covered_round_robin() {
     all_devices(&exporter, 40).await;
     // Round-robin: nobody was asked twice before everyone was asked once.
     let asked: Vec<u64> = (0..40).map(|i| platform.device_requests(i)).collect();
-    assert!(asked.iter().max().unwrap() - asked.iter().min().unwrap() <= 1, "{asked:?}");
+    assert!(
+        asked.iter().max().unwrap() - asked.iter().min().unwrap() <= 1,
+        "{asked:?}"
+    );
 }
 
 #[tokio::test]
@@ -299,7 +360,11 @@ async fn devices_file_is_relative_to_the_config_and_followed() {
     let dir = std::env::temp_dir().join(format!("fleet-iot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let nos = platform.device_nos();
-    std::fs::write(dir.join("fleet.txt"), format!("# two of them\n{}\n{}\n", nos[0], nos[1])).unwrap();
+    std::fs::write(
+        dir.join("fleet.txt"),
+        format!("# two of them\n{}\n{}\n", nos[0], nos[1]),
+    )
+    .unwrap();
     let cfg = format!(
         "{}devices_file = \"fleet.txt\"\n",
         target("t", &platform.url(), SECRET, &[], FAST)
@@ -312,7 +377,7 @@ async fn devices_file_is_relative_to_the_config_and_followed() {
 
     common::eventually(WAIT, "two devices", || {
         let app = app.clone();
-        async move { series(&app).contains(&format!("iot_devices{{target=\"t\"}} 2\n")) }
+        async move { series(&app).contains("iot_devices{target=\"t\"} 2\n") }
     })
     .await;
     // An edited file is followed without a config change.

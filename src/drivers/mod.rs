@@ -111,3 +111,22 @@ pub static KINDS: &[Kind] = &[ikuai::KIND, iot::KIND];
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }
+
+/// What drivers' fixture tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::exposition::{render, Format};
+    use crate::snapshot::SnapshotBuilder;
+
+    /// The text exposition of the samples `fill` adds for `target`.
+    pub fn exposition(target: &str, fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
+        let mut b = SnapshotBuilder::new(Some(target));
+        fill(&mut b);
+        String::from_utf8(render(Format::Text, [&b.finish()])).expect("UTF-8 exposition")
+    }
+
+    /// Whether `text` has exactly this line.
+    pub fn has(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+}

@@ -324,7 +324,9 @@ impl Shared {
         arrivals.push_back(now);
         self.max_per_second
             .fetch_max(arrivals.len(), Ordering::SeqCst);
-        self.cfg.rate_limit.is_some_and(|limit| arrivals.len() > limit)
+        self.cfg
+            .rate_limit
+            .is_some_and(|limit| arrivals.len() > limit)
     }
 
     fn platform_now(&self) -> i64 {
@@ -358,7 +360,10 @@ impl Shared {
         if version != API_VERSION {
             return refuse(1005, "apiVersion不支持");
         }
-        let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_hex = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
         if trace_id.len() != 32 || !is_hex(&trace_id) {
             return refuse(1004, "traceID格式错误");
         }
@@ -404,7 +409,13 @@ impl Shared {
             .ok_or((2001, "设备不存在"))?;
         self.per_device[index].fetch_add(1, Ordering::SeqCst);
         let t = self.started.elapsed().as_secs_f64();
-        Ok(device_data(&self.cfg, index, now.max(0) as u64, self.started_unix, t))
+        Ok(device_data(
+            &self.cfg,
+            index,
+            now.max(0) as u64,
+            self.started_unix,
+            t,
+        ))
     }
 }
 
@@ -463,7 +474,10 @@ fn sim_no(i: usize, slot: usize) -> String {
 }
 
 fn wifi_password(seed: u64, i: usize) -> String {
-    format!("{:010}", mix(seed ^ mix(T_WIFI ^ i as u64)) % 10_000_000_000)
+    format!(
+        "{:010}",
+        mix(seed ^ mix(T_WIFI ^ i as u64)) % 10_000_000_000
+    )
 }
 
 fn web_password(i: usize) -> String {
@@ -517,8 +531,20 @@ fn device_data(cfg: &IotSimConfig, i: usize, now: u64, started_unix: u64, t: f64
     } else {
         started_unix.saturating_sub(86_400 + idx)
     };
-    let iccid_of = |k: usize| if k < cards { iccid(i, k) } else { String::new() };
-    let sim_no_of = |k: usize| if k < cards { sim_no(i, k) } else { String::new() };
+    let iccid_of = |k: usize| {
+        if k < cards {
+            iccid(i, k)
+        } else {
+            String::new()
+        }
+    };
+    let sim_no_of = |k: usize| {
+        if k < cards {
+            sim_no(i, k)
+        } else {
+            String::new()
+        }
+    };
     // The card the device uses now: slot 1 of two-card devices, else the main card.
     let effective = if cards >= 2 { 2 } else { 1 };
     let position = if null_objects(cfg, i) {

@@ -85,11 +85,13 @@ impl IotClient {
         match envelope.answer {
             Answer::Ok(flow) => Outcome {
                 code: "0".into(),
-                result: Ok(flow),
+                result: Ok(*flow),
             },
             Answer::Failed { code, message } => {
                 let mut text = format!("{device_no}: {message} (code {code})");
-                let skew = envelope.server_time.map(|t| t - unix_seconds(SystemTime::now()));
+                let skew = envelope
+                    .server_time
+                    .map(|t| t - unix_seconds(SystemTime::now()));
                 if let Some(skew) = skew.filter(|s| s.abs() > SKEW_WARNING_SECS) {
                     let side = if skew > 0.0 { "behind" } else { "ahead of" };
                     let minutes = (skew.abs() / 60.0).round();
@@ -122,14 +124,28 @@ fn failed(e: PollError) -> Outcome {
 /// every further request would get too) is recognised by its message.
 fn is_signing_refusal(message: &str) -> bool {
     let m = message.to_lowercase();
-    ["签名", "sign", "appid", "密钥", "secret", "时间戳", "timestamp"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "签名",
+        "sign",
+        "appid",
+        "密钥",
+        "secret",
+        "时间戳",
+        "timestamp",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// `md5(appID + apiVersion + traceID + timestamp + secret)` as lowercase hex; the body is not
 /// signed.
-pub fn sign(app_id: &str, api_version: &str, trace_id: &str, timestamp: &str, secret: &str) -> String {
+pub fn sign(
+    app_id: &str,
+    api_version: &str,
+    trace_id: &str,
+    timestamp: &str,
+    secret: &str,
+) -> String {
     let mut h = Md5::new();
     for part in [app_id, api_version, trace_id, timestamp, secret] {
         h.update(part.as_bytes());

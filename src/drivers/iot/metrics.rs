@@ -33,11 +33,7 @@ static DEVICE_STATUS: Family = Family::gauge(
     "Raw device status codes as the platform sends them, by field.",
     &["device_no", "field"],
 );
-static BATTERY: Family = Family::gauge(
-    "iot_device_battery_ratio",
-    "Battery charge, 0..1.",
-    DEV,
-);
+static BATTERY: Family = Family::gauge("iot_device_battery_ratio", "Battery charge, 0..1.", DEV);
 static SIGNAL: Family = Family::gauge(
     "iot_device_signal_dbm",
     "Cellular signal strength (RSSI).",
@@ -103,11 +99,8 @@ static SIM_ONLINE: Family = Family::gauge(
     "1 when the platform reports the card online.",
     SIM,
 );
-static SIM_ACTIVATED: Family = Family::gauge(
-    "iot_sim_activated",
-    "1 when the card is activated.",
-    SIM,
-);
+static SIM_ACTIVATED: Family =
+    Family::gauge("iot_sim_activated", "1 when the card is activated.", SIM);
 static SIM_REALNAME: Family = Family::gauge(
     "iot_sim_realname_verified",
     "1 when the card's real-name verification is done.",
@@ -133,11 +126,7 @@ static SIM_ACTIVE: Family = Family::gauge(
     "Unix time the card was last active.",
     SIM,
 );
-static DEVICES: Family = Family::gauge(
-    "iot_devices",
-    "Devices configured for the target.",
-    &[],
-);
+static DEVICES: Family = Family::gauge("iot_devices", "Devices configured for the target.", &[]);
 static REQUESTS: Family = Family::counter(
     "iot_api_requests_total",
     "Requests to the platform by endpoint and answer code.",
@@ -188,6 +177,22 @@ pub struct Mapping {
     pub sim_realname_codes: Vec<i64>,
 }
 
+impl Default for Mapping {
+    /// The documented defaults: KiB, China Standard Time, codes read from the document's example.
+    fn default() -> Self {
+        Mapping {
+            flow_bytes: 1024.0,
+            utc_offset_secs: 8 * 3600,
+            export_location: false,
+            export_sims: true,
+            device_online_codes: vec![1],
+            sim_online_codes: vec![2],
+            sim_activated_codes: vec![2],
+            sim_realname_codes: vec![2],
+        }
+    }
+}
+
 /// 1 when a known code is in `codes`, 0 when it is not, absent when the code is unknown.
 fn flag(code: Option<f64>, codes: &[i64]) -> Option<f64> {
     code.map(|c| f64::from(u8::from(codes.iter().any(|k| *k as f64 == c))))
@@ -221,9 +226,9 @@ fn slot(flow: &DeviceFlow, card: &Card) -> &'static str {
     .find(|(iccid, _)| !iccid.is_empty() && **iccid == card.iccid)
     .map(|(_, slot)| slot);
     by_iccid.unwrap_or(match card.vice {
-        Some(v) if v == 1.0 => "main",
-        Some(v) if v == 2.0 => "vice1",
-        Some(v) if v == 3.0 => "vice2",
+        Some(1.0) => "main",
+        Some(2.0) => "vice1",
+        Some(3.0) => "vice2",
         _ => "unknown",
     })
 }
@@ -358,7 +363,7 @@ mod tests {
     //! Platform answers (tests/fixtures/iot) through the wire types and the mapping.
     use super::super::model::{parse_answer, Answer};
     use super::*;
-    use crate::exposition::{render, Format};
+    use crate::drivers::testing::has;
 
     macro_rules! fixture {
         ($name:literal) => {
@@ -371,33 +376,18 @@ mod tests {
     }
 
     fn mapping() -> Mapping {
-        Mapping {
-            flow_bytes: 1024.0,
-            utc_offset_secs: 8 * 3600,
-            export_location: false,
-            export_sims: true,
-            device_online_codes: vec![1],
-            sim_online_codes: vec![2],
-            sim_activated_codes: vec![2],
-            sim_realname_codes: vec![2],
-        }
+        Mapping::default()
     }
 
     fn flow(body: &[u8]) -> DeviceFlow {
         match parse_answer(body).expect("envelope").answer {
-            Answer::Ok(flow) => flow,
+            Answer::Ok(flow) => *flow,
             other => panic!("not ok: {other:?}"),
         }
     }
 
     fn exposition(flow: &DeviceFlow, m: &Mapping) -> String {
-        let mut b = SnapshotBuilder::new(Some("t"));
-        device(&mut b, "865214078636124", flow, m);
-        String::from_utf8(render(Format::Text, [&b.finish()])).unwrap()
-    }
-
-    fn has(text: &str, line: &str) -> bool {
-        text.lines().any(|l| l == line)
+        crate::drivers::testing::exposition("t", |b| device(b, "865214078636124", flow, m))
     }
 
     const DEV: &str = r#"target="t",device_no="865214078636124""#;
@@ -409,7 +399,15 @@ mod tests {
     #[test]
     fn documented_answer_maps_to_base_units() {
         let m = exposition(&flow(fixture!("query_device_flow.json")), &mapping());
-        assert!(has(&m, &format!(r#"iot_device_info{{{DEV},imei="865214078636124",model="UZ901LD1.0",soft_version="UZ901LD1.0_KSBC_JINANZHENGYI_SL_V2.01.01.02P42U28P1_02-250730",mac="3C:68:01:97:05:9D",wifi_name="MIFI-059D",wifi_encrypt="WPA2PSK",network="1,4"}} 1"#)), "{m}");
+        assert!(
+            has(
+                &m,
+                &format!(
+                    r#"iot_device_info{{{DEV},imei="865214078636124",model="UZ901LD1.0",soft_version="UZ901LD1.0_KSBC_JINANZHENGYI_SL_V2.01.01.02P42U28P1_02-250730",mac="3C:68:01:97:05:9D",wifi_name="MIFI-059D",wifi_encrypt="WPA2PSK",network="1,4"}} 1"#
+                )
+            ),
+            "{m}"
+        );
         assert!(has(&m, &format!("iot_device_battery_ratio{{{DEV}}} 1")));
         assert!(has(&m, &format!("iot_device_signal_dbm{{{DEV}}} -84")));
         assert!(has(&m, &format!("iot_device_online{{{DEV}}} 1")));
@@ -447,9 +445,7 @@ mod tests {
         ));
         assert!(has(
             &m,
-            &format!(
-                r#"iot_sim_info{{{MAIN},sim_no="1064939169796",operator="China Mobile"}} 1"#
-            )
+            &format!(r#"iot_sim_info{{{MAIN},sim_no="1064939169796",operator="China Mobile"}} 1"#)
         ));
         assert!(m.contains(r#"slot="vice1",sim_no="1442549810999",operator="China Telecom"}"#));
         assert!(has(&m, &format!("iot_sim_online{{{MAIN}}} 1")));
@@ -488,7 +484,10 @@ mod tests {
     #[test]
     fn numbers_as_strings_nulls_and_unknown_codes() {
         let m = exposition(&flow(fixture!("query_device_flow_quirks.json")), &mapping());
-        assert!(has(&m, &format!("iot_device_signal_dbm{{{DEV}}} -84")), "{m}");
+        assert!(
+            has(&m, &format!("iot_device_signal_dbm{{{DEV}}} -84")),
+            "{m}"
+        );
         assert!(has(&m, &format!("iot_device_battery_ratio{{{DEV}}} 1")));
         assert!(has(
             &m,
@@ -517,24 +516,34 @@ mod tests {
 
     #[test]
     fn empty_sims_and_null_data_still_describe_the_device() {
-        let m = exposition(&flow(fixture!("query_device_flow_no_sims.json")), &mapping());
+        let m = exposition(
+            &flow(fixture!("query_device_flow_no_sims.json")),
+            &mapping(),
+        );
         assert!(m.contains("iot_device_info{"));
         assert!(!m.contains("iot_sim_"));
         let m = exposition(&flow(fixture!("data_null.json")), &mapping());
-        assert!(has(&m, &format!(r#"iot_device_info{{{DEV},imei="",model="",soft_version="",mac="",wifi_name="",wifi_encrypt="",network=""}} 1"#)), "{m}");
+        assert!(
+            has(
+                &m,
+                &format!(
+                    r#"iot_device_info{{{DEV},imei="",model="",soft_version="",mac="",wifi_name="",wifi_encrypt="",network=""}} 1"#
+                )
+            ),
+            "{m}"
+        );
         assert!(!m.contains("iot_device_battery_ratio"));
     }
 
     #[test]
     fn unknown_device_is_a_failed_answer_with_the_platform_message() {
-        match parse_answer(fixture!("error_unknown_device.json")).unwrap() {
-            e => match e.answer {
-                Answer::Failed { code, message } => {
-                    assert_eq!((code, message.as_str()), (2001, "设备不存在"));
-                    assert_eq!(e.server_time, Some(1_758_192_050.0));
-                }
-                other => panic!("{other:?}"),
-            },
+        let e = parse_answer(fixture!("error_unknown_device.json")).unwrap();
+        assert_eq!(e.server_time, Some(1_758_192_050.0));
+        match e.answer {
+            Answer::Failed { code, message } => {
+                assert_eq!((code, message.as_str()), (2001, "设备不存在"))
+            }
+            other => panic!("{other:?}"),
         }
         assert!(parse_answer(b"<html>502</html>").is_err());
         assert!(parse_answer(br#"{"message":"no code"}"#).is_err());
@@ -550,7 +559,10 @@ mod tests {
                 ..mapping()
             },
         );
-        assert!(has(&m, &format!("iot_sim_data_limit_bytes{{{MAIN}}} 104857600")));
+        assert!(has(
+            &m,
+            &format!("iot_sim_data_limit_bytes{{{MAIN}}} 104857600")
+        ));
         assert!(has(
             &m,
             &format!("iot_sim_plan_expiry_timestamp_seconds{{{MAIN}}} 1760745600")

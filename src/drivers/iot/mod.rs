@@ -93,11 +93,11 @@ struct Options {
     export_sims: bool,
     #[serde(default = "default_device_online_codes")]
     device_online_codes: Vec<i64>,
-    #[serde(default = "default_two")]
+    #[serde(default = "default_sim_codes")]
     sim_online_codes: Vec<i64>,
-    #[serde(default = "default_two")]
+    #[serde(default = "default_sim_codes")]
     sim_activated_codes: Vec<i64>,
-    #[serde(default = "default_two")]
+    #[serde(default = "default_sim_codes")]
     sim_realname_codes: Vec<i64>,
 }
 
@@ -117,10 +117,10 @@ fn default_true() -> bool {
     true
 }
 fn default_device_online_codes() -> Vec<i64> {
-    vec![1]
+    Mapping::default().device_online_codes
 }
-fn default_two() -> Vec<i64> {
-    vec![2]
+fn default_sim_codes() -> Vec<i64> {
+    Mapping::default().sim_online_codes
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -419,7 +419,10 @@ impl IotDriver {
                 self.state.retain(|d, _| list.contains(d));
                 self.devices = list.into();
             }
-            Ok(_) => warn!(target_name = ctx.target(), "devices_file lists no devices; keeping the last list"),
+            Ok(_) => warn!(
+                target_name = ctx.target(),
+                "devices_file lists no devices; keeping the last list"
+            ),
             Err(e) => warn!(target_name = ctx.target(), error = %e, "keeping the last device list"),
         }
     }

@@ -12,7 +12,7 @@ use crate::drivers::lenient;
 /// What an answer says, once its envelope is read.
 #[derive(Debug)]
 pub enum Answer {
-    Ok(DeviceFlow),
+    Ok(Box<DeviceFlow>),
     Failed { code: i64, message: String },
 }
 
@@ -40,7 +40,9 @@ pub fn parse_answer(body: &[u8]) -> Result<Envelope, String> {
     let raw: RawEnvelope =
         serde_json::from_slice(body).map_err(|e| format!("not a platform answer: {e}"))?;
     let answer = match raw.code {
-        Some(c) if c == 0.0 => Answer::Ok(serde_json::from_value(raw.data).unwrap_or_default()),
+        Some(0.0) => Answer::Ok(Box::new(
+            serde_json::from_value(raw.data).unwrap_or_default(),
+        )),
         Some(c) => Answer::Failed {
             code: c as i64,
             message: raw.message,
