@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, FileFormat};
 use crate::sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
+use crate::sim::iot::{IotSim, IotSimConfig};
 use crate::sim::komari::{KomariSim, KomariSimConfig};
 use crate::sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
 
@@ -15,9 +16,11 @@ pub struct Demo {
     komari_public: KomariSim,
     komari_private: KomariSim,
     openvox: OpenvoxSim,
+    iot: IotSim,
 }
 
 const DEMO_PASSWORD: &str = "demo-password";
+const DEMO_APP_ID: &str = "demo-app";
 
 impl Demo {
     pub async fn start() -> std::io::Result<Demo> {
@@ -76,12 +79,22 @@ impl Demo {
         for (disposition, billsec) in [("ANSWERED", 63), ("NO ANSWER", 0), ("BUSY", 0)] {
             openvox.add_cdr(disposition, billsec);
         }
+        let iot = IotSim::start(IotSimConfig {
+            app_id: DEMO_APP_ID.into(),
+            app_secret: DEMO_PASSWORD.into(),
+            devices: 12,
+            rate_limit: Some(20),
+            seed: 6,
+            ..IotSimConfig::default()
+        })
+        .await?;
         Ok(Demo {
             ikuai_v3,
             ikuai_v4,
             komari_public,
             komari_private,
             openvox,
+            iot,
         })
     }
 
@@ -91,6 +104,12 @@ impl Demo {
     }
 
     pub fn config_text(&self) -> String {
+        let devices: Vec<String> = self
+            .iot
+            .device_nos()
+            .iter()
+            .map(|d| format!("\"{d}\""))
+            .collect();
         format!(
             r#"
 [defaults]
@@ -130,12 +149,26 @@ url = "{openvox}"
 password = "{DEMO_PASSWORD}"
 cdr = true
 
+# The platform's default pace (2 requests/s, each device every 5 minutes) is for real fleets;
+# the demo asks its twelve devices on every poll so data appears at once.
+[[targets]]
+name = "demo-iot"
+kind = "iot"
+url = "{iot}"
+app_id = "{DEMO_APP_ID}"
+app_secret = "{DEMO_PASSWORD}"
+devices = [{devices}]
+rate_limit = 10
+device_interval = "5s"
+export_location = true
 "#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
             komari_public = self.komari_public.url(),
             komari_private = self.komari_private.url(),
             openvox = self.openvox.url(),
+            iot = self.iot.url(),
+            devices = devices.join(", "),
         )
     }
 }

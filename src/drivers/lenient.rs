@@ -229,6 +229,36 @@ pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
+/// A device's local date and time (`2025-10-18 00:00:00`, or a bare `2025-10-18`) as Unix
+/// seconds, given the device's offset from UTC. Anything else, including the all-zero dates some
+/// devices send for "never", is unknown.
+pub fn local_datetime(s: &str, utc_offset_secs: i64) -> Option<f64> {
+    let s = s.trim();
+    let (date, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00:00"));
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm) = (t.next()??, t.next()??);
+    let ss = t.next().unwrap_or(Some(0))?;
+    let valid = (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hh)
+        && (0..60).contains(&mm)
+        && (0..61).contains(&ss)
+        && y >= 1970;
+    if !valid {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - utc_offset_secs) as f64)
+}
+
 /// Decodes `%XX` escapes (devices URL-encode some user text); text that is not valid
 /// percent-encoding, or does not decode to UTF-8, is returned as it came.
 pub fn url_decoded(s: &str) -> String {
@@ -333,6 +363,24 @@ mod tests {
             json!(true),
         ] {
             assert!(read(other).is_empty());
+        }
+    }
+
+    #[test]
+    fn local_dates_in_any_offset() {
+        let cst = 8 * 3600;
+        assert_eq!(
+            local_datetime("2025-10-18 00:00:00", cst),
+            Some(1_760_716_800.0)
+        );
+        assert_eq!(local_datetime("2025-10-18", cst), Some(1_760_716_800.0));
+        assert_eq!(
+            local_datetime("2025-09-18 18:24:10", 0),
+            Some(1_758_219_850.0)
+        );
+        assert_eq!(local_datetime("2024-02-29 12:00", 0), Some(1_709_208_000.0));
+        for unknown in ["", "--", "0000-00-00 00:00:00", "2025-13-01", "yesterday"] {
+            assert_eq!(local_datetime(unknown, cst), None, "{unknown}");
         }
     }
 

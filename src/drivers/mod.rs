@@ -12,6 +12,7 @@ use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
 
 pub mod http;
 pub mod ikuai;
+pub mod iot;
 pub mod komari;
 pub mod lenient;
 pub mod openvox;
@@ -142,7 +143,7 @@ pub struct Kind {
 }
 
 /// Every device kind, by the name used in `kind = "..."`.
-pub static KINDS: &[Kind] = &[ikuai::KIND, komari::KIND, openvox::KIND];
+pub static KINDS: &[Kind] = &[ikuai::KIND, iot::KIND, komari::KIND, openvox::KIND];
 
 /// Lowercase hex of a text's MD5, the password hash several device logins expect.
 pub fn md5_hex(text: &str) -> String {
@@ -165,4 +166,23 @@ pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
+}
+
+/// What drivers' fixture tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::exposition::{render, Format};
+    use crate::snapshot::SnapshotBuilder;
+
+    /// The text exposition of the samples `fill` adds for `target`.
+    pub fn exposition(target: &str, fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
+        let mut b = SnapshotBuilder::new(Some(target));
+        fill(&mut b);
+        String::from_utf8(render(Format::Text, [&b.finish()])).expect("UTF-8 exposition")
+    }
+
+    /// Whether `text` has exactly this line.
+    pub fn has(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
 }

@@ -2,6 +2,7 @@
 //! documents alone and never imports the driver it stands in for.
 
 pub mod ikuai;
+pub mod iot;
 pub mod komari;
 pub mod openvox;
 mod util;

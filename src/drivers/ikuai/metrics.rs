@@ -535,7 +535,7 @@ mod tests {
     //! Real router answers (tests/fixtures/ikuai) through the wire types and the mapping.
     use super::super::model::{self, parse_answer, Answer, ClientPage};
     use super::*;
-    use crate::exposition::{render, Format};
+    use crate::drivers::testing::has;
 
     macro_rules! fixture {
         ($name:literal) => {
@@ -558,13 +558,7 @@ mod tests {
     }
 
     fn exposition(fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
-        let mut b = SnapshotBuilder::new(Some("r"));
-        fill(&mut b);
-        String::from_utf8(render(Format::Text, [&b.finish()])).unwrap()
-    }
-
-    fn has(text: &str, line: &str) -> bool {
-        text.lines().any(|l| l == line)
+        crate::drivers::testing::exposition("r", fill)
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! IoT driver at fleet scale: 10,000 devices with two SIM cards each, against the simulator.
+//!
+//! `cargo bench --bench iot`. The real pace (2 requests/s) would take 5,000 s a round, so the
+//! round runs at `RATE` requests/s and the figures are extrapolated; everything else (requests,
+//! series, memory, scrape time) does not depend on the pace.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fleet_exporter::app::App;
+use fleet_exporter::config::{Config, FileFormat, Source};
+use fleet_exporter::drivers::iot::{metrics, model};
+use fleet_exporter::server;
+use fleet_exporter::sim::iot::{IotSim, IotSimConfig};
+use fleet_exporter::snapshot::SnapshotBuilder;
+
+const DEVICES: usize = 10_000;
+const RATE: f64 = 500.0;
+const REAL_RATE: f64 = 2.0;
+
+/// User and system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Decoding and mapping alone, without sockets or a simulator: the driver's own CPU per device.
+fn decode_and_map() {
+    let body = include_bytes!("../tests/fixtures/iot/query_device_flow.json");
+    let mapping = metrics::Mapping::default();
+    let start = Instant::now();
+    let mut b = SnapshotBuilder::new(Some("bench"));
+    for i in 0..DEVICES {
+        let model::Answer::Ok(flow) = model::parse_answer(body).expect("fixture").answer else {
+            panic!("fixture is a success");
+        };
+        metrics::device(&mut b, &format!("{i:015}"), &flow, &mapping);
+    }
+    let snapshot = b.finish();
+    let took = start.elapsed();
+    println!(
+        "decode+map: {DEVICES} answers in {took:.2?} ({:.1} µs/device), {} series, {:.1} MiB encoded",
+        took.as_secs_f64() * 1e6 / DEVICES as f64,
+        snapshot.series(),
+        snapshot.encoded_bytes() as f64 / 1048576.0
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    decode_and_map();
+
+    let platform = IotSim::start(IotSimConfig {
+        devices: DEVICES,
+        sims_per_device: Some(2),
+        rate_limit: None,
+        quirks: false,
+        ..IotSimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let list: Vec<String> = platform
+        .device_nos()
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect();
+    let config = format!(
+        "[[targets]]\nname = \"fleet\"\nkind = \"iot\"\nurl = \"{}\"\napp_id = \"qwe123\"\n\
+         app_secret = \"C55rqUa6AvKyuNMYYvoYCSR1BBfSPWK7\"\ndevices = [{}]\n\
+         interval = \"60s\"\ntimeout = \"55s\"\nrate_limit = {RATE}\nconcurrency = 8\n\
+         device_interval = \"1h\"\n",
+        platform.url(),
+        list.join(", ")
+    );
+    let config = Config::parse(&config, FileFormat::Toml, Path::new(".")).expect("config");
+    let (rss_before, cpu_before) = (rss_mib(), cpu_seconds());
+    let app = App::new(Source::Builtin);
+    let start = Instant::now();
+    app.apply(&config).await;
+    while !app.store().all_polled() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cycle = start.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
+    let status = &app.store().status()[0];
+    println!(
+        "round: {} requests for {DEVICES} devices ({} answered) in {cycle:.1?} at {RATE} req/s \
+         (poll {:.1?}, start offset included); at {REAL_RATE} req/s: {:.0} s = {:.0} min",
+        platform.requests(),
+        platform.answered_ok(),
+        status.health.last_duration,
+        DEVICES as f64 / REAL_RATE,
+        DEVICES as f64 / REAL_RATE / 60.0
+    );
+    println!(
+        "process CPU for the round (exporter and simulator together): {cpu:.2} s; \
+         RSS {rss_before:.0} → {:.0} MiB; {} series",
+        rss_mib(),
+        status.series
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/metrics", listener.local_addr().expect("addr"));
+    let router = server::router(app.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let client = reqwest::Client::new();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("scrape")
+            .bytes()
+            .await
+            .expect("body");
+        times.push(t.elapsed());
+        bytes = body.len();
+    }
+    times.sort();
+    println!(
+        "scrape /metrics: median {:.1?}, max {:.1?}, {:.1} MiB",
+        times[times.len() / 2],
+        times[times.len() - 1],
+        bytes as f64 / 1048576.0
+    );
+    app.shutdown().await;
+}

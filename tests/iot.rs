@@ -1,0 +1,408 @@
+//! The IoT driver against the IoT platform simulator, over real sockets.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{count, sample, start_exporter, Exporter};
+use fleet_exporter::config::{Config, FileFormat};
+use fleet_exporter::sim::iot::{Fault, IotSim, IotSimConfig};
+
+const WAIT: Duration = Duration::from_secs(15);
+const SECRET: &str = "C55rqUa6AvKyuNMYYvoYCSR1BBfSPWK7";
+/// Fast polls that ask every device each time, at a rate the tests can afford.
+const FAST: &str = "interval = \"1s\"\ntimeout = \"900ms\"\ndevice_interval = \"1s\"\nrate_limit = 100\nconcurrency = 4\n";
+
+async fn sim(devices: usize) -> IotSim {
+    IotSim::start(IotSimConfig {
+        devices,
+        rate_limit: None,
+        ..IotSimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn target(name: &str, url: &str, secret: &str, devices: &[String], extra: &str) -> String {
+    let list: Vec<String> = devices.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        "[[targets]]\nname = \"{name}\"\nkind = \"iot\"\nurl = \"{url}\"\napp_id = \"qwe123\"\n\
+         app_secret = \"{secret}\"\ndevices = [{}]\n{extra}\n",
+        list.join(", ")
+    )
+}
+
+/// An exporter polling every device of `platform` with the right secret and [`FAST`] pacing.
+async fn fast_exporter(platform: &IotSim) -> Exporter {
+    let devices = platform.device_nos();
+    start_exporter(&target("t", &platform.url(), SECRET, &devices, FAST)).await
+}
+
+fn up(m: &str) -> bool {
+    sample(m, "fleet_target_up", &["target=\"t\""]) == Some(1.0)
+}
+
+fn errors(m: &str, reason: &str) -> f64 {
+    sample(
+        m,
+        "fleet_target_poll_errors_total",
+        &["target=\"t\"", &format!("reason=\"{reason}\"")],
+    )
+    .unwrap_or(0.0)
+}
+
+async fn all_devices(exporter: &Exporter, n: usize) -> String {
+    exporter
+        .wait_for(WAIT, "every device", |m| {
+            up(m) && count(m, "iot_device_info", &[]) == n
+        })
+        .await
+}
+
+#[tokio::test]
+async fn polls_every_device_and_card_in_base_units() {
+    let platform = sim(30).await;
+    let devices = platform.device_nos();
+    let exporter = start_exporter(&target("t", &platform.url(), SECRET, &devices, FAST)).await;
+    let m = all_devices(&exporter, 30).await;
+
+    assert_eq!(sample(&m, "iot_devices", &[]), Some(30.0));
+    assert_eq!(
+        platform.rejected_auth(),
+        0,
+        "every request signed correctly"
+    );
+    assert!(
+        sample(&m, "iot_api_requests_total", &["code=\"0\""]).unwrap() >= 30.0,
+        "{m}"
+    );
+    for (i, device) in devices.iter().enumerate() {
+        let d = format!("device_no=\"{device}\"");
+        assert_eq!(sample(&m, "iot_device_fetch_success", &[&d]), Some(1.0));
+        let iccids = platform.iccids(i);
+        assert_eq!(count(&m, "iot_sim_info", &[&d]), iccids.len(), "{device}");
+        for (slot, iccid) in ["main", "vice1", "vice2"].iter().zip(&iccids) {
+            let labels = [
+                d.as_str(),
+                &format!("iccid=\"{iccid}\""),
+                &format!("slot=\"{slot}\""),
+            ];
+            let limit = sample(&m, "iot_sim_data_limit_bytes", &labels).expect("limit");
+            // Plans are 50..200 GiB: KiB on the wire, bytes here.
+            assert!((50.0 * 1073741824.0..=200.0 * 1073741824.0).contains(&limit));
+            let used = sample(
+                &m,
+                "iot_sim_data_used_bytes",
+                &[&labels[..], &["kind=\"real\""]].concat(),
+            )
+            .expect("used");
+            assert!(used <= limit && used.fract() == 0.0);
+            let expiry = sample(&m, "iot_sim_plan_expiry_timestamp_seconds", &labels);
+            // The simulator's `null` endAt (every seventh device) is unknown, not zero.
+            assert_eq!(expiry.is_none(), i % 7 == 3, "{device}");
+        }
+        let battery = sample(&m, "iot_device_battery_ratio", &[&d]).expect("battery");
+        assert!((0.1..=1.0).contains(&battery), "{battery}");
+        // Device 10 is switched off: no signal reading rather than 0 dBm.
+        let signal = sample(&m, "iot_device_signal_dbm", &[&d]);
+        assert_eq!(signal.is_none(), i % 11 == 10, "{device}: {signal:?}");
+        assert_eq!(
+            sample(&m, "iot_device_online", &[&d]),
+            Some(if i % 11 == 10 { 0.0 } else { 1.0 })
+        );
+        for secret in platform.passwords(i) {
+            assert!(!m.contains(&secret), "password of {device} leaked");
+        }
+    }
+    // Numbers sent as strings (device 1) read like numbers.
+    let quirky = format!("device_no=\"{}\"", devices[1]);
+    assert!(sample(&m, "iot_device_wifi_clients", &[&quirky, "band=\"2.4GHz\""]).is_some());
+    // Unknown status codes go out raw (device 5).
+    let odd = format!("device_no=\"{}\"", devices[5]);
+    assert_eq!(
+        sample(
+            &m,
+            "iot_device_status_code",
+            &[&odd, "field=\"device_status\""]
+        ),
+        Some(97.0)
+    );
+    // Device 16 has no cards: described, but no card series.
+    assert_eq!(
+        count(
+            &m,
+            "iot_sim_info",
+            &[&format!("device_no=\"{}\"", devices[16])]
+        ),
+        0
+    );
+    assert_eq!(
+        count(&m, "iot_device_latitude_degrees", &[]),
+        0,
+        "location is opt-in"
+    );
+
+    // Usage moves between polls.
+    let used = |m: &str| {
+        sample(
+            m,
+            "iot_sim_data_used_bytes",
+            &[
+                &format!("device_no=\"{}\"", devices[4]),
+                "slot=\"vice1\"",
+                "kind=\"real\"",
+            ],
+        )
+    };
+    let before = used(&m).unwrap();
+    exporter
+        .wait_for(WAIT, "usage to grow", |m| {
+            used(m).is_some_and(|u| u > before)
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_auth_error_without_hammering_the_platform() {
+    let platform = sim(20).await;
+    let cfg = target(
+        "t",
+        &platform.url(),
+        "not-the-secret",
+        &platform.device_nos(),
+        "interval = \"300ms\"\ntimeout = \"250ms\"\nrate_limit = 100\nbackoff_max = \"10s\"\n",
+    );
+    let exporter = start_exporter(&cfg).await;
+    let m = exporter
+        .wait_for(WAIT, "an auth error", |m| errors(m, "auth") >= 1.0)
+        .await;
+    assert!(!up(&m));
+    assert_eq!(count(&m, "iot_device_info", &[]), 0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A refused signature ends the poll: at most the requests already in flight (concurrency 2)
+    // are spent, where asking all 20 devices would cost 20 a poll.
+    let m = exporter.metrics().await;
+    let polls = sample(&m, "fleet_target_polls_total", &["target=\"t\""]).unwrap();
+    let requests = platform.requests() as f64;
+    assert!(
+        requests <= 2.0 * (polls + 1.0),
+        "{requests} requests in {polls} polls"
+    );
+    assert_eq!(platform.answered_ok(), 0);
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        page.contains("authentication failed") && page.contains("签名错误"),
+        "{page}"
+    );
+    assert!(!page.contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn clock_skew_is_refused_and_said_so() {
+    let platform = sim(3).await;
+    platform.set_clock_offset(1200);
+    let exporter = fast_exporter(&platform).await;
+    exporter
+        .wait_for(WAIT, "an auth error", |m| errors(m, "auth") >= 1.0)
+        .await;
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        page.contains("the local clock is 20 min behind the platform"),
+        "{page}"
+    );
+    platform.set_clock_offset(0);
+    exporter.wait_for(WAIT, "recovery", up).await;
+}
+
+#[tokio::test]
+async fn an_unknown_device_costs_only_itself() {
+    let platform = sim(6).await;
+    let mut devices = platform.device_nos();
+    let unknown = IotSim::device_no(999);
+    devices.insert(2, unknown.clone());
+    let exporter = start_exporter(&target("t", &platform.url(), SECRET, &devices, FAST)).await;
+    let m = exporter
+        .wait_for(WAIT, "an api error", |m| {
+            up(m) && count(m, "iot_device_info", &[]) == 6 && errors(m, "api") >= 1.0
+        })
+        .await;
+    let u = format!("device_no=\"{unknown}\"");
+    assert_eq!(sample(&m, "iot_device_fetch_success", &[&u]), Some(0.0));
+    assert_eq!(count(&m, "iot_device_info", &[&u]), 0);
+    assert!(sample(&m, "iot_api_requests_total", &["code=\"2001\""]).unwrap() >= 1.0);
+    assert_eq!(sample(&m, "iot_devices", &[]), Some(7.0));
+    let (_, page) = exporter.get("/").await;
+    assert!(page.contains(&unknown) || errors(&m, "api") >= 1.0);
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_never_exceeded() {
+    let platform = IotSim::start(IotSimConfig {
+        devices: 12,
+        rate_limit: Some(2),
+        ..IotSimConfig::default()
+    })
+    .await
+    .unwrap();
+    // Defaults: 2 requests/s, 2 in flight; every device due on every 3 s poll.
+    let cfg = target(
+        "t",
+        &platform.url(),
+        SECRET,
+        &platform.device_nos(),
+        "interval = \"3s\"\ntimeout = \"2900ms\"\ndevice_interval = \"3s\"\n",
+    );
+    let exporter = start_exporter(&cfg).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let m = exporter.metrics().await;
+    // ~12 s of polls (offset up to 3 s) at 2/s: busy the whole time, never over.
+    assert!(
+        platform.requests() >= 10,
+        "{} requests",
+        platform.requests()
+    );
+    assert!(
+        platform.max_requests_per_second() <= 2,
+        "{} requests within one second",
+        platform.max_requests_per_second()
+    );
+    assert_eq!(platform.rate_limited(), 0);
+    assert!(platform.max_in_flight() <= 2);
+    // A poll asks what fits before its deadline; the rest follow in the next polls.
+    assert!(up(&m), "{m}");
+    exporter
+        .wait_for(WAIT, "the whole fleet", |m| {
+            count(m, "iot_device_info", &[]) == 12
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn platform_faults_are_counted_by_reason() {
+    for (fault, reason) in [
+        (Fault::Status429, "http"),
+        (Fault::Status500, "http"),
+        (Fault::Html, "decode"),
+        (Fault::Truncated, "decode"),
+    ] {
+        let platform = sim(3).await;
+        platform.set_fault(fault);
+        let exporter = fast_exporter(&platform).await;
+        let m = exporter
+            .wait_for(WAIT, reason, |m| errors(m, reason) >= 1.0)
+            .await;
+        assert!(!up(&m), "{fault:?}");
+        assert_eq!(count(&m, "iot_device_info", &[]), 0);
+        platform.set_fault(Fault::None);
+        exporter.wait_for(WAIT, "recovery", up).await;
+    }
+}
+
+#[tokio::test]
+async fn a_hung_platform_times_out_and_recovers() {
+    let platform = sim(3).await;
+    platform.set_fault(Fault::Hang);
+    let exporter = fast_exporter(&platform).await;
+    exporter
+        .wait_for(WAIT, "a timeout", |m| errors(m, "timeout") >= 1.0)
+        .await;
+    platform.set_fault(Fault::None);
+    exporter.wait_for(WAIT, "recovery", up).await;
+}
+
+#[tokio::test]
+async fn a_fleet_larger_than_one_poll_is_covered_round_robin() {
+    let platform = sim(40).await;
+    // ~6 requests fit in each 1 s poll at 10/s: the fleet takes several polls.
+    let cfg = target(
+        "t",
+        &platform.url(),
+        SECRET,
+        &platform.device_nos(),
+        "interval = \"1s\"\ntimeout = \"900ms\"\nrate_limit = 10\n",
+    );
+    let exporter = start_exporter(&cfg).await;
+    let first = exporter.wait_for(WAIT, "first poll", up).await;
+    assert!(count(&first, "iot_device_info", &[]) < 40);
+    all_devices(&exporter, 40).await;
+    // Round-robin: nobody was asked twice before everyone was asked once.
+    let asked: Vec<u64> = (0..40).map(|i| platform.device_requests(i)).collect();
+    assert!(
+        asked.iter().max().unwrap() - asked.iter().min().unwrap() <= 1,
+        "{asked:?}"
+    );
+}
+
+#[tokio::test]
+async fn switches_location_on_and_cards_off() {
+    let platform = sim(4).await;
+    let cfg = target(
+        "t",
+        &platform.url(),
+        SECRET,
+        &platform.device_nos(),
+        &format!("{FAST}export_location = true\nexport_sims = false\nflow_unit = \"MiB\"\n"),
+    );
+    let exporter = start_exporter(&cfg).await;
+    let m = all_devices(&exporter, 4).await;
+    // Device 3 sends `position: null`.
+    assert_eq!(count(&m, "iot_device_latitude_degrees", &[]), 3, "{m}");
+    let lat = sample(&m, "iot_device_latitude_degrees", &[]).unwrap();
+    assert!((22.0..23.0).contains(&lat));
+    assert_eq!(count(&m, "iot_sim_info", &[]), 0);
+    assert_eq!(count(&m, "iot_sim_data_used_bytes", &[]), 0);
+}
+
+#[tokio::test]
+async fn devices_file_is_relative_to_the_config_and_followed() {
+    let platform = sim(5).await;
+    let dir = std::env::temp_dir().join(format!("fleet-iot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let nos = platform.device_nos();
+    std::fs::write(
+        dir.join("fleet.txt"),
+        format!("# two of them\n{}\n{}\n", nos[0], nos[1]),
+    )
+    .unwrap();
+    let cfg = format!(
+        "{}devices_file = \"fleet.txt\"\n",
+        target("t", &platform.url(), SECRET, &[], FAST)
+    );
+    let parsed = Config::parse(&cfg, FileFormat::Toml, &dir).expect("relative devices_file");
+    let app = fleet_exporter::app::App::new(fleet_exporter::config::Source::Builtin);
+    app.apply(&parsed).await;
+    let e = Config::parse(&cfg, FileFormat::Toml, Path::new("/nonexistent")).unwrap_err();
+    assert!(e.to_string().contains("devices_file: cannot read"), "{e}");
+
+    common::eventually(WAIT, "two devices", || {
+        let app = app.clone();
+        async move { series(&app).contains("iot_devices{target=\"t\"} 2\n") }
+    })
+    .await;
+    // An edited file is followed without a config change.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.join("fleet.txt"), nos[2..].join("\n")).unwrap();
+    let gone = format!("device_no=\"{}\"", nos[0]);
+    common::eventually(WAIT, "three other devices", || {
+        let (app, gone) = (app.clone(), gone.clone());
+        async move {
+            let m = series(&app);
+            m.contains("iot_devices{target=\"t\"} 3\n") && !m.contains(&gone)
+        }
+    })
+    .await;
+    app.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The store's current exposition for every source, without an HTTP server.
+fn series(app: &fleet_exporter::app::App) -> String {
+    let sources = app.store().sources(None).unwrap_or_default();
+    let refs: Vec<_> = sources.iter().map(|s| s.as_ref()).collect();
+    String::from_utf8(fleet_exporter::exposition::render(
+        fleet_exporter::exposition::Format::Text,
+        refs,
+    ))
+    .unwrap()
+}
