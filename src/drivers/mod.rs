@@ -154,16 +154,6 @@ pub fn md5_hex(text: &str) -> String {
         .collect()
 }
 
-/// A saved device answer from `tests/fixtures/<kind>/<name>`, for drivers' unit tests.
-#[cfg(test)]
-pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/{kind}/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }
@@ -179,6 +169,15 @@ pub(crate) mod testing {
         let mut b = SnapshotBuilder::new(Some(target));
         fill(&mut b);
         String::from_utf8(render(Format::Text, [&b.finish()])).expect("UTF-8 exposition")
+    }
+
+    /// A saved device answer from `tests/fixtures/<kind>/<name>`.
+    pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/{kind}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     /// Whether `text` has exactly this line.

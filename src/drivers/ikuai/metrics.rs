@@ -537,14 +537,8 @@ mod tests {
     use super::*;
     use crate::drivers::testing::has;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/ikuai/",
-                $name
-            ))
-        };
+    fn fixture(name: &str) -> Vec<u8> {
+        crate::drivers::testing::fixture("ikuai", name)
     }
 
     fn payload<T>(body: &[u8]) -> (Option<Api>, T)
@@ -563,7 +557,7 @@ mod tests {
 
     #[test]
     fn sysstat_v3_first_cpu_is_the_total_memory_is_kib_percent_strings_empty_cputemp() {
-        let (api, home): (_, Homepage) = payload(fixture!("homepage_sysstat_v3.json"));
+        let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v3.json"));
         let m = exposition(|b| system(b, &home, api));
         assert!(
             has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="all"} 0.0945"#),
@@ -602,7 +596,7 @@ mod tests {
 
     #[test]
     fn sysstat_v4_envelope_and_decimal_temperatures() {
-        let (api, home): (_, Homepage) = payload(fixture!("homepage_sysstat_v4.json"));
+        let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v4.json"));
         let m = exposition(|b| system(b, &home, api));
         assert!(m.contains(r#"api="4.x""#));
         assert!(
@@ -620,7 +614,7 @@ mod tests {
 
     #[test]
     fn interfaces_with_string_numbers_exponent_floats_and_unknown_connections() {
-        let (_, iface): (_, MonitorIface) = payload(fixture!("monitor_iface.json"));
+        let (_, iface): (_, MonitorIface) = payload(&fixture("monitor_iface.json"));
         let m = exposition(|b| interfaces(b, &iface));
         assert!(
             has(
@@ -657,8 +651,8 @@ mod tests {
 
     #[test]
     fn clients_deduplicated_url_decoded_and_capped() {
-        let (_, v4): (_, ClientPage) = payload(fixture!("monitor_lanip.json"));
-        let (_, v6): (_, ClientPage) = payload(fixture!("monitor_lanipv6.json"));
+        let (_, v4): (_, ClientPage) = payload(&fixture("monitor_lanip.json"));
+        let (_, v6): (_, ClientPage) = payload(&fixture("monitor_lanipv6.json"));
         let m = exposition(|b| clients(b, &[("4", &v4.data), ("6", &v6.data)], 256));
         assert!(
             has(&m, r#"ikuai_clients{target="r",ip_version="4"} 2"#),
@@ -685,16 +679,16 @@ mod tests {
 
     #[test]
     fn bare_timeout_and_text_before_the_json_are_repaired() {
-        let (_, page): (_, ClientPage) = payload(fixture!("monitor_lanipv6_timeout.txt"));
+        let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanipv6_timeout.txt"));
         assert!(page.data.is_empty());
         assert_eq!(page.total, Num(Some(0.0)));
-        let (_, page): (_, ClientPage) = payload(fixture!("monitor_lanip_text_prefix.txt"));
+        let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanip_text_prefix.txt"));
         assert!(!page.data.is_empty());
     }
 
     #[test]
     fn dns_uses_the_cumulative_row() {
-        let (_, data): (_, serde_json::Value) = payload(fixture!("dns_cache.json"));
+        let (_, data): (_, serde_json::Value) = payload(&fixture("dns_cache.json"));
         let m = exposition(|b| dns(b, &model::dns_cache_rows(&data)));
         assert!(
             has(&m, r#"ikuai_dns_requests_total{target="r"} 9326799"#),
@@ -709,7 +703,7 @@ mod tests {
 
     #[test]
     fn qos_numbers_as_strings_without_the_all_row() {
-        let (_, data): (_, serde_json::Value) = payload(fixture!("monitor_l7qos.json"));
+        let (_, data): (_, serde_json::Value) = payload(&fixture("monitor_l7qos.json"));
         let m = exposition(|b| qos(b, &model::qos_rows(&data)));
         assert!(
             has(
@@ -728,7 +722,7 @@ mod tests {
 
     #[test]
     fn ports_and_addressing() {
-        let (_, ports): (_, Ports) = payload(fixture!("homepage_ether_snapshoot.json"));
+        let (_, ports): (_, Ports) = payload(&fixture("homepage_ether_snapshoot.json"));
         let m = exposition(|b| super::ports(b, &ports));
         assert!(m.contains(r#"ikuai_port_info{target="r",port="veth1",interface="lan1",driver="mt7531",model="MediaTek MT7531 Gigabit Ethernet Controller",mac="08:9b:4b:12:2b:54"} 1"#), "{m}");
         assert!(has(&m, r#"ikuai_port_link_up{target="r",port="veth1"} 0"#));
@@ -738,17 +732,14 @@ mod tests {
 
     #[test]
     fn login_and_expiry_fixtures() {
-        let (_, a) = parse_answer::<serde_json::Value>(fixture!("login_ok.json")).unwrap();
+        let (_, a) = parse_answer::<serde_json::Value>(&fixture("login_ok.json")).unwrap();
         assert!(matches!(a, Answer::Ok(_)));
         let (_, a) =
-            parse_answer::<serde_json::Value>(fixture!("login_wrong_password.json")).unwrap();
+            parse_answer::<serde_json::Value>(&fixture("login_wrong_password.json")).unwrap();
         assert!(matches!(a, Answer::Failed { code: 10001, .. }));
-        for f in [
-            &fixture!("session_expired_v3.json")[..],
-            fixture!("session_expired_v4.json"),
-        ] {
+        for f in ["session_expired_v3.json", "session_expired_v4.json"] {
             assert_eq!(
-                parse_answer::<serde_json::Value>(f).unwrap().1,
+                parse_answer::<serde_json::Value>(&fixture(f)).unwrap().1,
                 Answer::SessionExpired
             );
         }

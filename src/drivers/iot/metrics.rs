@@ -365,14 +365,8 @@ mod tests {
     use super::*;
     use crate::drivers::testing::has;
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/iot/",
-                $name
-            ))
-        };
+    fn fixture(name: &str) -> Vec<u8> {
+        crate::drivers::testing::fixture("iot", name)
     }
 
     fn mapping() -> Mapping {
@@ -398,7 +392,7 @@ mod tests {
 
     #[test]
     fn documented_answer_maps_to_base_units() {
-        let m = exposition(&flow(fixture!("query_device_flow.json")), &mapping());
+        let m = exposition(&flow(&fixture("query_device_flow.json")), &mapping());
         assert!(
             has(
                 &m,
@@ -456,7 +450,7 @@ mod tests {
 
     #[test]
     fn passwords_and_location_stay_out() {
-        let body = fixture!("query_device_flow.json");
+        let body = &fixture("query_device_flow.json");
         let m = exposition(&flow(body), &mapping());
         let debug = format!("{:?}", flow(body));
         for text in [&m, &debug] {
@@ -483,7 +477,7 @@ mod tests {
 
     #[test]
     fn numbers_as_strings_nulls_and_unknown_codes() {
-        let m = exposition(&flow(fixture!("query_device_flow_quirks.json")), &mapping());
+        let m = exposition(&flow(&fixture("query_device_flow_quirks.json")), &mapping());
         assert!(
             has(&m, &format!("iot_device_signal_dbm{{{DEV}}} -84")),
             "{m}"
@@ -517,12 +511,12 @@ mod tests {
     #[test]
     fn empty_sims_and_null_data_still_describe_the_device() {
         let m = exposition(
-            &flow(fixture!("query_device_flow_no_sims.json")),
+            &flow(&fixture("query_device_flow_no_sims.json")),
             &mapping(),
         );
         assert!(m.contains("iot_device_info{"));
         assert!(!m.contains("iot_sim_"));
-        let m = exposition(&flow(fixture!("data_null.json")), &mapping());
+        let m = exposition(&flow(&fixture("data_null.json")), &mapping());
         assert!(
             has(
                 &m,
@@ -537,7 +531,7 @@ mod tests {
 
     #[test]
     fn unknown_device_is_a_failed_answer_with_the_platform_message() {
-        let e = parse_answer(fixture!("error_unknown_device.json")).unwrap();
+        let e = parse_answer(&fixture("error_unknown_device.json")).unwrap();
         assert_eq!(e.server_time, Some(1_758_192_050.0));
         match e.answer {
             Answer::Failed { code, message } => {
@@ -552,7 +546,7 @@ mod tests {
     #[test]
     fn flow_unit_and_time_zone_are_configurable() {
         let m = exposition(
-            &flow(fixture!("query_device_flow.json")),
+            &flow(&fixture("query_device_flow.json")),
             &Mapping {
                 flow_bytes: 1.0,
                 utc_offset_secs: 0,

@@ -383,16 +383,11 @@ mod tests {
     //! the mapping, one test per quirk.
     use super::super::model::{parse_envelope, Envelope, PingRecords};
     use super::*;
+    use crate::drivers::testing::has;
     use crate::exposition::{render, Format};
 
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/komari/",
-                $name
-            ))
-        };
+    fn fixture(name: &str) -> Vec<u8> {
+        crate::drivers::testing::fixture("komari", name)
     }
 
     fn exposition(fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
@@ -401,18 +396,14 @@ mod tests {
         String::from_utf8(render(Format::Text, [&b.finish()])).unwrap()
     }
 
-    fn has(text: &str, line: &str) -> bool {
-        text.lines().any(|l| l == line)
-    }
-
     const DOC_NODE: &str = "4addbaf1-7ffb-474c-98ee-4ffd476755ff";
     const ONLINE: &str = "f3d7a9c3-d85e-4252-8b1d-43e237b093ce";
     const OFFLINE: &str = "0b6f5f34-5a36-4c51-9e0c-6c7f7e0b9d11";
 
     #[test]
     fn documented_node_list_and_version() {
-        let list: Vec<Node> = parse_envelope(fixture!("nodes_doc.json")).unwrap();
-        let v: Version = parse_envelope(fixture!("version.json")).unwrap();
+        let list: Vec<Node> = parse_envelope(&fixture("nodes_doc.json")).unwrap();
+        let v: Version = parse_envelope(&fixture("version.json")).unwrap();
         let m = exposition(|b| {
             nodes(b, &list, None);
             build_info(b, &v);
@@ -471,7 +462,7 @@ mod tests {
 
     #[test]
     fn node_fields_across_versions_null_and_year_one_expiry_missing_fields() {
-        let list: Vec<Node> = parse_envelope(fixture!("nodes_versions.json")).unwrap();
+        let list: Vec<Node> = parse_envelope(&fixture("nodes_versions.json")).unwrap();
         let m = exposition(|b| nodes(b, &list, None));
         assert_eq!(m.matches("komari_node_info{").count(), 3, "{m}");
         assert_eq!(
@@ -511,7 +502,7 @@ mod tests {
 
     #[test]
     fn documented_websocket_reply() {
-        let live: Live = parse_envelope(fixture!("clients_doc.json")).unwrap();
+        let live: Live = parse_envelope(&fixture("clients_doc.json")).unwrap();
         let m = exposition(|b| nodes(b, &[], Some(&live)));
         let id = format!(r#"target="k",uuid="{ONLINE}""#);
         assert!(has(&m, &format!("komari_node_online{{{id}}} 1")), "{m}");
@@ -563,8 +554,8 @@ mod tests {
 
     #[test]
     fn offline_node_keeps_info_and_last_report_but_no_stale_gauges() {
-        let list: Vec<Node> = parse_envelope(fixture!("nodes_versions.json")).unwrap();
-        let live: Live = parse_envelope(fixture!("clients_offline_gpu.json")).unwrap();
+        let list: Vec<Node> = parse_envelope(&fixture("nodes_versions.json")).unwrap();
+        let live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
         let m = exposition(|b| nodes(b, &list, Some(&live)));
         let off = format!(r#"target="k",uuid="{OFFLINE}""#);
         assert!(has(&m, &format!("komari_node_online{{{off}}} 0")), "{m}");
@@ -596,7 +587,7 @@ mod tests {
 
     #[test]
     fn cpu_floor_gpu_details_and_null_details() {
-        let live: Live = parse_envelope(fixture!("clients_offline_gpu.json")).unwrap();
+        let live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
         let m = exposition(|b| nodes(b, &[], Some(&live)));
         let on = format!(r#"target="k",uuid="{ONLINE}""#);
         assert!(
@@ -632,7 +623,7 @@ mod tests {
 
     #[test]
     fn string_numbers_null_sections_and_unknown_fields_in_reports() {
-        let mut live: Live = parse_envelope(fixture!("clients_offline_gpu.json")).unwrap();
+        let mut live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
         live.online.push(OFFLINE.into());
         let m = exposition(|b| nodes(b, &[], Some(&live)));
         let id = format!(r#"target="k",uuid="{OFFLINE}""#);
@@ -662,7 +653,7 @@ mod tests {
 
     #[test]
     fn websocket_error_reply_is_an_api_error() {
-        let e = parse_envelope::<Live>(fixture!("clients_error.json")).unwrap_err();
+        let e = parse_envelope::<Live>(&fixture("clients_error.json")).unwrap_err();
         assert_eq!(e, Envelope::Failed("Invalid message".into()));
         let e = parse_envelope::<Live>(b"websocket: internal error").unwrap_err();
         assert_eq!(e, Envelope::NotJson);
@@ -670,7 +661,7 @@ mod tests {
 
     #[test]
     fn lost_probes_are_loss_never_latency() {
-        let records: PingRecords = parse_envelope(fixture!("ping_lost.json")).unwrap();
+        let records: PingRecords = parse_envelope(&fixture("ping_lost.json")).unwrap();
         let summary = records.summarize();
         assert_eq!(
             summary["1"],
@@ -716,7 +707,7 @@ mod tests {
 
     #[test]
     fn documented_ping_answer_with_a_float_value() {
-        let records: PingRecords = parse_envelope(fixture!("ping_doc.json")).unwrap();
+        let records: PingRecords = parse_envelope(&fixture("ping_doc.json")).unwrap();
         assert_eq!(
             records.summarize()["1"],
             PingSummary {

@@ -486,7 +486,8 @@ mod tests {
     //! Real gateway answers (tests/fixtures/openvox) through the wire types and the mapping.
     use super::super::model::{data_object, parse_answer, Answer, DeviceInfo, Interface};
     use super::*;
-    use crate::drivers::fixture;
+    use crate::drivers::testing::fixture;
+    use crate::drivers::testing::has;
     use crate::exposition::{render, Format};
 
     fn payload<T: serde::de::DeserializeOwned>(body: &[u8]) -> T {
@@ -500,10 +501,6 @@ mod tests {
         let mut b = SnapshotBuilder::new(Some("gw"));
         fill(&mut b);
         String::from_utf8(render(Format::Text, [&b.finish()])).unwrap()
-    }
-
-    fn has(text: &str, line: &str) -> bool {
-        text.lines().any(|l| l == line)
     }
 
     #[test]

@@ -365,7 +365,7 @@ pub fn time_key(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::fixture;
+    use crate::drivers::testing::fixture;
     use serde_json::json;
 
     fn ok(body: &[u8]) -> Value {
