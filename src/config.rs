@@ -336,6 +336,11 @@ fn duration_or(v: &Option<Value>, at: &str, default_secs: u64) -> Result<Duratio
     }
 }
 
+/// `deserialize_with` for drivers' duration options, read like every duration in the config.
+pub fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parse_duration(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 /// Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, or a bare number of seconds.
 pub fn parse_duration(v: &Value) -> Result<Duration, String> {
     let s = match v {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::warn;
@@ -26,7 +26,7 @@ pub use self::client::sign;
 use self::client::{IotClient, Outcome, DEVICE_FLOW};
 use self::metrics::Mapping;
 use self::model::DeviceFlow;
-use crate::config::{parse_duration, Secret, TargetSpec};
+use crate::config::{Secret, TargetSpec};
 use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
 use crate::snapshot::Snapshot;
 use crate::store::unix_seconds;
@@ -79,7 +79,10 @@ struct Options {
     #[serde(default = "default_concurrency")]
     concurrency: usize,
     /// How often each device is asked.
-    #[serde(default = "default_device_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_device_interval",
+        deserialize_with = "crate::config::deserialize_duration"
+    )]
     device_interval: Duration,
     #[serde(default)]
     flow_unit: FlowUnit,
@@ -121,10 +124,6 @@ fn default_device_online_codes() -> Vec<i64> {
 }
 fn default_sim_codes() -> Vec<i64> {
     Mapping::default().sim_online_codes
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    parse_duration(&serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 /// `+08:00`, `-05:30`, `+8`, `Z` → seconds east of UTC.

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use self::client::{Auth, KomariClient};
 use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
-use crate::config::{parse_duration, Secret, TargetSpec};
+use crate::config::{Secret, TargetSpec};
 use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError};
 use crate::snapshot::Snapshot;
 
@@ -57,7 +57,10 @@ struct Options {
     #[serde(default = "default_ping_concurrency")]
     ping_concurrency: usize,
     /// The WebSocket is replaced after this long even when healthy.
-    #[serde(default = "default_ws_max_age", deserialize_with = "duration")]
+    #[serde(
+        default = "default_ws_max_age",
+        deserialize_with = "crate::config::deserialize_duration"
+    )]
     ws_max_age: Duration,
 }
 
@@ -75,10 +78,6 @@ fn default_ping_concurrency() -> usize {
 }
 fn default_ws_max_age() -> Duration {
     Duration::from_secs(300)
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    parse_duration(&serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {

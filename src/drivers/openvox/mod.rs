@@ -13,13 +13,13 @@ pub mod model;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
 use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
-use crate::config::{self, Secret, TargetSpec};
+use crate::config::{Secret, TargetSpec};
 use crate::drivers::{BoxFuture, Driver, DriverFactory, Kind, PollContext, PollError, Sections};
 use crate::snapshot::{Snapshot, SnapshotBuilder};
 
@@ -42,7 +42,10 @@ struct Options {
     username: String,
     password: Secret,
     /// How long the device keeps a token (its `session_user` setting; 600 s by default).
-    #[serde(default = "default_token_ttl", deserialize_with = "duration")]
+    #[serde(
+        default = "default_token_ttl",
+        deserialize_with = "crate::config::deserialize_duration"
+    )]
     token_ttl: Duration,
     /// Count calls from the CDR log (the device's CDR function must be on).
     #[serde(default)]
@@ -54,10 +57,6 @@ fn default_username() -> String {
 }
 fn default_token_ttl() -> Duration {
     Duration::from_secs(600)
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    config::parse_duration(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
