@@ -224,14 +224,14 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Checks basic-auth credentials against bcrypt hashes, remembering verdicts.
-pub struct BasicAuth {
+struct BasicAuth {
     users: Arc<BTreeMap<String, String>>,
     verdicts: Mutex<HashMap<[u8; 32], bool>>,
     capacity: usize,
 }
 
 impl BasicAuth {
-    pub fn new(users: BTreeMap<String, String>) -> Self {
+    fn new(users: BTreeMap<String, String>) -> Self {
         Self::with_capacity(users, AUTH_CACHE_ENTRIES)
     }
 
@@ -243,7 +243,7 @@ impl BasicAuth {
         }
     }
 
-    pub async fn check(&self, user: String, password: String) -> bool {
+    async fn check(&self, user: String, password: String) -> bool {
         let key = cache_key(&user, &password);
         if let Some(&verdict) = self.lock().get(&key) {
             return verdict;
