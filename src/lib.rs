@@ -2,7 +2,8 @@
 //! devices on schedules, and serves what they report to Prometheus.
 //!
 //! The core (`config`, `scheduler`, `store`, `snapshot`, `exposition`, `server`, `app`) knows
-//! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`.
+//! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`. `web` puts
+//! optional TLS and basic auth in front of `server`.
 
 pub mod app;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod server;
 pub mod sim;
 pub mod snapshot;
 pub mod store;
+pub mod web;

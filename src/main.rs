@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 use fleet_exporter::app::App;
 use fleet_exporter::config::{Config, Source};
-use fleet_exporter::{demo, server};
+use fleet_exporter::web::WebConfig;
+use fleet_exporter::{demo, server, web};
 
 /// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
 /// devices.
@@ -29,13 +30,18 @@ struct Cli {
     /// Address to serve /metrics on (overrides `server.listen`).
     #[arg(long = "web.listen-address", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Web config file (exporter-toolkit format): TLS and basic auth for every endpoint.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Ask a running exporter's /-/healthy (at --web.listen-address) and exit 0 when it answers:
-    /// a container health check that needs no shell tools in the image.
+    /// a container health check that needs no shell tools in the image. With --web.config.file it
+    /// speaks TLS (without verifying the certificate: it checks liveness, on loopback) and counts
+    /// a 401 as alive, since it has no password; a required client certificate makes it fail.
     #[arg(long, conflicts_with_all = ["demo", "config_check"])]
     healthcheck: bool,
 }
@@ -63,7 +69,14 @@ fn main() -> ExitCode {
         };
     }
     if cli.healthcheck {
-        return healthcheck(cli.listen);
+        let web = match load_web_config(cli.web_config_file.as_deref()) {
+            Ok(web) => web,
+            Err(e) => {
+                eprintln!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return healthcheck(cli.listen, &web);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -81,7 +94,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn healthcheck(listen: Option<SocketAddr>) -> ExitCode {
+fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<WebConfig> {
+    match path {
+        Some(path) => Ok(WebConfig::load(path).context("invalid web configuration")?),
+        None => Ok(WebConfig::default()),
+    }
+}
+
+fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
     let mut addr = listen.unwrap_or_else(|| {
         fleet_exporter::config::DEFAULT_LISTEN
             .parse()
@@ -90,12 +110,18 @@ fn healthcheck(listen: Option<SocketAddr>) -> ExitCode {
     if addr.ip().is_unspecified() {
         addr.set_ip([127, 0, 0, 1].into());
     }
-    let url = format!("http://{addr}/-/healthy");
+    let scheme = if web.tls_enabled() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}/-/healthy");
     let check = async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
+            .danger_accept_invalid_certs(web.tls_enabled())
             .build()?;
-        client.get(&url).send().await?.error_for_status()
+        let resp = client.get(&url).send().await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED && web.auth_enabled() {
+            return Ok(resp);
+        }
+        resp.error_for_status()
     };
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -135,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let config = Config::load(&path)?;
         (config, Source::File(path), None)
     };
+    let web = load_web_config(cli.web_config_file.as_deref())?;
     let listen = cli.listen.unwrap_or(config.listen);
     let app = App::new(source);
     let summary = app.apply(&config).await;
@@ -143,9 +170,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    info!(address = %listener.local_addr()?, "serving /metrics");
+    info!(
+        address = %listener.local_addr()?,
+        tls = web.tls_enabled(),
+        basic_auth = web.auth_enabled(),
+        "serving /metrics"
+    );
     tokio::spawn(reload_on_sighup(app.clone()));
-    server::serve(listener, server::router(app.clone()), shutdown_signal()).await?;
+    web::serve(
+        listener,
+        server::router(app.clone()),
+        &web,
+        shutdown_signal(),
+    )
+    .await?;
     info!("shutting down");
     if tokio::time::timeout(Duration::from_secs(3), app.shutdown())
         .await

@@ -332,3 +332,58 @@ async fn healthcheck_flag_asks_the_running_exporter() {
     assert!(ok);
     assert!(!check(&addr), "nothing listens any more");
 }
+
+#[tokio::test]
+async fn the_example_web_config_protects_the_demo_and_the_healthcheck_speaks_it() {
+    let example = include_str!("../config/web-config.example.yml");
+    let dir = temp_dir("web");
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let web = dir.join("web.yml");
+    let text = example.replace("/etc/fleet-exporter/tls/", &format!("{}/", dir.display()));
+    std::fs::write(&web, text).unwrap();
+    let web_flag = format!("--web.config.file={}", web.display());
+
+    let exporter = Running::start(&["--demo", &web_flag]);
+    let addr = exporter.url.trim_start_matches("http://").to_string();
+    let check = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["--healthcheck", &format!("--web.listen-address={addr}")])
+            .args(extra)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let start = Instant::now();
+    while !check(&[&web_flag]) {
+        assert!(start.elapsed() < Duration::from_secs(15), "never healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!check(&[]), "plain HTTP gets no answer from a TLS port");
+
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://{addr}/metrics");
+    let denied = client.get(&url).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let allowed = client
+        .get(&url)
+        .basic_auth("prometheus", Some("changeme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed
+        .text()
+        .await
+        .unwrap()
+        .contains("fleet_exporter_build_info{"));
+
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

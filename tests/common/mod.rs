@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use fleet_exporter::app::App;
 use fleet_exporter::config::{Config, FileFormat, Source};
 use fleet_exporter::server;
+use fleet_exporter::web::{self, WebConfig};
 
 pub struct Exporter {
     pub app: Arc<App>,
@@ -24,6 +25,11 @@ impl Drop for Exporter {
 
 /// Starts an exporter serving `config` (TOML), or the file `source` names when it is one.
 pub async fn start_exporter_with(config: &str, source: Source) -> Exporter {
+    start_exporter_web(config, source, WebConfig::default()).await
+}
+
+/// Starts an exporter behind `web`'s TLS and basic auth; `url` is `https://` when it has TLS.
+pub async fn start_exporter_web(config: &str, source: Source, web: WebConfig) -> Exporter {
     let config = match &source {
         Source::File(path) => Config::load(path),
         Source::Builtin => Config::parse(config, FileFormat::Toml, Path::new(".")),
@@ -32,10 +38,11 @@ pub async fn start_exporter_with(config: &str, source: Source) -> Exporter {
     let app = App::new(source);
     app.apply(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if web.tls_enabled() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let router = server::router(app.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = web::serve(listener, router, &web, std::future::pending()).await;
     });
     Exporter { app, url, server }
 }
