@@ -21,8 +21,10 @@ use fleet_exporter::snapshot::{escape_label_value, Family, Snapshot, SnapshotBui
 // ---------------------------------------------------------------------------------------------
 // Inputs: real answers from tests/fixtures, mutated where it matters, and raw bytes.
 
+type Bodies = Vec<Vec<u8>>;
+
 /// Every saved answer of `kind` that is JSON (the text-prefixed ones are kept as bytes).
-fn fixtures(kind: &str) -> Vec<Vec<u8>> {
+fn fixtures(kind: &str) -> Bodies {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(kind);
@@ -38,7 +40,8 @@ fn fixtures(kind: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-static FIXTURES: LazyLock<[(&str, Vec<Vec<u8>>); 4]> =
+/// Saved answers by device kind.
+static FIXTURES: LazyLock<[(&str, Bodies); 4]> =
     LazyLock::new(|| ["ikuai", "komari", "openvox", "iot"].map(|k| (k, fixtures(k))));
 
 fn fixtures_of(kind: &str) -> &'static [Vec<u8>] {
@@ -149,20 +152,19 @@ fn answer(kind: &'static str) -> impl Strategy<Value = Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // A small exposition parser: enough to prove a scrape reads back as what was put in.
 
+/// A metric name, its labels in order, and its value.
+type Sample = (String, Vec<(String, String)>, f64);
+
 /// Parses a text (0.0.4) or OpenMetrics exposition into (name, labels, value) samples. Fails on
 /// anything a strict reader would refuse: unknown comment lines, bad escapes, a family split in
 /// two, a duplicate series, a missing `# EOF` in OpenMetrics.
-fn parse_exposition(
-    text: &str,
-    format: Format,
-) -> Result<Vec<(String, Vec<(String, String)>, f64)>, String> {
+fn parse_exposition(text: &str, format: Format) -> Result<Vec<Sample>, String> {
     let mut samples = Vec::new();
     let mut families_seen = HashSet::new();
     let mut series_seen = HashSet::new();
     let mut current_family = String::new();
-    let mut lines = text.lines().peekable();
     let mut eof = false;
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         if eof {
             return Err(format!("line after # EOF: {line:?}"));
         }
@@ -264,7 +266,7 @@ fn read_escaped(s: &str) -> Option<(String, &str)> {
 }
 
 /// Renders `snapshot` both ways and checks both parse; returns the text format's samples.
-fn check_exposition(snapshot: &Snapshot) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn check_exposition(snapshot: &Snapshot) -> Vec<Sample> {
     let mut text_samples = Vec::new();
     for format in [Format::Text, Format::OpenMetrics] {
         let bytes = render(format, [snapshot]);
