@@ -373,7 +373,10 @@ pub fn parse_duration(v: &Value) -> Result<Duration, String> {
             "d" => n * 86400.0,
             _ => return Err(bad()),
         };
-        total += Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+        total = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(bad)?;
         rest = tail;
     }
     non_zero(&s, total)
@@ -567,5 +570,7 @@ password = "pw"
         assert!(d("10 parsecs").is_err());
         assert!(d("-5s").is_err());
         assert!(d("").is_err());
+        // A sum past Duration::MAX once panicked.
+        assert!(d("18446744073709551615s18446744073709551615s").is_err());
     }
 }

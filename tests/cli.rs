@@ -387,3 +387,130 @@ async fn the_example_web_config_protects_the_demo_and_the_healthcheck_speaks_it(
     assert!(ok, "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// One iKuai target block that polls only `homepage`: one `/Action/call` per poll, so a
+/// simulator's call count is the number of polls it saw.
+fn one_call_target(name: &str, url: &str, interval: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nkind = \"ikuai\"\nurl = \"{url}\"\npassword = \"admin\"\n\
+         interval = \"{interval}\"\ntimeout = \"400ms\"\nmodules = [\"system\"]\n"
+    )
+}
+
+#[tokio::test]
+async fn sigterm_with_polls_and_scrapes_in_flight_exits_cleanly() {
+    let sim = IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap();
+    let dir = temp_dir("term");
+    let path = dir.join("config.toml");
+    let target =
+        "[[targets]]\nname = \"slow\"\nkind = \"ikuai\"\nurl = \"URL\"\npassword = \"admin\"\n\
+                  interval = \"10s\"\ntimeout = \"9s\"\n";
+    std::fs::write(&path, target.replace("URL", &sim.url())).unwrap();
+    // Every poll hangs in the device for longer than the whole shutdown may take.
+    sim.set_latency(Duration::from_secs(8));
+    let exporter = Running::start(&[&format!("--config.file={}", path.display())]);
+    let start = Instant::now();
+    while sim.calls() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no poll started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let scrapers: Vec<_> = (0..16)
+        .map(|_| {
+            let url = format!("{}/metrics", exporter.url);
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut complete = 0;
+                while let Ok(resp) = client.get(&url).send().await {
+                    match resp.text().await {
+                        Ok(body) if body.contains("fleet_exporter_build_info") => complete += 1,
+                        Ok(body) => panic!("truncated scrape: {} bytes", body.len()),
+                        Err(_) => break,
+                    }
+                }
+                complete
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, secs, stderr) = exporter.terminate();
+    assert!(ok, "clean exit; stderr:\n{stderr}");
+    assert!(secs < 5.0, "exit took {secs} s");
+    let mut scrapes = 0;
+    for s in scrapers {
+        scrapes += s.await.expect("scraper saw only whole answers");
+    }
+    assert!(
+        scrapes >= 16,
+        "only {scrapes} scrapes answered before SIGTERM"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn reload_storm_leaves_one_poller_per_target() {
+    let (a, b) = (
+        IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap(),
+        IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap(),
+    );
+    // Two valid configs that differ in `b`'s interval, so every reload restarts its poller.
+    let config = |b_interval: &str| {
+        one_call_target("a", &a.url(), "500ms") + &one_call_target("b", &b.url(), b_interval)
+    };
+    let dir = temp_dir("storm");
+    let path = dir.join("config.toml");
+    let write = |text: String| {
+        // Renamed into place, so a reload never reads half a file.
+        let tmp = dir.join("config.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    write(config("500ms"));
+    let exporter = Running::start(&[&format!("--config.file={}", path.display())]);
+    exporter
+        .wait_for("both targets", |m| {
+            m.contains("ikuai_info{target=\"a\"") && m.contains("ikuai_info{target=\"b\"")
+        })
+        .await;
+
+    let client = reqwest::Client::new();
+    let mut reloads = Vec::new();
+    for i in 0..50 {
+        write(config(if i % 2 == 0 { "600ms" } else { "500ms" }));
+        let post = client.post(format!("{}/-/reload", exporter.url)).send();
+        reloads.push(tokio::spawn(post));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    for r in reloads {
+        let resp = r.await.unwrap().expect("reload answered");
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    }
+
+    // One poller per target polls about window / interval times; a leaked second one doubles it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (a0, b0) = (a.calls(), b.calls());
+    let window = Duration::from_secs(4);
+    tokio::time::sleep(window).await;
+    let (a_polls, b_polls) = (a.calls() - a0, b.calls() - b0);
+    assert!(
+        (6..=10).contains(&a_polls),
+        "a polled {a_polls} times in {window:?}"
+    );
+    assert!(
+        (6..=10).contains(&b_polls),
+        "b polled {b_polls} times in {window:?}"
+    );
+
+    let m = exporter.get("/metrics").await.unwrap();
+    assert!(
+        has_line(&m, "fleet_exporter_config_last_reload_successful 1"),
+        "{m}"
+    );
+    assert_eq!(m.matches("\nfleet_target_up{").count(), 2, "{m}");
+    let (ok, _, _) = exporter.terminate();
+    assert!(ok);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}

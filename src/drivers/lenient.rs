@@ -231,7 +231,7 @@ pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// A device's local date and time (`2025-10-18 00:00:00`, or a bare `2025-10-18`) as Unix
 /// seconds, given the device's offset from UTC. Anything else, including the all-zero dates some
-/// devices send for "never", is unknown.
+/// devices send for "never" and years past 9999, is unknown.
 pub fn local_datetime(s: &str, utc_offset_secs: i64) -> Option<f64> {
     let s = s.trim();
     let (date, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00:00"));
@@ -245,7 +245,7 @@ pub fn local_datetime(s: &str, utc_offset_secs: i64) -> Option<f64> {
         && (0..24).contains(&hh)
         && (0..60).contains(&mm)
         && (0..61).contains(&ss)
-        && y >= 1970;
+        && (1970..=9999).contains(&y);
     if !valid {
         return None;
     }
@@ -379,7 +379,15 @@ mod tests {
             Some(1_758_219_850.0)
         );
         assert_eq!(local_datetime("2024-02-29 12:00", 0), Some(1_709_208_000.0));
-        for unknown in ["", "--", "0000-00-00 00:00:00", "2025-13-01", "yesterday"] {
+        // A 13-digit year once overflowed.
+        for unknown in [
+            "",
+            "--",
+            "0000-00-00 00:00:00",
+            "2025-13-01",
+            "yesterday",
+            "9999999999999-01-01",
+        ] {
             assert_eq!(local_datetime(unknown, cst), None, "{unknown}");
         }
     }

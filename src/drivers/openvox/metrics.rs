@@ -2,7 +2,7 @@
 //! words become numbers with the raw word kept in `*_info` series; CDR records become counters
 //! that count each record once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -374,10 +374,16 @@ fn port_state(
         };
         b.add(&PORT_ALARM, &[slot, port, alarm], f64::from(on));
     }
-    for word in words.iter().filter(|w| !ALARMS.contains(&w.as_str())) {
+    // A set: a repeated word, or two long ones cut to the same prefix, is still one series
+    // (found by tests/fuzz.rs).
+    let unknown_words: BTreeSet<String> = words
+        .iter()
+        .filter(|w| !ALARMS.contains(&w.as_str()))
+        .map(|w| w.chars().take(32).collect())
+        .collect();
+    for word in &unknown_words {
         unrecognized.port_state += 1;
-        let word: String = word.chars().take(32).collect();
-        b.add(&PORT_ALARM, &[slot, port, &word], 1.0);
+        b.add(&PORT_ALARM, &[slot, port, word], 1.0);
     }
     unrecognized.port_state += state.unknown.len() as u32;
 }
@@ -560,6 +566,19 @@ mod tests {
             has(&m, r#"openvox_storage_used_ratio{target="gw"} 0.04"#),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_repeated_unknown_alarm_word_is_one_series() {
+        let board = Board {
+            dahdi_port: r#"{"1":{"1":"FXSLS FOO foo FOO"}}"#.into(),
+            ..Board::default()
+        };
+        let mut unrec = Unrecognized::default();
+        let m = exposition(|b| super::board(b, None, "0", &board, &mut unrec, &mut Vec::new()));
+        let line = r#"openvox_port_alarm{target="gw",slot="0",port="1",alarm="foo"} 1"#;
+        assert_eq!(m.lines().filter(|l| *l == line).count(), 1, "{m}");
+        assert_eq!(unrec.port_state, 1);
     }
 
     fn map_fixture_board() -> (String, Unrecognized, Vec<String>) {

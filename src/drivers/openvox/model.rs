@@ -355,8 +355,11 @@ pub fn time_key(text: &str) -> Option<i64> {
         .collect::<Option<_>>()?;
     match parts[..] {
         [unix] => Some(unix),
+        // Checked: a record with an absurd year is unreadable, not a reason to panic.
         [y, mo, d, h, mi, s] if (1..=12).contains(&mo) && (1..=31).contains(&d) => {
-            Some(((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s)
+            [mo, d, h, mi, s]
+                .into_iter()
+                .try_fold(y, |key, part| key.checked_mul(100)?.checked_add(part))
         }
         _ => None,
     }
@@ -509,7 +512,15 @@ mod tests {
         let c = time_key("2024/12/01T00:00:00").unwrap();
         assert!(a < b && b < c);
         assert_eq!(time_key("1729224724"), Some(1_729_224_724));
-        for bad in ["", "--", "2024-13-01 00:00:00", "yesterday", "2024-07-19"] {
+        // The 19-digit year once overflowed (found by tests/fuzz.rs).
+        for bad in [
+            "",
+            "--",
+            "2024-13-01 00:00:00",
+            "yesterday",
+            "2024-07-19",
+            "9223372036854775807-01-01 00:00:00",
+        ] {
             assert_eq!(time_key(bad), None, "{bad}");
         }
     }

@@ -1,0 +1,245 @@
+//! The load test: `cargo bench --bench load [-- --quick]`. TESTING.md says what it measures.
+//!
+//! The exporter runs as the real binary against 15 simulated iKuai routers with 1,000 LAN clients
+//! each (~100k series), polling them every 15 s while 100 scrapers fetch `/metrics` back to back
+//! for a minute (10 s with `--quick`). The simulators and scrapers run in this process, so the
+//! exporter's memory and CPU figures (read from /proc) are its own.
+
+use std::ffi::{c_int, c_long};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
+const ROUTERS: usize = 15;
+const CLIENTS: usize = 1000;
+const SCRAPERS: usize = 100;
+
+fn main() -> ExitCode {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let run_for = Duration::from_secs(if quick { 10 } else { 60 });
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if rt.block_on(run(run_for)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The exporter process, killed when dropped (also on a panic here).
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn run(run_for: Duration) -> bool {
+    let mut sims = Vec::new();
+    for i in 0..ROUTERS {
+        let cfg = IkuaiSimConfig {
+            lan_clients: CLIENTS,
+            lan_clients_v6: 0,
+            hostname: format!("router-{i:02}"),
+            seed: i as u64 + 1,
+            ..IkuaiSimConfig::default()
+        };
+        sims.push(IkuaiSim::start(cfg).await.expect("start simulator"));
+    }
+    let mut config = String::from("[defaults]\ninterval = \"15s\"\ntimeout = \"10s\"\n");
+    for (i, sim) in sims.iter().enumerate() {
+        config.push_str(&format!(
+            "\n[[targets]]\nname = \"router-{i:02}\"\nkind = \"ikuai\"\nurl = \"{}\"\n\
+             password = \"admin\"\nmax_clients = 100000\n",
+            sim.url()
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("fleet-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let exporter = Exporter(
+        Command::new(BIN)
+            .arg(format!("--config.file={}", path.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the exporter"),
+    );
+    let pid = exporter.0.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    while !client
+        .get(format!("{base}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut size = 0;
+    for _ in 0..3 {
+        size = scrape(&client, &base).await.expect("warm-up scrape").1;
+    }
+    let series = count_series(&client, &base).await;
+    let rss_before = rss_bytes(pid);
+    let cpu_before = cpu_seconds(pid);
+
+    println!(
+        "load: {SCRAPERS} scrapers for {run_for:?} against {ROUTERS} routers x {CLIENTS} clients = \
+         {series} series, {size} bytes per response"
+    );
+    let deadline = Instant::now() + run_for;
+    let scrapers: Vec<_> = (0..SCRAPERS)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                // One client each: every scraper has its own connection, as Prometheus replicas do.
+                let client = reqwest::Client::new();
+                let (mut times, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < deadline {
+                    match scrape(&client, &base).await {
+                        // Polls change values, not the set of series: a body far off the
+                        // warm-up size is a broken answer.
+                        Ok((took, len)) if len.abs_diff(size) < size / 10 => times.push(took),
+                        _ => errors += 1,
+                    }
+                }
+                (times, errors)
+            })
+        })
+        .collect();
+    let mut rss_max = rss_before;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_max = rss_max.max(rss_bytes(pid));
+    }
+    let (mut times, mut errors) = (Vec::new(), 0);
+    for s in scrapers {
+        let (t, e) = s.await.expect("scraper");
+        times.extend(t);
+        errors += e;
+    }
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let rss_after = rss_bytes(pid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_idle = rss_bytes(pid);
+    let poll_errors = poll_errors(&client, &base).await;
+    drop(exporter);
+    std::fs::remove_dir_all(dir).ok();
+
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let secs = run_for.as_secs_f64();
+    println!(
+        "   scrapes {} ok, {errors} errors ({:.1}/s, {:.0} MiB/s)",
+        times.len(),
+        times.len() as f64 / secs,
+        (times.len() * size) as f64 / secs / (1 << 20) as f64
+    );
+    println!(
+        "   latency p50 {} p90 {} p99 {} max {}",
+        ms(at(0.5)),
+        ms(at(0.9)),
+        ms(at(0.99)),
+        ms(at(1.0))
+    );
+    println!(
+        "   exporter RSS {:.1} MiB before, {:.1} MiB peak, {:.1} MiB at the end, {:.1} MiB 5 s later",
+        mib(rss_before),
+        mib(rss_max),
+        mib(rss_after),
+        mib(rss_idle)
+    );
+    println!(
+        "   exporter CPU {cpu:.1} s in {secs:.0} s ({:.0}% of one core); poll errors {poll_errors}",
+        cpu / secs * 100.0
+    );
+    errors == 0
+}
+
+/// One GET of `/metrics`, timed until the last body byte; the body is counted, not kept.
+async fn scrape(client: &reqwest::Client, base: &str) -> Result<(Duration, usize), String> {
+    let start = Instant::now();
+    let mut resp = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(resp.status().to_string());
+    }
+    let mut len = 0;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        len += chunk.len();
+    }
+    Ok((start.elapsed(), len))
+}
+
+async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    let resp = client.get(format!("{base}/metrics")).send().await;
+    resp.expect("scrape").text().await.expect("body")
+}
+
+async fn count_series(client: &reqwest::Client, base: &str) -> usize {
+    let text = metrics_text(client, base).await;
+    text.lines().filter(|l| !l.starts_with('#')).count()
+}
+
+/// Failed polls, all targets and reasons: a poll starved by the load would show here.
+async fn poll_errors(client: &reqwest::Client, base: &str) -> f64 {
+    let text = metrics_text(client, base).await;
+    text.lines()
+        .filter(|l| l.starts_with("fleet_target_poll_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn rss_bytes(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// User plus system CPU time of `pid`, from /proc/PID/stat (fields 14 and 15, in clock ticks).
+fn cpu_seconds(pid: u32) -> f64 {
+    extern "C" {
+        fn sysconf(name: c_int) -> c_long;
+    }
+    const SC_CLK_TCK: c_int = 2;
+    // SAFETY: sysconf only reads a system constant.
+    let ticks_per_second = unsafe { sysconf(SC_CLK_TCK) } as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The command name may hold spaces; the fields after it are plain numbers.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / ticks_per_second
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
