@@ -129,7 +129,11 @@ impl OpenvoxDriver {
         let mut sections = Sections::default();
 
         sections.record(self.performance(ctx, &mut b).await)?;
-        sections.record(self.refresh_oem(ctx).await)?;
+        // A cached OEM answer is not a section that succeeded: a gateway answering nothing but
+        // garbage must fail the poll rather than serve the cache.
+        if self.oem_due() {
+            sections.record(self.refresh_oem(ctx).await)?;
+        }
         if let Some(cached) = &self.oem {
             metrics::info(&mut b, &cached.oem);
         }
@@ -170,16 +174,16 @@ impl OpenvoxDriver {
         Ok(())
     }
 
+    /// Whether to read the OEM answer: after every login, as the document says, and hourly.
+    fn oem_due(&self) -> bool {
+        let logins = self.client.logins();
+        self.oem
+            .as_ref()
+            .is_none_or(|c| c.logins != logins || c.read.elapsed() >= OEM_EVERY)
+    }
+
     async fn refresh_oem(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
         const PATH: &str = "sys_info/oem";
-        let logins = self.client.logins();
-        let due = self
-            .oem
-            .as_ref()
-            .is_none_or(|c| c.logins != logins || c.read.elapsed() >= OEM_EVERY);
-        if !due {
-            return Ok(());
-        }
         let data = self.client.call(ctx, PATH, Map::new()).await?;
         let oem: Oem = data_object(data).map_err(decode(PATH))?;
         self.oem = Some(CachedOem {
