@@ -338,4 +338,21 @@ mod tests {
         let shown = format!("{opts:?} {c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::drivers::testing::config_debug("komari", "api_key = \"Km-debug-secret-key\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Km-debug-secret-key");
+        let auth = [
+            super::client::Auth::ApiKey(crate::config::Secret::new("Km-debug-secret-key")),
+            super::client::Auth::Login {
+                username: "admin".into(),
+                password: crate::config::Secret::new("Km-debug-secret-key"),
+            },
+        ];
+        crate::drivers::testing::assert_redacted(&format!("{auth:?}"), "Km-debug-secret-key");
+    }
 }

@@ -274,4 +274,13 @@ mod tests {
         assert_eq!(opts.token_ttl, Duration::from_secs(600));
         assert!(!opts.cdr);
     }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::drivers::testing::config_debug("openvox", "password = \"Ov-debug-secret\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Ov-debug-secret");
+    }
 }
