@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use tracing::{error, info, warn};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 use fleet_exporter::app::App;
@@ -137,8 +138,17 @@ fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
     }
 }
 
+/// Libraries whose trace output prints requests verbatim, `Authorization` headers included.
+const VERBATIM_TRACERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
 fn init_logging(cli: &Cli) {
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Trace level must not leak a credential, so those libraries stop at debug.
+    if filter.max_level_hint() == Some(LevelFilter::TRACE) {
+        for target in VERBATIM_TRACERS {
+            filter = filter.add_directive(format!("{target}=debug").parse().expect("valid"));
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+use fleet_exporter::sim::{iot, komari, openvox};
 use md5::{Digest, Md5};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
@@ -29,21 +30,31 @@ fn free_port() -> u16 {
 struct Running {
     child: Child,
     url: String,
+    /// Drains stderr as it comes: a full pipe would block the exporter's logging (and with it
+    /// the exporter) at trace level.
+    stderr: std::thread::JoinHandle<String>,
 }
 
 impl Running {
     fn start(args: &[&str]) -> Running {
         let port = free_port();
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(args)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        });
         Running {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            stderr,
         }
     }
 
@@ -54,15 +65,20 @@ impl Running {
 
     async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
+        let mut last = None;
         loop {
             if let Some(m) = self.get("/metrics").await {
                 if pred(&m) {
                     return m;
                 }
+                last = Some(m);
             }
+            let health = last.as_deref().unwrap_or_default().lines();
+            let health: Vec<&str> = health.filter(|l| l.starts_with("fleet_target_")).collect();
             assert!(
                 start.elapsed() < Duration::from_secs(15),
-                "timed out waiting for {what}"
+                "timed out waiting for {what}; health series:\n{}",
+                health.join("\n")
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -91,13 +107,7 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let stderr = self.stderr.join().unwrap();
         (status.success(), start.elapsed().as_secs_f64(), stderr)
     }
 }
@@ -160,17 +170,34 @@ async fn demo_serves_every_router_within_seconds_and_exits_on_sigterm() {
     assert!(secs < 5.0, "exit took {secs} s");
 }
 
-#[tokio::test]
-async fn secrets_never_appear_in_logs_metrics_or_pages() {
-    let password = "Pw-7d1f0c3e-never-show";
-    let md5: String = Md5::digest(password)
+/// Every way a secret could be shown: as configured, as the device logins derive it (iKuai and
+/// OpenVox send its MD5, iKuai also base64 of a salted form), and as it would sit in an
+/// `Authorization` header.
+fn secret_forms(secret: &str) -> Vec<String> {
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let md5: String = Md5::digest(secret)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let salted = base64::engine::general_purpose::STANDARD.encode(format!("salt_11{password}"));
-    let sim = |fault| async move {
+    vec![
+        secret.to_string(),
+        md5,
+        b64(format!("salt_11{secret}")),
+        b64(secret.to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn secrets_of_every_kind_never_appear_in_logs_metrics_or_pages() {
+    const IKUAI: &str = "Ik-7d1f0c3e-never-show";
+    const KOMARI_KEY: &str = "Km-api-9a8b7c6d-never-show";
+    const KOMARI_PW: &str = "Km-pw-31415926-never-show";
+    const OPENVOX: &str = "Ov-pw-27182818-never-show";
+    const IOT: &str = "Iot-16180339-never-show";
+
+    let ikuai = |fault| async move {
         let s = IkuaiSim::start(IkuaiSimConfig {
-            password: password.into(),
+            password: IKUAI.into(),
             firmware: Firmware::V4,
             lan_clients: 3,
             ..IkuaiSimConfig::default()
@@ -180,36 +207,172 @@ async fn secrets_never_appear_in_logs_metrics_or_pages() {
         s.set_fault(fault);
         s
     };
-    let (good, broken, hung) = (
-        sim(Fault::None).await,
-        sim(Fault::Truncated).await,
-        sim(Fault::Hang).await,
+    let komari = |fault| async move {
+        let s = komari::KomariSim::start(komari::KomariSimConfig {
+            private: true,
+            api_key: Some(KOMARI_KEY.into()),
+            password: KOMARI_PW.into(),
+            ..komari::KomariSimConfig::default()
+        })
+        .await
+        .unwrap();
+        s.set_fault(fault);
+        s
+    };
+    let openvox = |fault| async move {
+        let s = openvox::OpenvoxSim::start(openvox::OpenvoxSimConfig {
+            password: OPENVOX.into(),
+            login_delay: Duration::from_millis(20),
+            cdr_every: None,
+            ..openvox::OpenvoxSimConfig::default()
+        })
+        .await
+        .unwrap();
+        s.set_fault(fault);
+        s
+    };
+    let iot = |fault| async move {
+        let s = iot::IotSim::start(iot::IotSimConfig {
+            app_secret: IOT.into(),
+            devices: 1,
+            rate_limit: None,
+            ..iot::IotSimConfig::default()
+        })
+        .await
+        .unwrap();
+        s.set_fault(fault);
+        s
+    };
+    let (ik_good, ik_broken, ik_hung, ik_wrong) = (
+        ikuai(Fault::None).await,
+        ikuai(Fault::Truncated).await,
+        ikuai(Fault::Hang).await,
+        ikuai(Fault::None).await,
     );
-    let wrong = sim(Fault::None).await;
+    let (ko_good, ko_broken) = (
+        komari(komari::Fault::None).await,
+        komari(komari::Fault::Truncated).await,
+    );
+    let (ov_good, ov_broken) = (
+        openvox(openvox::Fault::None).await,
+        openvox(openvox::Fault::Truncated).await,
+    );
+    let (iot_good, iot_broken) = (
+        iot(iot::Fault::None).await,
+        iot(iot::Fault::Truncated).await,
+    );
 
     let dir = temp_dir("secrets");
-    std::fs::write(dir.join("pw"), format!("{password}\n")).unwrap();
-    let target = |name: &str, url: &str, secret: &str| {
-        format!("[[targets]]\nname = \"{name}\"\nkind = \"ikuai\"\nurl = \"{url}\"\n{secret}\ninterval = \"400ms\"\ntimeout = \"300ms\"\n")
+    for (file, secret) in [("ikuai", IKUAI), ("komari", KOMARI_KEY), ("iot", IOT)] {
+        std::fs::write(dir.join(file), format!("{secret}\n")).unwrap();
+    }
+    let target = |name: &str, kind: &str, url: &str, secret: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\n{secret}\n\
+             interval = \"400ms\"\ntimeout = \"300ms\"\n"
+        )
     };
+    let iot_auth = |secret: &str| {
+        let device = iot::IotSim::device_no(0);
+        format!("app_id = \"qwe123\"\n{secret}\ndevices = [\"{device}\"]\nrate_limit = 100")
+    };
+    let komari_key = |key: &str| format!("{key}\nallow_insecure_auth = true");
     let config = [
-        target("good", &good.url(), "password_file = \"pw\""),
         target(
-            "broken",
-            &broken.url(),
-            &format!("password = \"{password}\""),
+            "ik-good",
+            "ikuai",
+            &ik_good.url(),
+            "password_file = \"ikuai\"",
         ),
-        target("hung", &hung.url(), "password_file = \"pw\""),
-        // A wrong password that contains the real one must not show either.
         target(
-            "wrong",
-            &wrong.url(),
-            &format!("password = \"x{password}\""),
+            "ik-broken",
+            "ikuai",
+            &ik_broken.url(),
+            &format!("password = \"{IKUAI}\""),
+        ),
+        target(
+            "ik-hung",
+            "ikuai",
+            &ik_hung.url(),
+            "password_file = \"ikuai\"",
+        ),
+        // A wrong secret that contains the real one must not show either.
+        target(
+            "ik-wrong",
+            "ikuai",
+            &ik_wrong.url(),
+            &format!("password = \"x{IKUAI}\""),
+        ),
+        target(
+            "ko-key",
+            "komari",
+            &ko_good.url(),
+            &komari_key("api_key_file = \"komari\""),
+        ),
+        target(
+            "ko-login",
+            "komari",
+            &ko_good.url(),
+            &komari_key(&format!("username = \"admin\"\npassword = \"{KOMARI_PW}\"")),
+        ),
+        target(
+            "ko-wrong",
+            "komari",
+            &ko_good.url(),
+            &komari_key(&format!("api_key = \"x{KOMARI_KEY}\"")),
+        ),
+        target(
+            "ko-broken",
+            "komari",
+            &ko_broken.url(),
+            &komari_key(&format!("api_key = \"{KOMARI_KEY}\"")),
+        ),
+        target(
+            "ov-good",
+            "openvox",
+            &ov_good.url(),
+            &format!("password = \"{OPENVOX}\""),
+        ),
+        target(
+            "ov-wrong",
+            "openvox",
+            &ov_good.url(),
+            &format!("password = \"x{OPENVOX}\""),
+        ),
+        target(
+            "ov-broken",
+            "openvox",
+            &ov_broken.url(),
+            &format!("password = \"{OPENVOX}\""),
+        ),
+        target(
+            "iot-good",
+            "iot",
+            &iot_good.url(),
+            &iot_auth("app_secret_file = \"iot\""),
+        ),
+        target(
+            "iot-wrong",
+            "iot",
+            &iot_good.url(),
+            &iot_auth(&format!("app_secret = \"x{IOT}\"")),
+        ),
+        target(
+            "iot-broken",
+            "iot",
+            &iot_broken.url(),
+            &iot_auth(&format!("app_secret = \"{IOT}\"")),
         ),
     ]
     .concat();
     let path = dir.join("config.toml");
     std::fs::write(&path, config).unwrap();
+    let secrets: Vec<String> = [IKUAI, KOMARI_KEY, KOMARI_PW, OPENVOX, IOT]
+        .iter()
+        .flat_map(|s| secret_forms(s))
+        // Session cookies the simulators hand out, whatever their value.
+        .chain(["sess_key=".into(), "session_token=".into()])
+        .collect();
 
     for format in ["text", "json"] {
         let exporter = Running::start(&[
@@ -217,7 +380,10 @@ async fn secrets_never_appear_in_logs_metrics_or_pages() {
             "--log.level=trace",
             &format!("--log.format={format}"),
         ]);
-        good.expire_sessions();
+        // Expired sessions and tokens: every login path runs again.
+        ik_good.expire_sessions();
+        ko_good.expire_sessions();
+        ov_good.expire_tokens();
         let m = exporter
             .wait_for("every error path", |m| {
                 let errs = |t: &str, r: &str| {
@@ -228,14 +394,25 @@ async fn secrets_never_appear_in_logs_metrics_or_pages() {
                             && !l.ends_with(" 0")
                     })
                 };
-                errs("broken", "decode")
-                    && errs("hung", "timeout")
-                    && errs("wrong", "auth")
-                    && m.contains("ikuai_info{target=\"good\"")
+                let up = |t: &str| {
+                    let series = format!("fleet_target_up{{target=\"{t}\",");
+                    m.lines()
+                        .any(|l| l.starts_with(&series) && l.ends_with(" 1"))
+                };
+                ["ik", "ko", "ov", "iot"].iter().all(|k| {
+                    errs(&format!("{k}-broken"), "decode") && errs(&format!("{k}-wrong"), "auth")
+                }) && errs("ik-hung", "timeout")
+                    && ["ik-good", "ko-key", "ko-login", "ov-good", "iot-good"]
+                        .iter()
+                        .all(|t| up(t))
             })
             .await;
         let page = exporter.get("/").await.unwrap();
-        let probe = exporter.get("/probe?target=wrong").await.unwrap();
+        let probes = ["ik-wrong", "ko-wrong", "ov-wrong", "iot-wrong", "ko-login"];
+        let mut probe = String::new();
+        for t in probes {
+            probe.push_str(&exporter.get(&format!("/probe?target={t}")).await.unwrap());
+        }
         let (ok, _, stderr) = exporter.terminate();
         assert!(ok);
         assert!(
@@ -248,10 +425,13 @@ async fn secrets_never_appear_in_logs_metrics_or_pages() {
             ("/", &page),
             ("/probe", &probe),
         ] {
-            for secret in [password, md5.as_str(), salted.as_str(), "sess_key="] {
+            for secret in &secrets {
+                let leak = text.lines().find(|l| l.contains(secret.as_str()));
                 assert!(
-                    !text.contains(secret),
-                    "{secret:?} leaked into {what} ({format})"
+                    leak.is_none(),
+                    "{secret:?} leaked into {what} ({format}): {}",
+                    leak.unwrap_or_default()
+                        .replace(secret.as_str(), "<SECRET>")
                 );
             }
         }

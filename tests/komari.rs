@@ -372,7 +372,8 @@ async fn ping_max_nodes_caps_ping_calls() {
 
 #[tokio::test]
 async fn bad_answers_are_counted_errors_never_stale_data() {
-    // WebSocket replies: an error status and text that is not JSON cost the live section.
+    // WebSocket replies: an error status and text that is not JSON fail the poll, since the
+    // live state is required; the node list alone would be stale.
     for (fault, reason) in [(WsFault::Error, "api"), (WsFault::NotJson, "decode")] {
         let server = sim(KomariSimConfig::default()).await;
         let exporter = start_exporter(&target(&server.url(), "")).await;
@@ -391,11 +392,8 @@ async fn bad_answers_are_counted_errors_never_stale_data() {
             0,
             "online state unknown"
         );
-        assert_eq!(
-            count(&m, "komari_node_info", &[]),
-            6,
-            "the node list still counts"
-        );
+        assert_eq!(sample(&m, "fleet_target_up", &["target=\"k\""]), Some(0.0));
+        assert_eq!(count(&m, "komari_node_info", &[]), 0, "no stale node list");
     }
     // HTTP answers: a broken node list or ping answer costs only its section.
     for (fault, reason) in [
@@ -418,7 +416,7 @@ async fn bad_answers_are_counted_errors_never_stale_data() {
 }
 
 #[tokio::test]
-async fn refused_upgrades_back_off_and_recover() {
+async fn refused_upgrades_follow_the_poll_backoff_and_recover() {
     let server = sim(KomariSimConfig::default()).await;
     server.set_ws_fault(WsFault::RefuseUpgrade);
     let exporter = start_exporter(&target(&server.url(), "")).await;
@@ -427,7 +425,7 @@ async fn refused_upgrades_back_off_and_recover() {
         .await;
     assert_eq!(sample(&m, "fleet_target_up", &["target=\"k\""]), Some(0.0));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Polls every 500 ms (doubling while failing), attempts every 0.5 s doubling per failure.
+    // One attempt a poll; polls every 500 ms doubling while failing (no backoff_max here).
     assert!(server.ws_refused() <= 5, "{} attempts", server.ws_refused());
     server.set_ws_fault(WsFault::None);
     exporter

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::drivers::PollError;
 
-/// Device answers are small; anything far larger is a fault, not data worth buffering.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Device answers are small (a 2,000-node Komari live state is well under a megabyte per hundred
+/// nodes); anything far larger is a fault, not data worth buffering.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// A client for one target. `timeout` bounds each request, below the poll's own deadline.
 pub fn client(timeout: Duration) -> reqwest::Client {

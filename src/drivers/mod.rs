@@ -184,4 +184,27 @@ pub(crate) mod testing {
     pub fn has(text: &str, line: &str) -> bool {
         text.lines().any(|l| l == line)
     }
+
+    /// The `Debug` text of a one-target config of `kind` with these option lines, and the
+    /// target's spec, for redaction checks.
+    pub fn config_debug(kind: &str, options: &str) -> (String, crate::config::TargetSpec) {
+        let text = format!(
+            "[[targets]]\nname = \"t\"\nkind = \"{kind}\"\nurl = \"https://d.example\"\n{options}\n"
+        );
+        let config = crate::config::Config::parse(
+            &text,
+            crate::config::FileFormat::Toml,
+            std::path::Path::new("."),
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let spec = (*config.targets[0].spec).clone();
+        (format!("{config:?}"), spec)
+    }
+
+    /// Fails when `debug` shows `secret` or the MD5 a device login derives from it.
+    pub fn assert_redacted(debug: &str, secret: &str) {
+        for form in [secret.to_string(), super::md5_hex(secret)] {
+            assert!(!debug.contains(&form), "{form:?} shown in {debug}");
+        }
+    }
 }

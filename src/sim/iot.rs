@@ -161,6 +161,10 @@ impl IotSim {
         })
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

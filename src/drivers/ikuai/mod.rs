@@ -225,3 +225,15 @@ impl IkuaiDriver {
         Ok(self.ports.get_or_insert_with(Ports::default))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::drivers::testing::config_debug("ikuai", "password = \"Ik-debug-secret\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Ik-debug-secret");
+    }
+}

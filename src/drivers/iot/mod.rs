@@ -453,4 +453,15 @@ mod tests {
         assert!(e.starts_with("devices_file: cannot read"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) = crate::drivers::testing::config_debug(
+            "iot",
+            "app_id = \"a\"\napp_secret = \"Iot-debug-secret\"\ndevices = [\"1\"]",
+        );
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Iot-debug-secret");
+    }
 }

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use rand::Rng;
 use reqwest::header::{HeaderValue, AUTHORIZATION, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -65,34 +64,6 @@ struct Connection {
     opened: Instant,
 }
 
-/// Delays between failed connection attempts: 1 s doubling to a minute, each scaled by a random
-/// factor in [0.5, 1) so many exporters do not reconnect in step after a server restart.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-    not_before: Option<Instant>,
-}
-
-impl Backoff {
-    const BASE: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(60);
-
-    fn failed(&mut self) {
-        self.failures += 1;
-        let delay = Self::BASE
-            .saturating_mul(1 << (self.failures - 1).min(16))
-            .min(Self::MAX);
-        let jitter = rand::rng().random_range(0.5..1.0);
-        self.not_before = Some(Instant::now() + delay.mul_f64(jitter));
-    }
-
-    fn wait_left(&self) -> Option<Duration> {
-        self.not_before
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .filter(|d| !d.is_zero())
-    }
-}
-
 pub struct KomariClient {
     http: reqwest::Client,
     /// The target URL with a trailing slash, so API paths join below any path prefix.
@@ -104,7 +75,6 @@ pub struct KomariClient {
     connect_timeout: Duration,
     ws_max_age: Duration,
     ws: Option<Connection>,
-    backoff: Backoff,
     /// Set while a socket is lost and not yet replaced.
     pending_reconnect: Option<Reconnect>,
     /// Replacement connections opened, by [`Reconnect::ALL`] index.
@@ -134,7 +104,6 @@ impl KomariClient {
             connect_timeout: timeout.min(Duration::from_secs(5)),
             ws_max_age,
             ws: None,
-            backoff: Backoff::default(),
             pending_reconnect: None,
             reconnects: [0; 2],
         }
@@ -202,25 +171,26 @@ impl KomariClient {
         // Until this request completes, the socket counts as lost (also if the poll is cancelled).
         self.pending_reconnect = Some(Reconnect::Dropped);
         let text = request(&mut conn.socket).await?;
-        self.pending_reconnect = None;
-        self.ws = Some(conn);
-        parse_envelope::<Live>(text.as_bytes()).map_err(|e| match e {
+        let parsed = parse_envelope::<Live>(text.as_bytes());
+        if matches!(parsed, Err(Envelope::NotJson | Envelope::BadData(_))) {
+            // A socket that answered garbage (a confused proxy, a half-restarted server) is not
+            // trusted with the next request: the next poll opens a fresh one.
+            close(conn).await;
+        } else {
+            self.pending_reconnect = None;
+            self.ws = Some(conn);
+        }
+        parsed.map_err(|e| match e {
             Envelope::NotJson => PollError::Decode("WebSocket reply is not JSON".into()),
             Envelope::Failed(m) => PollError::Api(format!("WebSocket reply: {m}")),
             Envelope::BadData(m) => PollError::Decode(format!("WebSocket reply: {m}")),
         })
     }
 
-    /// Opens the WebSocket (after the backoff delay, if the last attempts failed), logging in
-    /// again once when the upgrade is answered 401.
+    /// Opens the WebSocket, logging in again once when the upgrade is answered 401. At most one
+    /// attempt a poll: the scheduler's backoff paces a failing server, and a server that comes
+    /// back is reconnected to at the next poll.
     async fn connect(&mut self, ctx: &mut PollContext) -> Result<Connection, PollError> {
-        if let Some(left) = self.backoff.wait_left() {
-            return Err(PollError::Connect(format!(
-                "WebSocket: next connection attempt in {:.1}s after {} failed",
-                left.as_secs_f64(),
-                self.backoff.failures
-            )));
-        }
         let fresh = self.ensure_session(ctx).await?;
         let result = match self.open().await {
             Err(PollError::Auth(_)) if self.can_relogin(fresh) => {
@@ -230,22 +200,14 @@ impl KomariClient {
             }
             result => result,
         };
-        match result {
-            Ok(socket) => {
-                self.backoff = Backoff::default();
-                if let Some(reason) = self.pending_reconnect.take() {
-                    self.reconnects[reason as usize] += 1;
-                }
-                Ok(Connection {
-                    socket,
-                    opened: Instant::now(),
-                })
-            }
-            Err(e) => {
-                self.backoff.failed();
-                Err(e)
-            }
+        let socket = result?;
+        if let Some(reason) = self.pending_reconnect.take() {
+            self.reconnects[reason as usize] += 1;
         }
+        Ok(Connection {
+            socket,
+            opened: Instant::now(),
+        })
     }
 
     async fn open(&self) -> Result<Socket, PollError> {
@@ -430,6 +392,10 @@ async fn request(socket: &mut Socket) -> Result<String, PollError> {
                     "WebSocket closed by the server mid-request{why}"
                 )));
             }
+            // An oversized reply is a bad answer, not a lost connection.
+            Some(Err(e @ tungstenite::Error::Capacity(_))) => {
+                return Err(PollError::Decode(format!("WebSocket reply: {e}")))
+            }
             Some(Err(e)) => return Err(PollError::Connect(format!("WebSocket: {e}"))),
             None => {
                 return Err(PollError::Connect(
@@ -503,18 +469,5 @@ mod tests {
             refused("api/nodes", StatusCode::BAD_GATEWAY, b"<html>"),
             PollError::Http("api/nodes: HTTP 502 Bad Gateway".into())
         );
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_a_cap() {
-        let mut b = Backoff::default();
-        assert!(b.wait_left().is_none());
-        b.failed();
-        let first = b.wait_left().unwrap();
-        assert!(first <= Duration::from_secs(1) && first >= Duration::from_millis(400));
-        for _ in 0..20 {
-            b.failed();
-        }
-        assert!(b.wait_left().unwrap() <= Backoff::MAX);
     }
 }

@@ -2,7 +2,7 @@
 //! descriptions from `/api/nodes` on a slower schedule, ping loss and latency from
 //! `/api/records/ping`, and the server version.
 //!
-//! A poll: the WebSocket `get` (the live state, required), then the node list when due or when
+//! A poll: the WebSocket `get` (the live state, required: when it fails, so does the poll), then the node list when due or when
 //! a node appears that it does not describe, the version with it, then ping records of online
 //! nodes. A failed node list, version or ping section costs only its own series.
 
@@ -151,46 +151,29 @@ impl Driver for KomariDriver {
     }
 }
 
-/// Failures that say the server as a whole cannot be polled now; the others cost one section.
-fn is_fatal(e: &PollError) -> bool {
-    matches!(
-        e,
-        PollError::Timeout | PollError::Connect(_) | PollError::Auth(_) | PollError::Http(_)
-    )
-}
-
 impl KomariDriver {
     async fn poll_server(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
+        // Without the live state there is nothing current to serve: node descriptions alone
+        // would be stale series, so the poll fails with the live state's reason.
+        let live = self.client.live(ctx).await?;
         let mut failed = Vec::new();
-        let live = match self.client.live(ctx).await {
-            Ok(live) => Some(live),
-            Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => {
-                failed.push(e);
-                None
-            }
-        };
         let scheduled = self.polls % self.opts.nodes_every == 0;
         self.polls += 1;
         if scheduled {
             self.unlisted.clear();
         }
-        let unknown = live.as_ref().is_some_and(|l| self.has_unknown_node(l));
-        if scheduled || unknown {
-            if let Err(e) = self.refresh_nodes(ctx, live.as_ref()).await {
-                if is_fatal(&e) && live.is_none() {
-                    return Err(e);
-                }
+        if scheduled || self.has_unknown_node(&live) {
+            if let Err(e) = self.refresh_nodes(ctx, &live).await {
                 failed.push(e);
             }
         }
         let mut b = ctx.snapshot_builder();
-        metrics::nodes(&mut b, &self.nodes, live.as_ref());
+        metrics::nodes(&mut b, &self.nodes, Some(&live));
         if let Some(v) = &self.version {
             metrics::build_info(&mut b, v);
         }
-        if let (true, Some(live)) = (self.opts.ping, &live) {
-            let (by_node, tasks, omitted) = self.pings(live, &mut failed).await;
+        if self.opts.ping {
+            let (by_node, tasks, omitted) = self.pings(&live, &mut failed).await;
             metrics::pings(&mut b, &by_node, &tasks, omitted);
         }
         metrics::reconnects(&mut b, self.client.reconnects());
@@ -206,27 +189,21 @@ impl KomariDriver {
             .any(|u| !listed.contains(u.as_str()) && !self.unlisted.contains(u))
     }
 
-    async fn refresh_nodes(
-        &mut self,
-        ctx: &mut PollContext,
-        live: Option<&Live>,
-    ) -> Result<(), PollError> {
+    async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
         // Public even on private sites; a failure here is worth a log line, not the node list.
         match self.client.get::<Version>(ctx, "api/version").await {
             Ok(v) => self.version = Some(v),
             Err(e) => ctx.partial_errors.push(e),
         }
         self.nodes = self.client.get(ctx, "api/nodes").await?;
-        if let Some(live) = live {
-            let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
-            self.unlisted = live
-                .data
-                .keys()
-                .chain(&live.online)
-                .filter(|u| !listed.contains(u.as_str()))
-                .cloned()
-                .collect();
-        }
+        let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
+        self.unlisted = live
+            .data
+            .keys()
+            .chain(&live.online)
+            .filter(|u| !listed.contains(u.as_str()))
+            .cloned()
+            .collect();
         Ok(())
     }
 
@@ -359,5 +336,22 @@ mod tests {
         let opts: super::Options = c.targets[0].spec.driver_options().unwrap();
         let shown = format!("{opts:?} {c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::drivers::testing::config_debug("komari", "api_key = \"Km-debug-secret-key\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Km-debug-secret-key");
+        let auth = [
+            super::client::Auth::ApiKey(crate::config::Secret::new("Km-debug-secret-key")),
+            super::client::Auth::Login {
+                username: "admin".into(),
+                password: crate::config::Secret::new("Km-debug-secret-key"),
+            },
+        ];
+        crate::drivers::testing::assert_redacted(&format!("{auth:?}"), "Km-debug-secret-key");
     }
 }

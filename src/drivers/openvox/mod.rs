@@ -128,7 +128,11 @@ impl OpenvoxDriver {
         let mut sections = Sections::default();
 
         sections.record(self.performance(ctx, &mut b).await)?;
-        sections.record(self.refresh_oem(ctx).await)?;
+        // A cached OEM answer is not a section that succeeded: a gateway answering nothing but
+        // garbage must fail the poll rather than serve the cache.
+        if self.oem_due() {
+            sections.record(self.refresh_oem(ctx).await)?;
+        }
         if let Some(cached) = &self.oem {
             metrics::info(&mut b, &cached.oem);
         }
@@ -169,16 +173,16 @@ impl OpenvoxDriver {
         Ok(())
     }
 
+    /// Whether to read the OEM answer: after every login, as the document says, and hourly.
+    fn oem_due(&self) -> bool {
+        let logins = self.client.logins();
+        self.oem
+            .as_ref()
+            .is_none_or(|c| c.logins != logins || c.read.elapsed() >= OEM_EVERY)
+    }
+
     async fn refresh_oem(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
         const PATH: &str = "sys_info/oem";
-        let logins = self.client.logins();
-        let due = self
-            .oem
-            .as_ref()
-            .is_none_or(|c| c.logins != logins || c.read.elapsed() >= OEM_EVERY);
-        if !due {
-            return Ok(());
-        }
         let data = self.client.call(ctx, PATH, Map::new()).await?;
         let oem: Oem = data_object(data).map_err(decode(PATH))?;
         self.oem = Some(CachedOem {
@@ -268,5 +272,14 @@ mod tests {
         assert!(!format!("{opts:?}").contains("hunter2"));
         assert_eq!(opts.token_ttl, Duration::from_secs(600));
         assert!(!opts.cdr);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::drivers::testing::config_debug("openvox", "password = \"Ov-debug-secret\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::drivers::testing::assert_redacted(&shown, "Ov-debug-secret");
     }
 }
