@@ -51,6 +51,8 @@ pub struct WebConfigError(String);
 pub struct WebConfig {
     tls: Option<TlsSettings>,
     users: Users,
+    /// The file it was loaded from: basic-auth users are re-read from it when it changes.
+    file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +119,10 @@ impl WebConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| WebConfigError(format!("cannot read {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|e| WebConfigError(format!("{}: {e}", path.display())))
+        let mut web = Self::parse(&text, base)
+            .map_err(|e| WebConfigError(format!("{}: {e}", path.display())))?;
+        web.file = Some(path.to_path_buf());
+        Ok(web)
     }
 
     pub fn parse(text: &str, base_dir: &Path) -> Result<WebConfig, WebConfigError> {
@@ -152,6 +157,7 @@ impl WebConfig {
         Ok(WebConfig {
             tls,
             users: Users(raw.basic_auth_users),
+            file: None,
         })
     }
 
@@ -189,8 +195,12 @@ pub fn protect(router: Router, web: &WebConfig) -> Router {
     if !web.auth_enabled() {
         return router;
     }
-    let auth = Arc::new(BasicAuth::new(web.users.0.clone()));
-    router.layer(middleware::from_fn_with_state(auth, require_auth))
+    let mut auth = BasicAuth::new(web.users.0.clone());
+    auth.file = web.file.clone().map(|path| {
+        let stamp = stamp(&path);
+        (path, Mutex::new(stamp))
+    });
+    router.layer(middleware::from_fn_with_state(Arc::new(auth), require_auth))
 }
 
 async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Next) -> Response {
@@ -225,9 +235,11 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// Checks basic-auth credentials against bcrypt hashes, remembering verdicts.
 struct BasicAuth {
-    users: Arc<BTreeMap<String, String>>,
+    users: Mutex<Arc<BTreeMap<String, String>>>,
     verdicts: Mutex<HashMap<[u8; 32], bool>>,
     capacity: usize,
+    /// The web config file and its last seen stamp, as exporter-toolkit re-reads users.
+    file: Option<(PathBuf, Mutex<Stamp>)>,
 }
 
 impl BasicAuth {
@@ -237,18 +249,20 @@ impl BasicAuth {
 
     fn with_capacity(users: BTreeMap<String, String>, capacity: usize) -> Self {
         BasicAuth {
-            users: Arc::new(users),
+            users: Mutex::new(Arc::new(users)),
             verdicts: Mutex::new(HashMap::new()),
             capacity,
+            file: None,
         }
     }
 
     async fn check(&self, user: String, password: String) -> bool {
+        self.reload_users_if_changed();
         let key = cache_key(&user, &password);
         if let Some(&verdict) = self.lock().get(&key) {
             return verdict;
         }
-        let users = self.users.clone();
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // bcrypt is deliberately slow: keep it off the threads that serve scrapes.
         let verdict = tokio::task::spawn_blocking(move || verify(&users, &user, &password))
             .await
@@ -263,6 +277,31 @@ impl BasicAuth {
         }
         verdicts.insert(key, verdict);
         verdict
+    }
+
+    /// One `stat` per request buys password changes without a restart. A file that no longer
+    /// validates keeps the old users (and is reported once per change, not per request).
+    fn reload_users_if_changed(&self) {
+        let Some((path, seen)) = &self.file else {
+            return;
+        };
+        let now = stamp(path);
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if now == *seen {
+            return;
+        }
+        *seen = now;
+        match WebConfig::load(path) {
+            Ok(web) => {
+                *self.users.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(web.users.0);
+                // Verdicts were for the old hashes.
+                self.lock().clear();
+                info!("web config changed: basic-auth users reloaded");
+            }
+            Err(e) => {
+                warn!(error = %e, "web config changed but is invalid; keeping the previous users")
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
@@ -315,12 +354,7 @@ impl TlsSettings {
 
     /// What tells a changed file from an unchanged one without reading it.
     fn stamps(&self) -> Stamps {
-        self.files()
-            .map(|p| {
-                let m = std::fs::metadata(p).ok()?;
-                Some((m.modified().ok()?, m.len()))
-            })
-            .collect()
+        self.files().map(stamp).collect()
     }
 
     fn build(&self) -> Result<ServerConfig, WebConfigError> {
@@ -393,8 +427,14 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, WebConfig
     Ok(certs)
 }
 
-/// Each file's modification time and size, `None` when it cannot be read.
-type Stamps = Vec<Option<(SystemTime, u64)>>;
+/// A file's modification time and size, `None` when it cannot be read.
+type Stamp = Option<(SystemTime, u64)>;
+type Stamps = Vec<Stamp>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
 
 /// The TLS config in force, rebuilt when a certificate, key or CA file has changed.
 struct CertReloader {

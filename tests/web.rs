@@ -227,3 +227,48 @@ async fn a_rotated_certificate_is_served_without_restart() {
         "the old certificate is no longer served"
     );
 }
+
+#[tokio::test]
+async fn changed_users_apply_without_a_restart() {
+    let dir = temp_dir("users");
+    let users = |password: &str| {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        format!("basic_auth_users:\n  alice: '{hash}'\n")
+    };
+    let exp = exporter(&dir, &users("old-pw")).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", exp.url);
+    let code = |auth| {
+        let (http, url) = (&http, &url);
+        async move {
+            status(http, url, Some(auth))
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(code(("alice", "old-pw")).await, 200);
+    assert_eq!(code(("alice", "new-pw")).await, 401);
+
+    // A different length guarantees a new stamp even on coarse file times.
+    fs::write(
+        dir.join("web.yml"),
+        format!("{}# rotated\n", users("new-pw")),
+    )
+    .unwrap();
+    assert_eq!(code(("alice", "new-pw")).await, 200);
+    assert_eq!(
+        code(("alice", "old-pw")).await,
+        401,
+        "cached verdicts are dropped"
+    );
+
+    // A broken file keeps the users in force.
+    fs::write(
+        dir.join("web.yml"),
+        "basic_auth_users:\n  alice: not-a-hash\n",
+    )
+    .unwrap();
+    assert_eq!(code(("alice", "new-pw")).await, 200);
+}
