@@ -33,7 +33,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime, html_response, json_response, lock, md5_hex, mix, serve, unit, unix_now, InFlight,
+    datetime, first_half, html_response, json_response, lock, md5_hex, mix, serve, unit, unix_now,
+    InFlight,
 };
 
 pub const DEVICE_FLOW_PATH: &str = "/openapi/iot/queryDeviceFlow";
@@ -297,13 +298,7 @@ async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: By
     };
     let text = envelope.to_string();
     match fault {
-        Fault::Truncated => {
-            let mut cut = text.len() / 2;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            json_response(StatusCode::OK, text[..cut].to_owned())
-        }
+        Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
         Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
         _ => json_response(StatusCode::OK, text),
     }

@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    civil_from_days, html_response, json_response, lock, mix, serve, unit, unix_now, Flow,
+    datetime_with, first_half, html_response, json_response, lock, mix, serve, unit, unix_now, Flow,
 };
 
 /// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted).
@@ -330,7 +330,7 @@ impl Shared {
                 self.hang().await;
                 StatusCode::SERVICE_UNAVAILABLE.into_response()
             }
-            Fault::Truncated => json_response(StatusCode::OK, cut_in_half(&body)),
+            Fault::Truncated => json_response(StatusCode::OK, first_half(&body)),
             Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
             Fault::Status500 => html_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -349,14 +349,6 @@ impl Shared {
             offline: self.offline.load(Ordering::SeqCst),
         }
     }
-}
-
-fn cut_in_half(s: &str) -> String {
-    let mut cut = s.len() / 2;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    s[..cut].to_owned()
 }
 
 fn success(data: Value) -> String {
@@ -746,32 +738,25 @@ fn node_uuid(seed: u64, i: usize) -> String {
 
 /// `2025-05-30 09:10:19.1305505+00:00`: what the node list uses (format 1 of the notes).
 fn fmt_go_db(unix: u64) -> String {
-    format!("{}.{:07}+00:00", date_time(unix, ' '), unix % 9_999_991)
+    format!("{}.{:07}+00:00", datetime_with(unix, ' '), unix % 9_999_991)
 }
 
 /// RFC 3339 in the server's local time (format 2 of the notes).
 fn fmt_local(unix: u64, tz_hours: i64) -> String {
     let local = (unix as i64 + tz_hours * 3600).max(0) as u64;
     let sign = if tz_hours < 0 { '-' } else { '+' };
-    format!("{}{sign}{:02}:00", date_time(local, 'T'), tz_hours.abs())
+    format!(
+        "{}{sign}{:02}:00",
+        datetime_with(local, 'T'),
+        tz_hours.abs()
+    )
 }
 
 /// RFC 3339 with nanoseconds in UTC (format 3; what reports carry).
 fn fmt_utc_nanos(unix: f64) -> String {
     let secs = unix.floor();
     let nanos = ((unix - secs) * 1e9) as u64;
-    format!("{}.{nanos:09}Z", date_time(secs as u64, 'T'))
-}
-
-fn date_time(unix: u64, sep: char) -> String {
-    let (y, m, d) = civil_from_days((unix / 86_400) as i64);
-    let s = unix % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    format!("{}.{nanos:09}Z", datetime_with(secs as u64, 'T'))
 }
 
 struct World<'a> {

@@ -146,11 +146,15 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// `YYYY-MM-DD HH:MM:SS` of a Unix time shifted by `offset` seconds (the device's time zone).
 pub fn datetime(unix: u64, offset: u64) -> String {
-    let local = unix + offset;
-    let (y, m, d) = civil_from_days((local / 86_400) as i64);
-    let s = local % 86_400;
+    datetime_with(unix + offset, ' ')
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS` of a Unix time, with the separator an API's format uses.
+pub fn datetime_with(unix: u64, sep: char) -> String {
+    let (y, m, d) = civil_from_days((unix / 86_400) as i64);
+    let s = unix % 86_400;
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
         s / 3600,
         s / 60 % 60,
         s % 60
