@@ -1,8 +1,9 @@
 //! The binary as users run it: config checks, demo mode, signals, and secrets that never leak.
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,13 +12,9 @@ use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
 use fleet_exporter::sim::{iot, komari, openvox};
 use md5::{Digest, Md5};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
+use common::temp_dir;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fleet-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -114,7 +111,7 @@ impl Running {
 
 #[test]
 fn config_check_reports_the_target_and_key() {
-    let dir = temp_dir("check");
+    let dir = temp_dir("cli-check");
     let good = dir.join("good.toml");
     std::fs::write(&good, "[[targets]]\nname = \"hq\"\nkind = \"ikuai\"\nurl = \"http://192.0.2.1\"\npassword = \"x\"\n").unwrap();
     let out = Command::new(BIN)
@@ -262,7 +259,7 @@ async fn secrets_of_every_kind_never_appear_in_logs_metrics_or_pages() {
         iot(iot::Fault::Truncated).await,
     );
 
-    let dir = temp_dir("secrets");
+    let dir = temp_dir("cli-secrets");
     for (file, secret) in [("ikuai", IKUAI), ("komari", KOMARI_KEY), ("iot", IOT)] {
         std::fs::write(dir.join(file), format!("{secret}\n")).unwrap();
     }
@@ -445,7 +442,7 @@ async fn sighup_reloads_the_config_file() {
         IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap(),
         IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap(),
     );
-    let dir = temp_dir("hup");
+    let dir = temp_dir("cli-hup");
     let path = dir.join("config.toml");
     let target = |name: &str, url: &str| {
         format!("[[targets]]\nname = \"{name}\"\nkind = \"ikuai\"\nurl = \"{url}\"\npassword = \"admin\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\n")
@@ -470,7 +467,7 @@ async fn sighup_reloads_the_config_file() {
 fn the_example_config_is_valid() {
     let example = include_str!("../config/fleet-exporter.example.toml");
     // Its secrets live under /run/secrets/: point them at files of our own.
-    let dir = temp_dir("example");
+    let dir = temp_dir("cli-example");
     for name in example
         .split("\"/run/secrets/")
         .skip(1)
@@ -516,7 +513,7 @@ async fn healthcheck_flag_asks_the_running_exporter() {
 #[tokio::test]
 async fn the_example_web_config_protects_the_demo_and_the_healthcheck_speaks_it() {
     let example = include_str!("../config/web-config.example.yml");
-    let dir = temp_dir("web");
+    let dir = temp_dir("cli-web");
     let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
@@ -580,7 +577,7 @@ fn one_call_target(name: &str, url: &str, interval: &str) -> String {
 #[tokio::test]
 async fn sigterm_with_polls_and_scrapes_in_flight_exits_cleanly() {
     let sim = IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap();
-    let dir = temp_dir("term");
+    let dir = temp_dir("cli-term");
     let path = dir.join("config.toml");
     let target =
         "[[targets]]\nname = \"slow\"\nkind = \"ikuai\"\nurl = \"URL\"\npassword = \"admin\"\n\
@@ -636,7 +633,7 @@ async fn reload_storm_leaves_one_poller_per_target() {
     let config = |b_interval: &str| {
         one_call_target("a", &a.url(), "500ms") + &one_call_target("b", &b.url(), b_interval)
     };
-    let dir = temp_dir("storm");
+    let dir = temp_dir("cli-storm");
     let path = dir.join("config.toml");
     let write = |text: String| {
         // Renamed into place, so a reload never reads half a file.

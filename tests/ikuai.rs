@@ -313,8 +313,7 @@ async fn probe_serves_one_target_and_404s_unknown_names() {
 #[tokio::test]
 async fn reload_adds_and_removes_targets_and_keeps_the_old_config_on_errors() {
     let (a, b) = (sim(Firmware::V3, 2).await, sim(Firmware::V3, 2).await);
-    let dir = std::env::temp_dir().join(format!("fleet-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("ikuai-reload");
     let path = dir.join("config.toml");
     let only_a = ikuai_target("a", &a.url(), "s3cret-pw", FAST);
     std::fs::write(&path, &only_a).unwrap();

@@ -357,8 +357,7 @@ async fn switches_location_on_and_cards_off() {
 #[tokio::test]
 async fn devices_file_is_relative_to_the_config_and_followed() {
     let platform = sim(5).await;
-    let dir = std::env::temp_dir().join(format!("fleet-iot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("iot-devices");
     let nos = platform.device_nos();
     std::fs::write(
         dir.join("fleet.txt"),

@@ -3,21 +3,14 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fleet_exporter::config::Source;
 use fleet_exporter::web::WebConfig;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
-use common::{start_exporter_web, Exporter};
-
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fleet-web-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{start_exporter_web, temp_dir, Exporter};
 
 async fn exporter(dir: &Path, web_yaml: &str) -> Exporter {
     let path = dir.join("web.yml");
@@ -64,7 +57,7 @@ async fn status(
 
 #[tokio::test]
 async fn basic_auth_guards_every_path() {
-    let dir = temp_dir("auth");
+    let dir = temp_dir("web-auth");
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let exp = exporter(&dir, &format!("basic_auth_users:\n  alice: '{hash}'\n")).await;
     let http = reqwest::Client::new();
@@ -100,7 +93,7 @@ async fn basic_auth_guards_every_path() {
 
 #[tokio::test]
 async fn a_repeated_password_costs_one_bcrypt() {
-    let dir = temp_dir("cache");
+    let dir = temp_dir("web-cache");
     // Cost 10 is what htpasswd and exporter-toolkit's docs use.
     let hash = bcrypt::hash("s3cret", 10).unwrap();
     let exp = exporter(&dir, &format!("basic_auth_users:\n  alice: '{hash}'\n")).await;
@@ -132,7 +125,7 @@ async fn a_repeated_password_costs_one_bcrypt() {
 
 #[tokio::test]
 async fn tls_serves_with_a_generated_certificate() {
-    let dir = temp_dir("tls");
+    let dir = temp_dir("web-tls");
     let cert = write_server_cert(&dir);
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let exp = exporter(
@@ -167,7 +160,7 @@ async fn tls_serves_with_a_generated_certificate() {
 
 #[tokio::test]
 async fn client_certificates_are_required_and_verified() {
-    let dir = temp_dir("mtls");
+    let dir = temp_dir("web-mtls");
     let server_cert = write_server_cert(&dir);
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -207,7 +200,7 @@ async fn client_certificates_are_required_and_verified() {
 
 #[tokio::test]
 async fn a_rotated_certificate_is_served_without_restart() {
-    let dir = temp_dir("rotate");
+    let dir = temp_dir("web-rotate");
     let old = write_server_cert(&dir);
     let exp = exporter(&dir, TLS).await;
     let url = format!("{}/-/healthy", exp.url);
@@ -230,7 +223,7 @@ async fn a_rotated_certificate_is_served_without_restart() {
 
 #[tokio::test]
 async fn changed_users_apply_without_a_restart() {
-    let dir = temp_dir("users");
+    let dir = temp_dir("web-users");
     let users = |password: &str| {
         let hash = bcrypt::hash(password, 4).unwrap();
         format!("basic_auth_users:\n  alice: '{hash}'\n")

@@ -123,3 +123,12 @@ pub fn target(kind: &str, name: &str, url: &str, password: &str, extra: &str) ->
 pub fn ikuai_target(name: &str, url: &str, password: &str, extra: &str) -> String {
     target("ikuai", name, url, password, extra)
 }
+
+/// A fresh, empty scratch directory for one test (names include the test binary's pid, so
+/// parallel test binaries never share one).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fleet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
