@@ -1,8 +1,9 @@
-//! The load test: `cargo bench --bench load [-- --quick]`. TESTING.md says what it measures.
+//! The load test: `cargo bench --bench load [-- --quick | --secs N]`. TESTING.md says what it
+//! measures.
 //!
 //! The exporter runs as the real binary against 15 simulated iKuai routers with 1,000 LAN clients
 //! each (~100k series), polling them every 15 s while 100 scrapers fetch `/metrics` back to back
-//! for a minute (10 s with `--quick`). The simulators and scrapers run in this process, so the
+//! for a minute (10 s with `--quick`, N seconds with `--secs N`, the soak). The simulators and scrapers run in this process, so the
 //! exporter's memory and CPU figures (read from /proc) are its own.
 
 use std::ffi::{c_int, c_long};
@@ -17,8 +18,19 @@ const CLIENTS: usize = 1000;
 const SCRAPERS: usize = 100;
 
 fn main() -> ExitCode {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let run_for = Duration::from_secs(if quick { 10 } else { 60 });
+    let args: Vec<String> = std::env::args().collect();
+    let secs = match args.iter().position(|a| a == "--secs") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                eprintln!("--secs needs a number of seconds");
+                return ExitCode::FAILURE;
+            }
+        },
+        None if args.iter().any(|a| a == "--quick") => 10,
+        None => 60,
+    };
+    let run_for = Duration::from_secs(secs);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     if rt.block_on(run(run_for)) {
         ExitCode::SUCCESS
@@ -100,7 +112,8 @@ async fn run(run_for: Duration) -> bool {
         "load: {SCRAPERS} scrapers for {run_for:?} against {ROUTERS} routers x {CLIENTS} clients = \
          {series} series, {size} bytes per response"
     );
-    let deadline = Instant::now() + run_for;
+    let began = Instant::now();
+    let deadline = began + run_for;
     let scrapers: Vec<_> = (0..SCRAPERS)
         .map(|_| {
             let base = base.clone();
@@ -120,10 +133,19 @@ async fn run(run_for: Duration) -> bool {
             })
         })
         .collect();
-    let mut rss_max = rss_before;
+    // RSS is sampled every second; a line per tenth of the run (at most one a minute) shows
+    // whether it levels off or keeps climbing.
+    let report_every = (run_for / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let (mut rss_max, mut next_report) = (rss_before, began + report_every);
+    let mut timeline = Vec::new();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_max = rss_max.max(rss_bytes(pid));
+        let rss = rss_bytes(pid);
+        rss_max = rss_max.max(rss);
+        if Instant::now() >= next_report {
+            next_report += report_every;
+            timeline.push(format!("{:.1}", mib(rss)));
+        }
     }
     let (mut times, mut errors) = (Vec::new(), 0);
     for s in scrapers {
@@ -161,6 +183,11 @@ async fn run(run_for: Duration) -> bool {
         mib(rss_max),
         mib(rss_after),
         mib(rss_idle)
+    );
+    println!(
+        "   exporter RSS every {:?}: {} MiB",
+        report_every,
+        timeline.join(" ")
     );
     println!(
         "   exporter CPU {cpu:.1} s in {secs:.0} s ({:.0}% of one core); poll errors {poll_errors}",

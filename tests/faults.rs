@@ -5,11 +5,18 @@
 //! healthy one; the checks are those of issue 7: the right `reason`, no device series while
 //! failing, the healthy target's cadence, fast scrapes, recovery within about one interval, and
 //! bounded memory under a 10 MB answer.
+//!
+//! The test runs itself again in a private mount namespace (`unshare`) whose `/etc/hosts` is a
+//! file it writes and whose resolver reads nothing else, so a name that does not resolve can
+//! start resolving, as a DNS failure heals. See [`every_kind_survives_every_fault`].
 
 mod common;
 
 use std::any::Any;
 use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,7 +56,8 @@ enum Fault {
     Huge,
     /// A proxy's HTML page where JSON was expected.
     Html,
-    /// A `.invalid` host name.
+    /// A host name the resolver does not know, until healed. Without a private hosts file
+    /// (see [`every_kind_survives_every_fault`]) it is a `.invalid` name that never heals.
     Dns,
 }
 
@@ -82,11 +90,57 @@ impl Fault {
     }
 }
 
+/// Where the resolver of a test run in its namespace reads names: the child's environment
+/// carries the path of the file bind-mounted on `/etc/hosts`.
+const HOSTS_ENV: &str = "FLEET_TEST_HOSTS_FILE";
+/// Set (as `.ci/run` does) to fail rather than skip DNS recovery where no namespace is possible.
+const REQUIRE_ENV: &str = "FLEET_TEST_REQUIRE_NAMESPACE";
+
+/// A name in the private hosts file, switched on and off by rewriting the first byte of its line
+/// in place (`127.0.0.1 name` or `#27.0.0.1 name`): a resolver reading the file concurrently
+/// sees either state, never a truncated file.
+struct HostName {
+    name: String,
+    file: PathBuf,
+    line_offset: u64,
+}
+
+impl HostName {
+    /// Appends a commented-out line for `name`, or `None` outside the namespace.
+    fn add(name: String) -> Option<HostName> {
+        static APPEND: Mutex<()> = Mutex::new(());
+        let file = PathBuf::from(std::env::var_os(HOSTS_ENV)?);
+        let _one_at_a_time = APPEND.lock().unwrap();
+        let mut hosts = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        let line_offset = hosts.metadata().unwrap().len();
+        std::io::Write::write_all(&mut hosts, format!("#27.0.0.1 {name}\n").as_bytes()).unwrap();
+        Some(HostName {
+            name,
+            file,
+            line_offset,
+        })
+    }
+
+    fn resolvable(&self, on: bool) {
+        let hosts = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.file)
+            .unwrap();
+        let first = if on { b"1" } else { b"#" };
+        hosts.write_all_at(first, self.line_offset).unwrap();
+    }
+}
+
 /// A device that plays `fault` until healed, then forwards every connection to `upstream`.
 struct FaultyDevice {
     addr: SocketAddr,
     fault: Fault,
     upstream: SocketAddr,
+    /// A DNS fault's name, when this run can make it resolvable.
+    host: Option<HostName>,
     healed: Arc<AtomicBool>,
     /// The accept loop and every forwarded connection, aborted when the device breaks again.
     tasks: Mutex<Vec<AbortHandle>>,
@@ -95,10 +149,16 @@ struct FaultyDevice {
 impl FaultyDevice {
     async fn start(fault: Fault, upstream: SocketAddr) -> Arc<FaultyDevice> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let host = match fault {
+            Fault::Dns => HostName::add(format!("fault-{}.fleet.test", addr.port())),
+            _ => None,
+        };
         let device = Arc::new(FaultyDevice {
-            addr: listener.local_addr().unwrap(),
+            addr,
             fault,
             upstream,
+            host,
             healed: Arc::new(AtomicBool::new(false)),
             tasks: Mutex::new(Vec::new()),
         });
@@ -109,10 +169,16 @@ impl FaultyDevice {
     }
 
     fn url(&self) -> String {
-        match self.fault {
-            Fault::Dns => "http://fleet-exporter-fault.invalid/".into(),
-            _ => format!("http://{}", self.addr),
+        match (&self.host, self.fault) {
+            (Some(host), _) => format!("http://{}:{}", host.name, self.addr.port()),
+            (None, Fault::Dns) => "http://fleet-exporter-fault.invalid/".into(),
+            (None, _) => format!("http://{}", self.addr),
         }
+    }
+
+    /// False for a DNS fault outside the namespace: nothing can make `.invalid` resolve.
+    fn can_heal(&self) -> bool {
+        self.fault != Fault::Dns || self.host.is_some()
     }
 
     fn listen(self: &Arc<Self>, listener: TcpListener) {
@@ -129,6 +195,9 @@ impl FaultyDevice {
 
     async fn heal(self: &Arc<Self>) {
         self.healed.store(true, Ordering::SeqCst);
+        if let Some(host) = &self.host {
+            host.resolvable(true);
+        }
         if self.fault == Fault::Refused {
             // Tokio sets SO_REUSEADDR, so the port comes back at once.
             self.listen(TcpListener::bind(self.addr).await.unwrap());
@@ -138,6 +207,10 @@ impl FaultyDevice {
     /// Plays the fault again, cutting every forwarded connection (a WebSocket included).
     fn r#break(&self) {
         self.healed.store(false, Ordering::SeqCst);
+        if let Some(host) = &self.host {
+            // Its pooled connections are cut below, so the next poll must resolve the name.
+            host.resolvable(false);
+        }
         let mut tasks = self.tasks.lock().unwrap();
         if self.fault == Fault::Refused {
             tasks.drain(..).for_each(|t| t.abort());
@@ -148,7 +221,8 @@ impl FaultyDevice {
     }
 
     async fn serve(&self, mut stream: TcpStream) {
-        if self.healed.load(Ordering::SeqCst) {
+        // A connection to a DNS fault means its name resolved: the fault is in the resolver.
+        if self.healed.load(Ordering::SeqCst) || self.fault == Fault::Dns {
             if let Ok(mut up) = TcpStream::connect(self.upstream).await {
                 let _ = tokio::io::copy_bidirectional(&mut stream, &mut up).await;
             }
@@ -186,7 +260,7 @@ impl FaultyDevice {
             }
             Fault::Html => respond(&mut stream, "200 OK", "text/html", None, HTML).await,
             Fault::Huge => send_huge(&mut stream).await,
-            Fault::Refused | Fault::Dns => unreachable!("no connection gets here"),
+            Fault::Refused | Fault::Dns => unreachable!("forwarded or never connected"),
         };
     }
 }
@@ -480,9 +554,9 @@ async fn faults_of(kind: &Kind) {
     );
     assert_right_reasons(&text, k);
 
-    // Healed (all but DNS): every target is up again within about one interval.
-    let healable = &devices[..devices.len() - 1];
-    for d in healable {
+    // Healed: every target is up again within about one interval.
+    let healable: Vec<_> = devices.iter().filter(|d| d.can_heal()).collect();
+    for d in &healable {
         d.heal().await;
     }
     let healed_at = Instant::now();
@@ -500,7 +574,7 @@ async fn faults_of(kind: &Kind) {
 
     // Broken again: the series they served are withdrawn, not left stale.
     let text = scrape(&exporter).await;
-    for d in healable {
+    for d in &healable {
         let t = d.fault.target();
         assert!(
             device_series(&text, k, &t) > 0,
@@ -570,8 +644,69 @@ async fn huge_answers_cost_bounded_memory() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_survives_every_fault() {
-    huge_answers_cost_bounded_memory().await;
-    futures_util::future::join_all(KINDS.iter().map(faults_of)).await;
+/// Runs the suite in a private mount namespace (`unshare --map-root-user --mount`, so no root is
+/// needed where user namespaces are allowed) with its own `/etc/hosts` and a resolver that reads
+/// only that file. Where no namespace can be made, the suite runs here and DNS recovery goes
+/// unchecked, with a warning, unless `FLEET_TEST_REQUIRE_NAMESPACE` is set.
+#[test]
+fn every_kind_survives_every_fault() {
+    if std::env::var_os(HOSTS_ENV).is_none() {
+        match run_in_namespace("every_kind_survives_every_fault") {
+            Ok(()) => return,
+            Err(why) if std::env::var_os(REQUIRE_ENV).is_some() => {
+                panic!("{REQUIRE_ENV} is set but no mount namespace: {why}")
+            }
+            Err(why) => eprintln!("WARNING: DNS recovery is not checked: {why}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        huge_answers_cost_bounded_memory().await;
+        futures_util::future::join_all(KINDS.iter().map(faults_of)).await;
+    });
+}
+
+/// Runs this test binary's `test` in a new mount namespace where `/etc/hosts` is a scratch file
+/// and `/etc/nsswitch.conf` says to read only it; `Err` when no such namespace can be made. A
+/// failure of the test inside panics here with its output.
+fn run_in_namespace(test: &str) -> Result<(), String> {
+    const MOUNT: &str = "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/nsswitch.conf \
+                         && shift 2 && exec \"$@\"";
+    let dir = common::temp_dir("faults-dns");
+    let (hosts, nsswitch) = (dir.join("hosts"), dir.join("nsswitch.conf"));
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    std::fs::write(&nsswitch, "hosts: files\n").unwrap();
+    let unshare = |program: &std::ffi::OsStr, args: &[&str]| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--map-root-user", "--mount", "sh", "-c", MOUNT, "sh"])
+            .arg(&hosts)
+            .arg(&nsswitch)
+            .arg(program)
+            .args(args);
+        cmd
+    };
+    let probe = unshare("true".as_ref(), &[]).output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Err(e) => return Err(format!("unshare: {e}")),
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = unshare(exe.as_os_str(), &[test, "--exact", "--nocapture"])
+        .env(HOSTS_ENV, &hosts)
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "in the namespace:\n{output}");
+    eprintln!("{output}");
+    std::fs::remove_dir_all(dir).ok();
+    Ok(())
 }
