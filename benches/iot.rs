@@ -70,6 +70,8 @@ fn decode_and_map() {
 
 #[tokio::main]
 async fn main() {
+    // The exporter runs in this process: set the allocator up as its binary does.
+    fleet_exporter::allocator::pin_large_block_thresholds();
     decode_and_map();
 
     let platform = IotSim::start(IotSimConfig {

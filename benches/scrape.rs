@@ -32,6 +32,8 @@ const PASSWORD_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
+    // The scenarios run the exporter in this process: set the allocator up as its binary does.
+    fleet_exporter::allocator::pin_large_block_thresholds();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |name: &str, i: usize| {
         let at = args.iter().position(|a| a == name)?;

@@ -5,6 +5,7 @@
 //! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`. `web` puts
 //! optional TLS and basic auth in front of `server`.
 
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod demo;

@@ -54,6 +54,7 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    fleet_exporter::allocator::pin_large_block_thresholds();
     let cli = Cli::parse();
     init_logging(&cli);
     if cli.config_check {
