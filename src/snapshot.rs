@@ -171,13 +171,8 @@ impl SnapshotBuilder {
 
     /// Adds a sample only when the value is known: devices often report "unknown" (`"--"`,
     /// missing keys), and an absent series says that better than a made-up zero.
-    pub fn add_opt(
-        &mut self,
-        family: &'static Family,
-        values: &[&str],
-        value: impl Into<Option<f64>>,
-    ) {
-        if let Some(v) = value.into() {
+    pub fn add_opt(&mut self, family: &'static Family, values: &[&str], value: Option<f64>) {
+        if let Some(v) = value {
             self.add(family, values, v);
         }
     }

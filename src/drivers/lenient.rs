@@ -39,23 +39,6 @@ pub fn text(v: &Value) -> Option<String> {
     }
 }
 
-/// A number field read by [`number`]: `Num(None)` when the device sent something unknown. It
-/// never fails to deserialize, so one odd field cannot cost a whole answer.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Num(pub Option<f64>);
-
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Num(number(&Value::deserialize(d)?)))
-    }
-}
-
-impl From<Num> for Option<f64> {
-    fn from(n: Num) -> Self {
-        n.0
-    }
-}
-
 /// `deserialize_with` for `Option<f64>` fields: never fails.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(number(&Value::deserialize(d)?))

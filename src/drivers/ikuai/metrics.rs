@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::model::{Api, DnsCacheRow, Homepage, LanClient, MonitorIface, Ports, QosRow};
-use crate::drivers::lenient::{percent_to_ratio, url_decoded, Num};
+use crate::drivers::lenient::{percent_to_ratio, url_decoded};
 use crate::snapshot::{Family, SnapshotBuilder};
 
 static INFO: Family = Family::gauge(
@@ -335,7 +335,7 @@ pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
         b.add_opt(&CPU_TEMP, &[&i.to_string()], *t);
     }
     let m = &s.memory;
-    let kib = |v: Num| v.0.map(|v| v * KIB);
+    let kib = |v: Option<f64>| v.map(|v| v * KIB);
     b.add_opt(&MEM_TOTAL, &[], kib(m.total));
     b.add_opt(&MEM_AVAILABLE, &[], kib(m.available));
     b.add_opt(&MEM_FREE, &[], kib(m.free));
@@ -418,13 +418,13 @@ pub fn ports(b: &mut SnapshotBuilder, ports: &Ports) {
         b.add_opt(
             &PORT_LINK,
             &[port],
-            p.link.0.map(|l| if l > 0.0 { 1.0 } else { 0.0 }),
+            p.link.map(|l| if l > 0.0 { 1.0 } else { 0.0 }),
         );
         // Mbit/s → bytes/s; 0 means no link, not a speed.
         b.add_opt(
             &PORT_SPEED,
             &[port],
-            p.speed.0.filter(|s| *s > 0.0).map(|s| s * 1e6 / 8.0),
+            p.speed.filter(|s| *s > 0.0).map(|s| s * 1e6 / 8.0),
         );
     }
     let mut seen = HashSet::new();
@@ -503,7 +503,7 @@ fn client(b: &mut SnapshotBuilder, c: &LanClient, ip_version: &str) {
     b.add_opt(&CLIENT_RX_RATE, &ids, c.download);
     b.add_opt(&CLIENT_CONNECTIONS, &ids, c.connect_num);
     // 0 is what routers send for wired clients: no signal, not a perfect one.
-    b.add_opt(&CLIENT_SIGNAL, &ids, c.signal.0.filter(|s| *s != 0.0));
+    b.add_opt(&CLIENT_SIGNAL, &ids, c.signal.filter(|s| *s != 0.0));
 }
 
 pub fn dns(b: &mut SnapshotBuilder, rows: &[DnsCacheRow]) {
@@ -681,7 +681,7 @@ mod tests {
     fn bare_timeout_and_text_before_the_json_are_repaired() {
         let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanipv6_timeout.txt"));
         assert!(page.data.is_empty());
-        assert_eq!(page.total, Num(Some(0.0)));
+        assert_eq!(page.total, Some(0.0));
         let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanip_text_prefix.txt"));
         assert!(!page.data.is_empty());
     }

@@ -206,7 +206,7 @@ impl IkuaiDriver {
             });
             let page: ClientPage = self.call(ctx, func_name, param).await?;
             let n = page.data.len();
-            let total = page.total.0.unwrap_or(0.0) as usize;
+            let total = page.total.unwrap_or(0.0) as usize;
             rows.extend(page.data);
             offset += n;
             if n == 0 || offset >= total {

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::drivers::lenient::{self, Num};
+use crate::drivers::lenient;
 
 /// The envelope generation a router answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,8 @@ pub struct Sysstat {
     pub online_user: OnlineUser,
     #[serde(deserialize_with = "lenient::object")]
     pub stream: Stream,
-    pub uptime: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub uptime: Option<f64>,
     #[serde(deserialize_with = "lenient::object")]
     pub verinfo: VerInfo,
 }
@@ -174,32 +175,47 @@ pub struct Sysstat {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Memory {
-    pub total: Num,
-    pub available: Num,
-    pub free: Num,
-    pub cached: Num,
-    pub buffers: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub available: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub free: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub cached: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub buffers: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct OnlineUser {
-    pub count: Num,
-    pub count_wired: Num,
-    pub count_wireless: Num,
-    pub count_2g: Num,
-    pub count_5g: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_wired: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_wireless: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_2g: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_5g: Option<f64>,
 }
 
 /// Rates in bytes/s, totals in bytes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Stream {
-    pub connect_num: Num,
-    pub upload: Num,
-    pub download: Num,
-    pub total_up: Num,
-    pub total_down: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,14 +234,17 @@ pub struct VerInfo {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AcStatus {
-    pub ap_count: Num,
-    pub ap_online: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub ap_count: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub ap_online: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct DhcpPool {
-    pub available_num: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub available_num: Option<f64>,
 }
 
 /// `monitor_iface` with `iface_check,iface_stream`.
@@ -250,7 +269,8 @@ pub struct IfaceCheck {
     pub ip_addr: String,
     #[serde(deserialize_with = "lenient::string")]
     pub internet: String,
-    pub updatetime: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub updatetime: Option<f64>,
     /// `"success"` or `"fail"`.
     #[serde(deserialize_with = "lenient::string")]
     pub result: String,
@@ -268,13 +288,20 @@ pub struct IfaceStream {
     #[serde(deserialize_with = "lenient::string")]
     pub ip_addr: String,
     /// `"--"` (unknown) on LAN interfaces.
-    pub connect_num: Num,
-    pub upload: Num,
-    pub download: Num,
-    pub total_up: Num,
-    pub total_down: Num,
-    pub updropped: Num,
-    pub downdropped: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub updropped: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub downdropped: Option<f64>,
 }
 
 /// One page of `monitor_lanip` / `monitor_lanipv6` with `data,total`.
@@ -283,7 +310,8 @@ pub struct IfaceStream {
 pub struct ClientPage {
     #[serde(deserialize_with = "lenient::rows")]
     pub data: Vec<LanClient>,
-    pub total: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -309,13 +337,19 @@ pub struct LanClient {
     pub ssid: String,
     #[serde(deserialize_with = "lenient::string")]
     pub interface: String,
-    pub upload: Num,
-    pub download: Num,
-    pub total_up: Num,
-    pub total_down: Num,
-    pub connect_num: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
     /// dBm as `"-48"`; `""` or `0` when wired or unknown.
-    pub signal: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub signal: Option<f64>,
 }
 
 /// A `dns_cache` row: one per day, plus the cumulative one whose `date` is `0`.
@@ -324,9 +358,12 @@ pub struct LanClient {
 pub struct DnsCacheRow {
     #[serde(deserialize_with = "lenient::string")]
     pub date: String,
-    pub request: Num,
-    pub hit: Num,
-    pub miss: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub request: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub hit: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub miss: Option<f64>,
 }
 
 /// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
@@ -347,10 +384,14 @@ pub struct QosRow {
     pub name: String,
     #[serde(deserialize_with = "lenient::string")]
     pub prio: String,
-    pub upload: Num,
-    pub download: Num,
-    pub total_up: Num,
-    pub total_down: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
 }
 
 /// `monitor_l7qos` answers `data[0] = {"wan1": [rows..]}`: returns (interface, row) pairs.
@@ -393,9 +434,11 @@ pub struct EtherPort {
     pub model: String,
     #[serde(deserialize_with = "lenient::string")]
     pub mac: String,
-    pub link: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub link: Option<f64>,
     /// Mbit/s.
-    pub speed: Num,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub speed: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
