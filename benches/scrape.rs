@@ -256,6 +256,23 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
                 }
             }
         }
+        // As Prometheus asks: gzip. The CPU is this process's (server and client) per scrape,
+        // against the same number of plain scrapes.
+        let rounds = (requests / 4).max(5);
+        let cpu_per_scrape = |encoding: Option<&'static str>| {
+            let (client, base) = (&client, &base);
+            async move {
+                let (cpu, mut times, mut len) = (cpu_time(), Vec::new(), 0);
+                for _ in 0..rounds {
+                    let took;
+                    (took, len) = fetch_encoded(client, base, "/metrics", encoding).await;
+                    times.push(took);
+                }
+                ((cpu_time() - cpu) / rounds as u32, Stats::of(times), len)
+            }
+        };
+        let (plain_cpu, plain, _) = cpu_per_scrape(None).await;
+        let (gzip_cpu, gzip, gzip_size) = cpu_per_scrape(Some("gzip")).await;
         app.shutdown().await;
         server.abort();
 
@@ -270,6 +287,14 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
         println!("   p50 /metrics / p50 /floor      {:.2}x", ratio(m.p50, f.p50));
         println!("   encode alone, render_shared    min {} median {}", ms(shared.min), ms(shared.p50));
         println!("   encode alone, render (a copy)  min {} median {}", ms(copy.min), ms(copy.p50));
+        plain.row("GET /metrics, plain");
+        gzip.row("GET /metrics, gzip");
+        println!(
+            "   gzip: {gzip_size} bytes ({:.1}% of {size}); CPU per scrape {} plain, {} gzip",
+            gzip_size as f64 * 100.0 / size as f64,
+            ms(plain_cpu),
+            ms(gzip_cpu)
+        );
         println!(
             "   RSS {:.1} MiB before, {:.1} MiB ready, {:.1} MiB after 3 scrapes",
             mib(rss_before),
@@ -302,9 +327,29 @@ fn encode(sources: &[Arc<Snapshot>]) -> Vec<u8> {
 /// One keep-alive GET, timed until the last body byte arrived. The body is counted, not kept:
 /// Prometheus runs elsewhere, so its buffers must not weigh on this process's memory figures.
 async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> (Duration, usize) {
+    fetch_encoded(client, base, path, None).await
+}
+
+/// [`fetch`] with an `Accept-Encoding`; the length is of the bytes as sent.
+async fn fetch_encoded(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    encoding: Option<&str>,
+) -> (Duration, usize) {
     let start = Instant::now();
-    let mut resp = client.get(format!("{base}{path}")).send().await.unwrap();
+    let mut req = client.get(format!("{base}{path}"));
+    if let Some(encoding) = encoding {
+        req = req.header(header::ACCEPT_ENCODING, encoding);
+    }
+    let mut resp = req.send().await.unwrap();
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let sent = resp.headers().get(header::CONTENT_ENCODING);
+    assert_eq!(
+        sent.and_then(|v| v.to_str().ok()),
+        encoding,
+        "{path}: encoding"
+    );
     let mut len = 0;
     while let Some(chunk) = resp.chunk().await.unwrap() {
         len += chunk.len();

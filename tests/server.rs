@@ -1,0 +1,111 @@
+//! What `/metrics` and `/probe` send over the wire: content negotiation and compression.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::{ikuai_target, sample, start_exporter, Exporter};
+use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
+
+/// A router with 200 clients polled once an hour: every scrape serves the same snapshot.
+async fn exporter_with_one_poll() -> (IkuaiSim, Exporter) {
+    let sim = IkuaiSim::start(IkuaiSimConfig {
+        password: "pw".into(),
+        lan_clients: 200,
+        ..IkuaiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = ikuai_target(
+        "r1",
+        &sim.url(),
+        "pw",
+        "interval = \"1h\"\nmax_clients = 1000\n",
+    );
+    let exporter = start_exporter(&cfg).await;
+    exporter
+        .wait_for(Duration::from_secs(10), "r1 up", |m| {
+            sample(m, "fleet_target_up", &["target=\"r1\""]) == Some(1.0)
+        })
+        .await;
+    (sim, exporter)
+}
+
+/// GET `path` with the given headers; the body as sent, and the response headers.
+async fn get(url: &str, headers: &[(reqwest::header::HeaderName, &str)]) -> reqwest::Response {
+    // reqwest is built without decompression: it sends no Accept-Encoding of its own and hands
+    // back the bytes as they came.
+    let mut req = reqwest::Client::new().get(url);
+    for (name, value) in headers {
+        req = req.header(name, *value);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    resp
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a valid gzip stream");
+    text
+}
+
+#[tokio::test]
+async fn gzip_is_sent_when_asked_and_only_then() {
+    let (_sim, exporter) = exporter_with_one_poll().await;
+    for path in ["/metrics", "/probe?target=r1"] {
+        let url = format!("{}{path}", exporter.url);
+        for accept in [None, Some(OPENMETRICS)] {
+            let accept: Vec<_> = accept.map(|a| (ACCEPT, a)).into_iter().collect();
+            let plain = get(&url, &accept).await;
+            // Not asked: the zero-copy body, whole length announced, nothing encoded.
+            assert!(plain.headers().get(CONTENT_ENCODING).is_none(), "{path}");
+            assert!(plain.headers().get(CONTENT_LENGTH).is_some(), "{path}");
+            let content_type = plain.headers()[reqwest::header::CONTENT_TYPE].clone();
+            let plain = plain.text().await.unwrap();
+
+            // What Prometheus sends.
+            let mut asked = accept.clone();
+            asked.push((ACCEPT_ENCODING, "gzip"));
+            let gzipped = get(&url, &asked).await;
+            assert_eq!(gzipped.headers()[CONTENT_ENCODING], "gzip", "{path}");
+            assert_eq!(
+                gzipped.headers()[reqwest::header::CONTENT_TYPE],
+                content_type
+            );
+            assert!(
+                gzipped.headers().get_all(VARY).iter().any(|v| v
+                    .to_str()
+                    .unwrap()
+                    .to_ascii_lowercase()
+                    .contains("accept-encoding")),
+                "{path}: caches must know the body depends on Accept-Encoding"
+            );
+            let bytes = gzipped.bytes().await.unwrap();
+            assert_eq!(
+                gunzip(&bytes),
+                plain,
+                "{path}: gzip holds exactly the plain body"
+            );
+            assert!(
+                bytes.len() * 4 < plain.len(),
+                "{path}: {} of {} bytes",
+                bytes.len(),
+                plain.len()
+            );
+
+            // A client that refuses gzip gets the plain body.
+            let mut refused = accept.clone();
+            refused.push((ACCEPT_ENCODING, "gzip;q=0, identity"));
+            let resp = get(&url, &refused).await;
+            assert!(resp.headers().get(CONTENT_ENCODING).is_none(), "{path}");
+            assert_eq!(resp.text().await.unwrap(), plain);
+        }
+    }
+}
