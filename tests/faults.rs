@@ -6,9 +6,9 @@
 //! failing, the healthy target's cadence, fast scrapes, recovery within about one interval, and
 //! bounded memory under a 10 MB answer.
 //!
-//! The test runs itself again in a private mount namespace (`unshare`) whose `/etc/hosts` is a
-//! file it writes and whose resolver reads nothing else, so a name that does not resolve can
-//! start resolving, as a DNS failure heals. See [`every_kind_survives_every_fault`].
+//! The test runs itself again in private user, network and mount namespaces (`unshare`), where
+//! `/etc/hosts` is a file it writes and the DNS server is its own, so a name can fail to resolve,
+//! or its DNS server can fall silent, and then heal. See [`every_kind_survives_every_fault`].
 
 mod common;
 
@@ -56,12 +56,15 @@ enum Fault {
     Huge,
     /// A proxy's HTML page where JSON was expected.
     Html,
-    /// A host name the resolver does not know, until healed. Without a private hosts file
-    /// (see [`every_kind_survives_every_fault`]) it is a `.invalid` name that never heals.
+    /// A host name the DNS server says does not exist (NXDOMAIN), until healed. Without the
+    /// namespace (see [`every_kind_survives_every_fault`]) it is a `.invalid` name that never
+    /// heals.
     Dns,
+    /// A host name whose DNS server never answers, until healed. Only in the namespace.
+    SilentDns,
 }
 
-const FAULTS: [Fault; 9] = [
+const FAULTS: [Fault; 10] = [
     Fault::Refused,
     Fault::Hang,
     Fault::StallBody,
@@ -71,14 +74,25 @@ const FAULTS: [Fault; 9] = [
     Fault::Huge,
     Fault::Html,
     Fault::Dns,
+    Fault::SilentDns,
 ];
+
+/// The faults this run can play: all of them in the namespace, all but [`Fault::SilentDns`]
+/// outside it.
+fn faults() -> &'static [Fault] {
+    if in_namespace() {
+        &FAULTS
+    } else {
+        &FAULTS[..FAULTS.len() - 1]
+    }
+}
 
 impl Fault {
     /// The `reason` a poll against this fault must fail with, whatever the driver.
     fn reason(self) -> &'static str {
         match self {
             Fault::Refused | Fault::Dns => "connect",
-            Fault::Hang | Fault::StallBody => "timeout",
+            Fault::Hang | Fault::StallBody | Fault::SilentDns => "timeout",
             Fault::ServerError => "http",
             Fault::Unauthorized => "auth",
             Fault::Truncated | Fault::Huge | Fault::Html => "decode",
@@ -93,6 +107,14 @@ impl Fault {
 /// Where the resolver of a test run in its namespace reads names: the child's environment
 /// carries the path of the file bind-mounted on `/etc/hosts`.
 const HOSTS_ENV: &str = "FLEET_TEST_HOSTS_FILE";
+
+fn in_namespace() -> bool {
+    std::env::var_os(HOSTS_ENV).is_some()
+}
+
+/// The first label of a [`Fault::SilentDns`] device's name; the namespace's DNS server never
+/// answers for such names.
+const SILENT: &str = "silent-";
 /// Set (as `.ci/run` does) to fail rather than skip DNS recovery where no namespace is possible.
 const REQUIRE_ENV: &str = "FLEET_TEST_REQUIRE_NAMESPACE";
 
@@ -152,6 +174,7 @@ impl FaultyDevice {
         let addr = listener.local_addr().unwrap();
         let host = match fault {
             Fault::Dns => HostName::add(format!("fault-{}.fleet.test", addr.port())),
+            Fault::SilentDns => HostName::add(format!("{SILENT}{}.fleet.test", addr.port())),
             _ => None,
         };
         let device = Arc::new(FaultyDevice {
@@ -179,6 +202,10 @@ impl FaultyDevice {
     /// False for a DNS fault outside the namespace: nothing can make `.invalid` resolve.
     fn can_heal(&self) -> bool {
         self.fault != Fault::Dns || self.host.is_some()
+    }
+
+    fn is_dns(&self) -> bool {
+        matches!(self.fault, Fault::Dns | Fault::SilentDns)
     }
 
     fn listen(self: &Arc<Self>, listener: TcpListener) {
@@ -222,7 +249,7 @@ impl FaultyDevice {
 
     async fn serve(&self, mut stream: TcpStream) {
         // A connection to a DNS fault means its name resolved: the fault is in the resolver.
-        if self.healed.load(Ordering::SeqCst) || self.fault == Fault::Dns {
+        if self.healed.load(Ordering::SeqCst) || self.is_dns() {
             if let Ok(mut up) = TcpStream::connect(self.upstream).await {
                 let _ = tokio::io::copy_bidirectional(&mut stream, &mut up).await;
             }
@@ -260,7 +287,9 @@ impl FaultyDevice {
             }
             Fault::Html => respond(&mut stream, "200 OK", "text/html", None, HTML).await,
             Fault::Huge => send_huge(&mut stream).await,
-            Fault::Refused | Fault::Dns => unreachable!("forwarded or never connected"),
+            Fault::Refused | Fault::Dns | Fault::SilentDns => {
+                unreachable!("forwarded or never connected")
+            }
         };
     }
 }
@@ -484,7 +513,7 @@ fn device_series(text: &str, kind: &str, target: &str) -> usize {
 
 /// True when every faulty target failed (again) with exactly its own reason and serves nothing.
 fn all_failing(text: &str, kind: &str, before: &[f64]) -> bool {
-    FAULTS.iter().zip(before).all(|(f, seen)| {
+    faults().iter().zip(before).all(|(f, seen)| {
         let t = f.target();
         health(text, "fleet_target_up", &t) == 0.0
             && errors(text, &t, f.reason()) > *seen
@@ -493,7 +522,7 @@ fn all_failing(text: &str, kind: &str, before: &[f64]) -> bool {
 }
 
 fn assert_right_reasons(text: &str, kind: &str) {
-    for f in FAULTS {
+    for f in faults() {
         let t = f.target();
         for reason in PollError::REASONS {
             let n = errors(text, &t, reason);
@@ -515,7 +544,7 @@ async fn faults_of(kind: &Kind) {
     let mut sims = Vec::new();
     let mut devices = Vec::new();
     let mut config = (kind.target)("healthy", &format!("http://{healthy_addr}"));
-    for fault in FAULTS {
+    for &fault in faults() {
         let (sim, addr) = (kind.start)().await;
         sims.push(sim);
         let device = FaultyDevice::start(fault, addr).await;
@@ -533,7 +562,7 @@ async fn faults_of(kind: &Kind) {
     .await;
     let polls_before = health(&text, "fleet_target_polls_total", "healthy");
     let since = Instant::now();
-    let zero = [0.0; FAULTS.len()];
+    let zero = vec![0.0; faults().len()];
     let text = scrape_until(&exporter, &format!("{k}: every fault"), |m| {
         all_failing(m, k, &zero)
     })
@@ -581,7 +610,7 @@ async fn faults_of(kind: &Kind) {
             "{k}/{t}: no series when up"
         );
     }
-    let seen: Vec<f64> = FAULTS
+    let seen: Vec<f64> = faults()
         .iter()
         .map(|f| errors(&text, &f.target(), f.reason()))
         .collect();
@@ -644,10 +673,11 @@ async fn huge_answers_cost_bounded_memory() {
     );
 }
 
-/// Runs the suite in a private mount namespace (`unshare --map-root-user --mount`, so no root is
-/// needed where user namespaces are allowed) with its own `/etc/hosts` and a resolver that reads
-/// only that file. Where no namespace can be made, the suite runs here and DNS recovery goes
-/// unchecked, with a warning, unless `FLEET_TEST_REQUIRE_NAMESPACE` is set.
+/// Runs the suite in private namespaces (`unshare --map-root-user --net --mount`, so no root is
+/// needed where user namespaces are allowed) with its own `/etc/hosts` and its own DNS server,
+/// so DNS faults can heal. Where no namespace can be made, the suite runs here without the silent
+/// DNS server and with an unhealable NXDOMAIN, with a warning, unless
+/// `FLEET_TEST_REQUIRE_NAMESPACE` is set.
 #[test]
 fn every_kind_survives_every_fault() {
     if std::env::var_os(HOSTS_ENV).is_none() {
@@ -665,28 +695,45 @@ fn every_kind_survives_every_fault() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        if in_namespace() {
+            tokio::spawn(serve_dns());
+        }
         huge_answers_cost_bounded_memory().await;
         futures_util::future::join_all(KINDS.iter().map(faults_of)).await;
     });
 }
 
-/// Runs this test binary's `test` in a new mount namespace where `/etc/hosts` is a scratch file
-/// and `/etc/nsswitch.conf` says to read only it; `Err` when no such namespace can be made. A
-/// failure of the test inside panics here with its output.
+/// Runs this test binary's `test` in new user, network and mount namespaces: loopback only,
+/// `/etc/hosts` a scratch file, the resolver reading that file and then the DNS server at
+/// 127.0.0.1 (see [`serve_dns`]). `Err` when no such namespaces can be made; a failure of the
+/// test inside panics here with its output.
 fn run_in_namespace(test: &str) -> Result<(), String> {
-    const MOUNT: &str = "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/nsswitch.conf \
-                         && shift 2 && exec \"$@\"";
+    const SETUP: &str = "ip link set lo up && mount --bind \"$1\" /etc/hosts \
+                         && mount --bind \"$2\" /etc/nsswitch.conf \
+                         && mount --bind \"$3\" /etc/resolv.conf && shift 3 && exec \"$@\"";
     let dir = common::temp_dir("faults-dns");
-    let (hosts, nsswitch) = (dir.join("hosts"), dir.join("nsswitch.conf"));
-    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
-    std::fs::write(&nsswitch, "hosts: files\n").unwrap();
+    let files = [
+        (dir.join("hosts"), "127.0.0.1 localhost\n"),
+        (dir.join("nsswitch.conf"), "hosts: files dns\n"),
+        (dir.join("resolv.conf"), "nameserver 127.0.0.1\n"),
+    ];
+    for (path, text) in &files {
+        std::fs::write(path, text).unwrap();
+    }
     let unshare = |program: &std::ffi::OsStr, args: &[&str]| {
         let mut cmd = Command::new("unshare");
-        cmd.args(["--map-root-user", "--mount", "sh", "-c", MOUNT, "sh"])
-            .arg(&hosts)
-            .arg(&nsswitch)
-            .arg(program)
-            .args(args);
+        cmd.args([
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "sh",
+            "-c",
+            SETUP,
+            "sh",
+        ])
+        .args(files.iter().map(|(path, _)| path))
+        .arg(program)
+        .args(args);
         cmd
     };
     let probe = unshare("true".as_ref(), &[]).output();
@@ -697,7 +744,7 @@ fn run_in_namespace(test: &str) -> Result<(), String> {
     }
     let exe = std::env::current_exe().unwrap();
     let out = unshare(exe.as_os_str(), &[test, "--exact", "--nocapture"])
-        .env(HOSTS_ENV, &hosts)
+        .env(HOSTS_ENV, &files[0].0)
         .output()
         .unwrap();
     let output = format!(
@@ -709,4 +756,48 @@ fn run_in_namespace(test: &str) -> Result<(), String> {
     eprintln!("{output}");
     std::fs::remove_dir_all(dir).ok();
     Ok(())
+}
+
+/// The namespace's DNS server: no answer at all for [`Fault::SilentDns`] names, NXDOMAIN for
+/// any other. Names it is asked for are those not (or not yet) in the hosts file.
+async fn serve_dns() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:53")
+        .await
+        .expect("port 53 in the test's own network namespace");
+    let mut buf = [0u8; 512];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if let Some(reply) = nxdomain(&buf[..n]) {
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    }
+}
+
+/// The NXDOMAIN answer to a DNS `query` (RFC 1035 §4.1), or `None` for a silent name or a
+/// query too short to answer.
+fn nxdomain(query: &[u8]) -> Option<Vec<u8>> {
+    const HEADER: usize = 12;
+    let first_label = query.get(HEADER + 1..HEADER + 1 + *query.get(HEADER)? as usize)?;
+    if first_label.starts_with(SILENT.as_bytes()) {
+        return None;
+    }
+    let mut end = HEADER;
+    loop {
+        let len = *query.get(end)? as usize;
+        end += 1 + len;
+        if len == 0 {
+            break;
+        }
+    }
+    let question = query.get(HEADER..end + 4)?; // the name, then QTYPE and QCLASS
+    let asked = u16::from_be_bytes([query[2], query[3]]);
+    // QR (an answer), the query's opcode and RD, RA, and RCODE 3: no such name.
+    let flags = 0x8000 | (asked & 0x7900) | 0x0080 | 3;
+    let mut reply = query[..2].to_vec(); // the query's ID
+    reply.extend_from_slice(&flags.to_be_bytes());
+    reply.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question, no records
+    reply.extend_from_slice(question);
+    Some(reply)
 }
