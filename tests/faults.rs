@@ -1,7 +1,7 @@
 //! The fault suite: every driver kind against devices that misbehave in the ways real networks
 //! do, over real sockets. Each faulty target sits behind a [`FaultyDevice`], a raw TCP server
 //! that plays one fault for any path (WebSocket upgrades included) and, once healed, forwards
-//! bytes to a healthy simulator. Per kind, one exporter polls nine faulty targets and one
+//! bytes to a healthy simulator. Per kind, one exporter polls ten faulty targets (nine outside the namespace) and one
 //! healthy one; the checks are those of issue 7: the right `reason`, no device series while
 //! failing, the healthy target's cadence, fast scrapes, recovery within about one interval, and
 //! bounded memory under a 10 MB answer.
