@@ -1,10 +1,10 @@
 //! The fault suite: every driver kind against devices that misbehave in the ways real networks
 //! do, over real sockets. Each faulty target sits behind a [`FaultyDevice`], a raw TCP server
 //! that plays one fault for any path (WebSocket upgrades included) and, once healed, forwards
-//! bytes to a healthy simulator. Per kind, one exporter polls ten faulty targets (nine outside the namespace) and one
-//! healthy one; the checks are those of issue 7: the right `reason`, no device series while
-//! failing, the healthy target's cadence, fast scrapes, recovery within about one interval, and
-//! bounded memory under a 10 MB answer.
+//! bytes to a healthy simulator. Per kind, one exporter polls ten faulty targets (nine outside
+//! the namespace) and one healthy one; the checks are those of issue 7: the right `reason`, no
+//! device series while failing, the healthy target's cadence, fast scrapes, recovery within
+//! about one interval, and bounded memory under a 10 MB answer.
 //!
 //! The test runs itself again in private user, network and mount namespaces (`unshare`), where
 //! `/etc/hosts` is a file it writes and the DNS server is its own, so a name can fail to resolve,
