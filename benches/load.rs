@@ -1,9 +1,10 @@
-//! The load test: `cargo bench --bench load [-- --quick | --secs N]`. TESTING.md says what it
-//! measures.
+//! The load test: `cargo bench --bench load [-- --quick | --secs N] [--gzip]`. TESTING.md says
+//! what it measures.
 //!
 //! The exporter runs as the real binary against 15 simulated iKuai routers with 1,000 LAN clients
 //! each (~100k series), polling them every 15 s while 100 scrapers fetch `/metrics` back to back
-//! for a minute (10 s with `--quick`, N seconds with `--secs N`, the soak). The simulators and scrapers run in this process, so the
+//! for a minute (10 s with `--quick`, N seconds with `--secs N`, the soak), asking for gzip as
+//! Prometheus does with `--gzip`. The simulators and scrapers run in this process, so the
 //! exporter's memory and CPU figures (read from /proc) are its own.
 
 use std::ffi::{c_int, c_long};
@@ -31,8 +32,9 @@ fn main() -> ExitCode {
         None => 60,
     };
     let run_for = Duration::from_secs(secs);
+    let gzip = args.iter().any(|a| a == "--gzip");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    if rt.block_on(run(run_for)) {
+    if rt.block_on(run(run_for, gzip)) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -49,7 +51,7 @@ impl Drop for Exporter {
     }
 }
 
-async fn run(run_for: Duration) -> bool {
+async fn run(run_for: Duration, gzip: bool) -> bool {
     let mut sims = Vec::new();
     for i in 0..ROUTERS {
         let cfg = IkuaiSimConfig {
@@ -102,7 +104,10 @@ async fn run(run_for: Duration) -> bool {
     }
     let mut size = 0;
     for _ in 0..3 {
-        size = scrape(&client, &base).await.expect("warm-up scrape").1;
+        size = scrape(&client, &base, gzip)
+            .await
+            .expect("warm-up scrape")
+            .1;
     }
     let series = count_series(&client, &base).await;
     let rss_before = rss_bytes(pid);
@@ -110,7 +115,8 @@ async fn run(run_for: Duration) -> bool {
 
     println!(
         "load: {SCRAPERS} scrapers for {run_for:?} against {ROUTERS} routers x {CLIENTS} clients = \
-         {series} series, {size} bytes per response"
+         {series} series, {size} bytes per response{}",
+        if gzip { " (gzip)" } else { "" }
     );
     let began = Instant::now();
     let deadline = began + run_for;
@@ -122,7 +128,7 @@ async fn run(run_for: Duration) -> bool {
                 let client = reqwest::Client::new();
                 let (mut times, mut errors) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
-                    match scrape(&client, &base).await {
+                    match scrape(&client, &base, gzip).await {
                         // Polls change values, not the set of series: a body far off the
                         // warm-up size is a broken answer.
                         Ok((took, len)) if len.abs_diff(size) < size / 10 => times.push(took),
@@ -157,7 +163,12 @@ async fn run(run_for: Duration) -> bool {
     let rss_after = rss_bytes(pid);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_idle = rss_bytes(pid);
-    let poll_errors = poll_errors(&client, &base).await;
+    // Failed polls (a poll starved by the load would show here), and how long each router's
+    // last poll took: every router was polled at least once under load.
+    let health = metrics_text(&client, &base).await;
+    let poll_errors: f64 = values(&health, "fleet_target_poll_errors_total").sum();
+    let mut poll_times: Vec<f64> = values(&health, "fleet_target_poll_duration_seconds").collect();
+    poll_times.sort_by(f64::total_cmp);
     drop(exporter);
     std::fs::remove_dir_all(dir).ok();
 
@@ -193,17 +204,27 @@ async fn run(run_for: Duration) -> bool {
         "   exporter CPU {cpu:.1} s in {secs:.0} s ({:.0}% of one core); poll errors {poll_errors}",
         cpu / secs * 100.0
     );
-    errors == 0
+    println!(
+        "   last poll of each router: median {:.0} ms, max {:.0} ms",
+        poll_times[poll_times.len() / 2] * 1e3,
+        poll_times.last().copied().unwrap_or(f64::NAN) * 1e3
+    );
+    errors == 0 && poll_errors == 0.0
 }
 
-/// One GET of `/metrics`, timed until the last body byte; the body is counted, not kept.
-async fn scrape(client: &reqwest::Client, base: &str) -> Result<(Duration, usize), String> {
+/// One GET of `/metrics`, timed until the last body byte; the body is counted as sent, not
+/// kept (reqwest is built without decompression).
+async fn scrape(
+    client: &reqwest::Client,
+    base: &str,
+    gzip: bool,
+) -> Result<(Duration, usize), String> {
     let start = Instant::now();
-    let mut resp = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut req = client.get(format!("{base}/metrics"));
+    if gzip {
+        req = req.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+    }
+    let mut resp = req.send().await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
         return Err(resp.status().to_string());
     }
@@ -224,13 +245,14 @@ async fn count_series(client: &reqwest::Client, base: &str) -> usize {
     text.lines().filter(|l| !l.starts_with('#')).count()
 }
 
-/// Failed polls, all targets and reasons: a poll starved by the load would show here.
-async fn poll_errors(client: &reqwest::Client, base: &str) -> f64 {
-    let text = metrics_text(client, base).await;
+/// The values of every series of `family` (labelled) in `text`.
+fn values<'a>(text: &'a str, family: &'a str) -> impl Iterator<Item = f64> + 'a {
     text.lines()
-        .filter(|l| l.starts_with("fleet_target_poll_errors_total{"))
+        .filter(move |l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn rss_bytes(pid: u32) -> usize {

@@ -58,17 +58,29 @@ pub struct App {
     store: Arc<Store>,
     source: Source,
     pollers: Mutex<BTreeMap<String, (Arc<TargetSpec>, Poller)>>,
+    /// Where pollers run: the caller's runtime, or one of their own (see [`App::with_poll_runtime`]).
+    poll_runtime: tokio::runtime::Handle,
     loaded: AtomicBool,
     reload_ok: AtomicBool,
     last_success: std::sync::Mutex<Option<SystemTime>>,
 }
 
 impl App {
+    /// An app whose pollers share the current tokio runtime with everything else. Panics
+    /// outside a runtime.
     pub fn new(source: Source) -> Arc<App> {
+        App::with_poll_runtime(source, tokio::runtime::Handle::current())
+    }
+
+    /// An app whose pollers run on `poll_runtime`. The binary gives them a runtime of their own,
+    /// so that CPU spent answering scrapes (gzip, TLS, many clients at once) can delay a poll
+    /// by the operating system's fair share at most, never by a queue of busy tasks.
+    pub fn with_poll_runtime(source: Source, poll_runtime: tokio::runtime::Handle) -> Arc<App> {
         Arc::new(App {
             store: Arc::new(Store::new()),
             source,
             pollers: Mutex::new(BTreeMap::new()),
+            poll_runtime,
             loaded: AtomicBool::new(false),
             reload_ok: AtomicBool::new(true),
             last_success: std::sync::Mutex::new(None),
@@ -118,7 +130,7 @@ impl App {
             if !summary.restarted.contains(name) {
                 summary.added.push(name.clone());
             }
-            let poller = Poller::spawn(target.clone(), self.store.clone());
+            let poller = Poller::spawn(target.clone(), self.store.clone(), &self.poll_runtime);
             pollers.insert(name.clone(), (target.spec.clone(), poller));
         }
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();

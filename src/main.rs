@@ -80,20 +80,29 @@ fn main() -> ExitCode {
         };
         return healthcheck(cli.listen, &web);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
+    // Pollers get threads of their own; see `App::with_poll_runtime`.
+    let (runtime, poll_runtime) =
+        match new_runtime("fleet-serve").and_then(|r| Ok((r, new_runtime("fleet-poll")?))) {
+            Ok(runtimes) => runtimes,
+            Err(e) => {
+                eprintln!("cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    match runtime.block_on(run(cli, poll_runtime.handle().clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn new_runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
 }
 
 fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<WebConfig> {
@@ -159,7 +168,7 @@ fn init_logging(cli: &Cli) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     let (config, source, _demo) = if cli.demo {
         let demo = demo::Demo::start()
             .await
@@ -174,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let web = load_web_config(cli.web_config_file.as_deref())?;
     let listen = cli.listen.unwrap_or(config.listen);
-    let app = App::new(source);
+    let app = App::with_poll_runtime(source, poll_runtime);
     let summary = app.apply(&config).await;
     info!(targets = summary.added.len(), "configuration loaded");
 

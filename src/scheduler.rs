@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,10 +27,11 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn spawn(target: TargetConfig, store: Arc<Store>) -> Poller {
+    /// Starts polling `target` on `runtime`, recording into `store`.
+    pub fn spawn(target: TargetConfig, store: Arc<Store>, runtime: &Handle) -> Poller {
         let cancel = CancellationToken::new();
         store.register(&target.spec.name, target.spec.kind);
-        let task = tokio::spawn(run(target, store, cancel.clone()));
+        let task = runtime.spawn(run(target, store, cancel.clone()));
         Poller { cancel, task }
     }
 
