@@ -6,8 +6,8 @@
 //! threshold to the freed size, up to 32 MiB. After the first polls, those blocks come from the
 //! heap instead, and the pages they leave free stay resident: a fixed few MiB that made the
 //! 10k-series figure 442 bytes per series. Pinning both thresholds at their starting values keeps
-//! large blocks in mappings that go back to the system (242 bytes per series at 10k, 140 at 100k;
-//! CPU per poll unchanged; `BENCHMARKS.md`).
+//! large blocks in mappings that go back to the system (240–270 bytes per series at 10k, 140–150
+//! at 100k; CPU per poll unchanged; `BENCHMARKS.md`).
 
 /// Pins glibc's mmap and trim thresholds, unless the environment sets either (glibc's own
 /// `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_`: an operator who sets them keeps them).
