@@ -21,6 +21,11 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Sends a request, with a failure classified by [`transport_error`].
+pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, PollError> {
+    request.send().await.map_err(transport_error)
+}
+
 /// Reads a successful answer's body, refusing more than `limit` bytes.
 pub async fn read_body(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, PollError> {
     let status = resp.status();

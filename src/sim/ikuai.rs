@@ -31,8 +31,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime, first_half, hang, html_response, json_response, lock, md5_hex, mix, serve, unit,
-    unix_now, Flow, InFlight,
+    datetime, first_half, hang, json_response, lock, md5_hex, mix, proxy_page, serve,
+    server_error_page, unit, unix_now, Flow, InFlight,
 };
 
 /// Which answer envelope the simulated firmware speaks.
@@ -279,11 +279,8 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         // Hang has already returned above.
         Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
         Fault::Truncated => json_response(StatusCode::OK, first_half(&answer)),
-        Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
-        Fault::Status500 => html_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500 Internal Server Error",
-        ),
+        Fault::Html => proxy_page(),
+        Fault::Status500 => server_error_page(),
     }
 }
 

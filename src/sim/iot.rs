@@ -33,8 +33,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime, first_half, html_response, json_response, lock, md5_hex, mix, serve, unit, unix_now,
-    InFlight,
+    datetime, first_half, hang, json_response, lock, md5_hex, mix, proxy_page, serve,
+    server_error_page, unit, unix_now, InFlight,
 };
 
 pub const DEVICE_FLOW_PATH: &str = "/openapi/iot/queryDeviceFlow";
@@ -263,17 +263,10 @@ async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: By
     let fault = *lock(&sh.fault);
     match fault {
         Fault::Hang => {
-            // Wait for the simulator to stop rather than forever, so connection tasks end.
-            let mut stop = sh.stop.clone();
-            let _ = stop.wait_for(|stopped| *stopped).await;
+            hang(&sh.stop).await;
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Fault::Status500 => {
-            return html_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error",
-            )
-        }
+        Fault::Status500 => return server_error_page(),
         Fault::Status429 => return too_many_requests(&sh),
         _ if over_limit => return too_many_requests(&sh),
         _ => {}
@@ -299,7 +292,7 @@ async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: By
     let text = envelope.to_string();
     match fault {
         Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
-        Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
+        Fault::Html => proxy_page(),
         _ => json_response(StatusCode::OK, text),
     }
 }

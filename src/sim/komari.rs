@@ -30,7 +30,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime_with, first_half, html_response, json_response, lock, mix, serve, unit, unix_now, Flow,
+    datetime_with, first_half, hang, html_response, json_response, lock, mix, proxy_page, serve,
+    server_error_page, unit, unix_now, Flow,
 };
 
 /// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted).
@@ -314,12 +315,6 @@ impl Shared {
         }
     }
 
-    /// Waits for the simulator to stop rather than forever, so hung tasks do not outlive it.
-    async fn hang(&self) {
-        let mut stop = self.stop.clone();
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    }
-
     /// Applies the HTTP fault to a ready JSON answer.
     async fn answer(&self, body: String) -> Response {
         self.delay().await;
@@ -327,15 +322,12 @@ impl Shared {
         match fault {
             Fault::None => json_response(StatusCode::OK, body),
             Fault::Hang => {
-                self.hang().await;
+                hang(&self.stop).await;
                 StatusCode::SERVICE_UNAVAILABLE.into_response()
             }
             Fault::Truncated => json_response(StatusCode::OK, first_half(&body)),
-            Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
-            Fault::Status500 => html_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error",
-            ),
+            Fault::Html => proxy_page(),
+            Fault::Status500 => server_error_page(),
         }
     }
 

@@ -31,8 +31,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::util::{
-    datetime, first_half, hang, html_response, json_response, lock, md5_hex, mix, serve, unit,
-    unix_now, InFlight,
+    datetime, first_half, hang, json_response, lock, md5_hex, mix, proxy_page, serve,
+    server_error_page, unit, unix_now, InFlight,
 };
 
 /// A failure injected into answers other than `auth/login`.
@@ -553,11 +553,8 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
     let text = envelope(&sh.cfg, uri, answer);
     match fault {
         Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
-        Fault::Html => html_response(StatusCode::OK, "502 Bad Gateway"),
-        Fault::Status500 => html_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500 Internal Server Error",
-        ),
+        Fault::Html => proxy_page(),
+        Fault::Status500 => server_error_page(),
         _ => json_response(StatusCode::OK, text),
     }
 }

@@ -186,6 +186,19 @@ pub fn html_response(status: StatusCode, title: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
 }
 
+/// A proxy's 502 page with status 200, where the device's JSON was expected.
+pub fn proxy_page() -> Response {
+    html_response(StatusCode::OK, "502 Bad Gateway")
+}
+
+/// The device's web server failing: its 500 page.
+pub fn server_error_page() -> Response {
+    html_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{HeaderValue, COOKIE, SET_COOKIE};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use url::Url;
@@ -85,7 +85,7 @@ impl IkuaiClient {
         if let Some(cookie) = &self.session {
             request = request.header(COOKIE, cookie.clone());
         }
-        let resp = request.send().await.map_err(http::transport_error)?;
+        let resp = http::send(request).await?;
         let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
         let (api, answer) = parse_answer(&bytes).map_err(PollError::Decode)?;
         self.api = Some(api);
@@ -101,14 +101,7 @@ impl IkuaiClient {
             "pass": pass,
             "remember_password": "",
         });
-        let resp = self
-            .http
-            .post(self.login_url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .json(&body)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
+        let resp = http::send(self.http.post(self.login_url.clone()).json(&body)).await?;
         let sess_key = resp
             .headers()
             .get_all(SET_COOKIE)

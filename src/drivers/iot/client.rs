@@ -52,7 +52,7 @@ impl IotClient {
             &timestamp,
             self.secret.expose(),
         );
-        let sent = self
+        let request = self
             .http
             .post(self.url.clone())
             .header("appID", &self.app_id)
@@ -60,12 +60,10 @@ impl IotClient {
             .header("traceID", &trace_id)
             .header("timestamp", &timestamp)
             .header("sign", sign)
-            .form(&[("deviceNo", device_no)])
-            .send()
-            .await;
-        let resp = match sent {
+            .form(&[("deviceNo", device_no)]);
+        let resp = match http::send(request).await {
             Ok(resp) => resp,
-            Err(e) => return failed(http::transport_error(e)),
+            Err(e) => return failed(e),
         };
         let status = resp.status();
         let body = match http::read_body(resp, MAX_BODY_BYTES).await {

@@ -141,7 +141,7 @@ impl KomariClient {
         if let Some(auth) = self.auth_header() {
             request = request.header(auth.0, auth.1);
         }
-        let resp = request.send().await.map_err(http::transport_error)?;
+        let resp = http::send(request).await?;
         let status = resp.status();
         let body = http::read_limited(resp, MAX_BODY_BYTES).await?;
         if !status.is_success() {
@@ -250,13 +250,7 @@ impl KomariClient {
             .join("api/login")
             .map_err(|e| PollError::Http(e.to_string()))?;
         let body = json!({"username": username, "password": password.expose()});
-        let resp = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
+        let resp = http::send(self.http.post(url).json(&body)).await?;
         let status = resp.status();
         let cookie = resp
             .headers()

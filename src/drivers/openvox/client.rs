@@ -129,13 +129,7 @@ impl OpenvoxClient {
             .base
             .join(&format!("/controller/{path}"))
             .map_err(|e| PollError::Http(format!("{path}: {e}")))?;
-        let resp = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
+        let resp = http::send(self.http.post(url).json(&body)).await?;
         let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
         parse_answer(&bytes).map_err(|e| PollError::Decode(format!("{path}: {e}")))
     }
