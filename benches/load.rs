@@ -54,13 +54,7 @@ impl Drop for Exporter {
 async fn run(run_for: Duration, gzip: bool) -> bool {
     let mut sims = Vec::new();
     for i in 0..ROUTERS {
-        let cfg = IkuaiSimConfig {
-            lan_clients: CLIENTS,
-            lan_clients_v6: 0,
-            hostname: format!("router-{i:02}"),
-            seed: i as u64 + 1,
-            ..IkuaiSimConfig::default()
-        };
+        let cfg = IkuaiSimConfig::fleet_router(i, CLIENTS);
         sims.push(IkuaiSim::start(cfg).await.expect("start simulator"));
     }
     let mut config = String::from("[defaults]\ninterval = \"15s\"\ntimeout = \"10s\"\n");

@@ -92,11 +92,7 @@ fn serve_sims(routers: usize, clients: usize) {
         for i in 0..routers {
             let cfg = IkuaiSimConfig {
                 password: PASSWORD.into(),
-                lan_clients: clients,
-                lan_clients_v6: 0,
-                hostname: format!("router-{i:02}"),
-                seed: i as u64 + 1,
-                ..IkuaiSimConfig::default()
+                ..IkuaiSimConfig::fleet_router(i, clients)
             };
             sims.push(IkuaiSim::start(cfg).await.expect("start simulator"));
         }

@@ -92,6 +92,20 @@ impl Default for IkuaiSimConfig {
     }
 }
 
+impl IkuaiSimConfig {
+    /// Router `i` of a simulated fleet, as the benchmarks run it: `clients` IPv4 LAN clients, and
+    /// its own hostname and values.
+    pub fn fleet_router(i: usize, clients: usize) -> Self {
+        IkuaiSimConfig {
+            lan_clients: clients,
+            lan_clients_v6: 0,
+            hostname: format!("router-{i:02}"),
+            seed: i as u64 + 1,
+            ..IkuaiSimConfig::default()
+        }
+    }
+}
+
 /// Handle on a running simulator; dropping it stops the server.
 pub struct IkuaiSim {
     addr: SocketAddr,
