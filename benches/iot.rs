@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fleet_exporter::app::App;
-use fleet_exporter::config::{Config, FileFormat, Source};
-use fleet_exporter::drivers::iot::{metrics, model};
+use fleet_core::app::App;
+use fleet_core::config::{Config, FileFormat, Source};
+use fleet_core::snapshot::SnapshotBuilder;
+use fleet_drivers::iot::{metrics, model};
 use fleet_exporter::server;
-use fleet_exporter::sim::iot::{IotSim, IotSimConfig};
-use fleet_exporter::snapshot::SnapshotBuilder;
+use fleet_sim::iot::{IotSim, IotSimConfig};
 
 const DEVICES: usize = 10_000;
 const RATE: f64 = 500.0;
@@ -48,7 +48,7 @@ fn rss_mib() -> f64 {
 
 /// Decoding and mapping alone, without sockets or a simulator: the driver's own CPU per device.
 fn decode_and_map() {
-    let body = include_bytes!("../tests/fixtures/iot/query_device_flow.json");
+    let body = include_bytes!("../fixtures/iot/query_device_flow.json");
     let mapping = metrics::Mapping::default();
     let start = Instant::now();
     let mut b = SnapshotBuilder::new(Some("bench"));
@@ -96,9 +96,15 @@ async fn main() {
         platform.url(),
         list.join(", ")
     );
-    let config = Config::parse(&config, FileFormat::Toml, Path::new(".")).expect("config");
+    let config = Config::parse(
+        &config,
+        FileFormat::Toml,
+        Path::new("."),
+        fleet_drivers::KINDS,
+    )
+    .expect("config");
     let (rss_before, cpu_before) = (rss_mib(), cpu_seconds());
-    let app = App::new(Source::Builtin);
+    let app = App::new(Source::Builtin, fleet_drivers::KINDS);
     let start = Instant::now();
     app.apply(&config).await;
     while !app.store().all_polled() {

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_exporter::app::App;
-use fleet_exporter::config::{Config, FileFormat, Source};
-use fleet_exporter::drivers::PollContext;
-use fleet_exporter::exposition::{render, Format};
+use fleet_core::app::App;
+use fleet_core::config::{Config, FileFormat, Source};
+use fleet_core::driver::PollContext;
+use fleet_core::exposition::{render, Format};
+use fleet_core::store::PollReport;
 use fleet_exporter::server;
-use fleet_exporter::sim::komari::{KomariSim, KomariSimConfig};
-use fleet_exporter::store::PollReport;
+use fleet_sim::komari::{KomariSim, KomariSimConfig};
 
 const NODES: usize = 2_000;
 const POLLS: usize = 5;
@@ -57,14 +57,14 @@ fn main() {
                 "[[targets]]\nname = \"k\"\nkind = \"komari\"\nurl = \"{}\"\ninterval = \"60s\"\ntimeout = \"30s\"\nnodes_every = 1\n{extra}",
                 sim.url()
             );
-            let config = Config::parse(&text, FileFormat::Toml, Path::new(".")).expect("config");
+            let config = Config::parse(&text, FileFormat::Toml, Path::new("."), fleet_drivers::KINDS).expect("config");
             let mut driver = (config.targets[0].factory)();
             let mut best = (Duration::MAX, Duration::ZERO);
             let mut snapshot = None;
             for _ in 0..POLLS {
                 let mut ctx = PollContext::new(Arc::from("k"));
                 let (wall, cpu) = (Instant::now(), thread_cpu());
-                let s = driver.poll(&mut ctx).await.expect("poll");
+                let s = driver.poll_boxed(&mut ctx).await.expect("poll");
                 let took = (wall.elapsed(), thread_cpu() - cpu);
                 assert!(ctx.partial_errors.is_empty(), "{:?}", ctx.partial_errors);
                 if took.0 < best.0 {
@@ -87,7 +87,7 @@ fn main() {
             }
             let encode = start.elapsed() / SCRAPES as u32;
 
-            let app = App::new(Source::Builtin);
+            let app = App::new(Source::Builtin, fleet_drivers::KINDS);
             app.store().register("k", "komari");
             app.store().record(
                 "k",

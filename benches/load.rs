@@ -11,7 +11,7 @@ use std::ffi::{c_int, c_long};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 const ROUTERS: usize = 15;

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::get;
-use fleet_exporter::app::App;
-use fleet_exporter::config::{Config, FileFormat, Source};
-use fleet_exporter::drivers::{self, PollContext};
-use fleet_exporter::exposition::{render, render_shared, Format};
+use fleet_core::app::App;
+use fleet_core::config::{Config, FileFormat, Source};
+use fleet_core::driver::PollContext;
+use fleet_core::exposition::{render, render_shared, Format};
+use fleet_core::snapshot::Snapshot;
 use fleet_exporter::server;
-use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
-use fleet_exporter::snapshot::Snapshot;
+use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 
 /// LAN clients per simulated router.
 const CLIENTS: usize = 1000;
@@ -174,7 +174,13 @@ fn config(urls: &[String]) -> Config {
              password = \"{PASSWORD}\"\nmax_clients = 100000\n"
         ));
     }
-    Config::parse(&text, FileFormat::Toml, Path::new(".")).expect("benchmark config")
+    Config::parse(
+        &text,
+        FileFormat::Toml,
+        Path::new("."),
+        fleet_drivers::KINDS,
+    )
+    .expect("benchmark config")
 }
 
 // ---------------------------------------------------------------------------
@@ -186,7 +192,7 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
     let config = config(&sims.urls);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let app = App::new(Source::Builtin);
+        let app = App::new(Source::Builtin, fleet_drivers::KINDS);
         // The floor: the same exposition, rendered once, served by the same server.
         let floor: Arc<OnceLock<Bytes>> = Arc::default();
         let floor_body = floor.clone();
@@ -371,7 +377,7 @@ fn poll(clients: usize, polls: usize) {
     let mut sims = Sims::spawn(1, clients);
     let config = config(&sims.urls);
     let spec = &config.targets[0].spec;
-    let kind = drivers::kind("ikuai").expect("ikuai driver");
+    let kind = fleet_drivers::kind("ikuai").expect("ikuai driver");
     let factory = (kind.configure)(spec).expect("driver options");
     let mut driver = factory();
     // One thread, as a poller's share of a busy exporter would be; and no idle worker threads
@@ -383,7 +389,9 @@ fn poll(clients: usize, polls: usize) {
     let target: Arc<str> = Arc::from(spec.name.as_str());
     let mut poll_once = || {
         let mut ctx = PollContext::new(target.clone());
-        rt.block_on(driver.poll(&mut ctx)).expect("poll").series()
+        rt.block_on(driver.poll_boxed(&mut ctx))
+            .expect("poll")
+            .series()
     };
     poll_once(); // logs in, and fetches the slow-changing ports answer
 
@@ -401,7 +409,7 @@ fn poll(clients: usize, polls: usize) {
         "baseline mirrors the driver's calls"
     );
     let (http_run, bytes) = rt.block_on(async {
-        let http = drivers::http::client(Duration::from_secs(30));
+        let http = fleet_drivers::util::http::client(Duration::from_secs(30));
         let cookie = login(&http, &sims.urls[0]).await;
         let url = format!("{}/Action/call", sims.urls[0]);
         let (cpu, wall) = (cpu_time(), Instant::now());

@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Config, ConfigError, FileFormat};
-use crate::sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
-use crate::sim::iot::{IotSim, IotSimConfig};
-use crate::sim::komari::{KomariSim, KomariSimConfig};
-use crate::sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
+use fleet_core::config::{Config, ConfigError, FileFormat};
+use fleet_sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
+use fleet_sim::iot::{IotSim, IotSimConfig};
+use fleet_sim::komari::{KomariSim, KomariSimConfig};
+use fleet_sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
 
 /// The running simulators; dropping this stops them.
 pub struct Demo {
@@ -100,7 +100,12 @@ impl Demo {
 
     /// The demo's config, parsed like any file so demo mode exercises the real loader.
     pub fn config(&self) -> Result<Config, ConfigError> {
-        Config::parse(&self.config_text(), FileFormat::Toml, Path::new("."))
+        Config::parse(
+            &self.config_text(),
+            FileFormat::Toml,
+            Path::new("."),
+            fleet_drivers::KINDS,
+        )
     }
 
     pub fn config_text(&self) -> String {

@@ -1,19 +1,12 @@
-//! fleet-exporter: polls iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
-//! devices on schedules, and serves what they report to Prometheus.
+//! The fleet-exporter binary's library half: what integration tests and benchmarks drive.
 //!
-//! The core (`config`, `scheduler`, `store`, `snapshot`, `exposition`, `server`, `app`) knows
-//! no device; each device kind lives in `drivers/<kind>/` with a simulator in `sim/`. `web` puts
-//! optional TLS and basic auth in front of `server`.
+//! It serves what the core holds: the HTTP endpoints ([`server`]), TLS and basic auth in front
+//! of them ([`web`]), demo mode ([`demo`], feature `demo`) and the allocator settings
+//! ([`allocator`]). The device-neutral core is `fleet-core`, the drivers are `fleet-drivers`
+//! (whose `KINDS` is the registry handed to the core), the simulators are `fleet-sim`.
 
 pub mod allocator;
-pub mod app;
-pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod drivers;
-pub mod exposition;
-pub mod scheduler;
 pub mod server;
-pub mod sim;
-pub mod snapshot;
-pub mod store;
 pub mod web;

@@ -9,10 +9,11 @@ use tracing::{error, info, warn};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
-use fleet_exporter::app::App;
-use fleet_exporter::config::{Config, Source};
+use fleet_core::app::App;
+use fleet_core::config::{Config, Source};
+use fleet_drivers::KINDS;
 use fleet_exporter::web::WebConfig;
-use fleet_exporter::{demo, server, web};
+use fleet_exporter::{server, web};
 
 /// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
 /// devices.
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     init_logging(&cli);
     if cli.config_check {
         let path = cli.config_file.as_deref().expect("clap requires it");
-        return match Config::load(path) {
+        return match Config::load(path, KINDS) {
             Ok(c) => {
                 println!("{}: ok, {} target(s)", path.display(), c.targets.len());
                 ExitCode::SUCCESS
@@ -114,7 +115,7 @@ fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<WebConfig> 
 
 fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
     let mut addr = listen.unwrap_or_else(|| {
-        fleet_exporter::config::DEFAULT_LISTEN
+        fleet_core::config::DEFAULT_LISTEN
             .parse()
             .expect("valid default")
     });
@@ -170,20 +171,18 @@ fn init_logging(cli: &Cli) {
 
 async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     let (config, source, _demo) = if cli.demo {
-        let demo = demo::Demo::start()
-            .await
-            .context("starting the demo simulators")?;
-        (demo.config()?, Source::Builtin, Some(demo))
+        let (config, demo) = start_demo().await?;
+        (config, Source::Builtin, Some(demo))
     } else {
         let path = cli
             .config_file
             .context("give --config.file=FILE, or --demo to try it with simulated devices")?;
-        let config = Config::load(&path)?;
+        let config = Config::load(&path, KINDS)?;
         (config, Source::File(path), None)
     };
     let web = load_web_config(cli.web_config_file.as_deref())?;
     let listen = cli.listen.unwrap_or(config.listen);
-    let app = App::with_poll_runtime(source, poll_runtime);
+    let app = App::with_poll_runtime(source, KINDS, poll_runtime);
     let summary = app.apply(&config).await;
     info!(targets = summary.added.len(), "configuration loaded");
 
@@ -212,6 +211,25 @@ async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<(
         warn!("pollers did not stop in time");
     }
     Ok(())
+}
+
+/// What keeps the demo simulators running.
+#[cfg(feature = "demo")]
+type DemoGuard = fleet_exporter::demo::Demo;
+#[cfg(not(feature = "demo"))]
+type DemoGuard = ();
+
+#[cfg(feature = "demo")]
+async fn start_demo() -> anyhow::Result<(Config, DemoGuard)> {
+    let demo = fleet_exporter::demo::Demo::start()
+        .await
+        .context("starting the demo simulators")?;
+    Ok((demo.config()?, demo))
+}
+
+#[cfg(not(feature = "demo"))]
+async fn start_demo() -> anyhow::Result<(Config, DemoGuard)> {
+    anyhow::bail!("--demo: this build has no simulators (built without the `demo` feature)")
 }
 
 async fn shutdown_signal() {

@@ -21,10 +21,10 @@ use tokio::net::TcpListener;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tracing::debug;
 
-use crate::app::{App, REVISION, VERSION};
-use crate::exposition::{render_shared, Format};
-use crate::snapshot::Snapshot;
-use crate::store::unix_seconds;
+use fleet_core::app::{App, REVISION, VERSION};
+use fleet_core::exposition::{render_shared, Format};
+use fleet_core::snapshot::Snapshot;
+use fleet_core::time::unix_seconds;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()

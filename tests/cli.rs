@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
-use fleet_exporter::sim::{iot, komari, openvox};
+use fleet_sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+use fleet_sim::{iot, komari, openvox};
 use md5::{Digest, Md5};
 
 use common::temp_dir;

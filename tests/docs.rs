@@ -6,11 +6,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fleet_exporter::app::EXPORTER_FAMILIES;
+use fleet_core::app::EXPORTER_FAMILIES;
+use fleet_core::snapshot::{Family, MetricType};
+use fleet_core::store::HEALTH_FAMILIES;
+use fleet_drivers::KINDS;
 use fleet_exporter::demo::Demo;
-use fleet_exporter::drivers::KINDS;
-use fleet_exporter::snapshot::{Family, MetricType};
-use fleet_exporter::store::HEALTH_FAMILIES;
 
 type Families = BTreeMap<String, (String, Vec<String>)>;
 

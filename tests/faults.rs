@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{sample, start_exporter, Exporter};
-use fleet_exporter::drivers::PollError;
-use fleet_exporter::sim::{ikuai, iot, komari, openvox};
+use fleet_core::driver::Reason;
+use fleet_sim::{ikuai, iot, komari, openvox};
 use futures_util::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -524,7 +524,7 @@ fn all_failing(text: &str, kind: &str, before: &[f64]) -> bool {
 fn assert_right_reasons(text: &str, kind: &str) {
     for f in faults() {
         let t = f.target();
-        for reason in PollError::REASONS {
+        for reason in Reason::ALL.map(Reason::as_str) {
             let n = errors(text, &t, reason);
             if reason != f.reason() {
                 assert_eq!(

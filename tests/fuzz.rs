@@ -13,20 +13,21 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
 
-use fleet_exporter::config::{Config, FileFormat};
-use fleet_exporter::drivers::{ikuai, iot, komari, lenient, openvox};
-use fleet_exporter::exposition::{render, Format};
-use fleet_exporter::snapshot::{escape_label_value, Family, Snapshot, SnapshotBuilder};
+use fleet_core::config::{Config, FileFormat};
+use fleet_core::exposition::{render, Format};
+use fleet_core::snapshot::{escape_label_value, Family, Snapshot, SnapshotBuilder};
+use fleet_drivers::util::lenient;
+use fleet_drivers::{ikuai, iot, komari, openvox};
 
 // ---------------------------------------------------------------------------------------------
-// Inputs: real answers from tests/fixtures, mutated where it matters, and raw bytes.
+// Inputs: real answers from fixtures, mutated where it matters, and raw bytes.
 
 type Bodies = Vec<Vec<u8>>;
 
 /// Every saved answer of `kind` that is JSON (the text-prefixed ones are kept as bytes).
 fn fixtures(kind: &str) -> Bodies {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("fixtures")
         .join(kind);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -503,7 +504,7 @@ proptest! {
     #[test]
     fn config_parse_never_panics(text in config_text(), yaml in any::<bool>()) {
         let format = if yaml { FileFormat::Yaml } else { FileFormat::Toml };
-        let _ = Config::parse(&text, format, Path::new("/nonexistent"));
+        let _ = Config::parse(&text, format, Path::new("/nonexistent"), fleet_drivers::KINDS);
     }
 }
 

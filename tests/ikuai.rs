@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{count, eventually, ikuai_target, sample, start_exporter, start_exporter_with};
-use fleet_exporter::config::Source;
-use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+use fleet_core::config::Source;
+use fleet_sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 const FAST: &str = "interval = \"500ms\"\ntimeout = \"400ms\"\n";

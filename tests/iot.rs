@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{count, sample, start_exporter, Exporter};
-use fleet_exporter::config::{Config, FileFormat};
-use fleet_exporter::sim::iot::{Fault, IotSim, IotSimConfig};
+use fleet_core::config::{Config, FileFormat};
+use fleet_sim::iot::{Fault, IotSim, IotSimConfig};
 
 const WAIT: Duration = Duration::from_secs(15);
 const SECRET: &str = "C55rqUa6AvKyuNMYYvoYCSR1BBfSPWK7";
@@ -368,10 +368,17 @@ async fn devices_file_is_relative_to_the_config_and_followed() {
         "{}devices_file = \"fleet.txt\"\n",
         target("t", &platform.url(), SECRET, &[], FAST)
     );
-    let parsed = Config::parse(&cfg, FileFormat::Toml, &dir).expect("relative devices_file");
-    let app = fleet_exporter::app::App::new(fleet_exporter::config::Source::Builtin);
+    let parsed = Config::parse(&cfg, FileFormat::Toml, &dir, fleet_drivers::KINDS)
+        .expect("relative devices_file");
+    let app = fleet_core::app::App::new(fleet_core::config::Source::Builtin, fleet_drivers::KINDS);
     app.apply(&parsed).await;
-    let e = Config::parse(&cfg, FileFormat::Toml, Path::new("/nonexistent")).unwrap_err();
+    let e = Config::parse(
+        &cfg,
+        FileFormat::Toml,
+        Path::new("/nonexistent"),
+        fleet_drivers::KINDS,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("devices_file: cannot read"), "{e}");
 
     common::eventually(WAIT, "two devices", || {
@@ -396,11 +403,11 @@ async fn devices_file_is_relative_to_the_config_and_followed() {
 }
 
 /// The store's current exposition for every source, without an HTTP server.
-fn series(app: &fleet_exporter::app::App) -> String {
+fn series(app: &fleet_core::app::App) -> String {
     let sources = app.store().sources(None).unwrap_or_default();
     let refs: Vec<_> = sources.iter().map(|s| s.as_ref()).collect();
-    String::from_utf8(fleet_exporter::exposition::render(
-        fleet_exporter::exposition::Format::Text,
+    String::from_utf8(fleet_core::exposition::render(
+        fleet_core::exposition::Format::Text,
         refs,
     ))
     .unwrap()

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{count, sample, start_exporter};
-use fleet_exporter::sim::komari::{Fault, KomariSim, KomariSimConfig, WsFault};
+use fleet_sim::komari::{Fault, KomariSim, KomariSimConfig, WsFault};
 
 const WAIT: Duration = Duration::from_secs(10);
 const FAST: &str = "interval = \"500ms\"\ntimeout = \"400ms\"\n";
@@ -232,10 +232,11 @@ async fn password_login_once_and_again_only_after_a_401() {
 #[tokio::test]
 async fn credentials_are_never_sent_to_plain_http_by_default() {
     let text = target("http://127.0.0.1:9", "api_key = \"0123456789abcdef\"");
-    let e = fleet_exporter::config::Config::parse(
+    let e = fleet_core::config::Config::parse(
         &text,
-        fleet_exporter::config::FileFormat::Toml,
+        fleet_core::config::FileFormat::Toml,
         std::path::Path::new("."),
+        fleet_drivers::KINDS,
     )
     .unwrap_err()
     .to_string();

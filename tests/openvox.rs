@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{count, sample, start_exporter, target, Exporter};
-use fleet_exporter::sim::openvox::{Fault, OpenvoxSim, OpenvoxSimConfig};
+use fleet_sim::openvox::{Fault, OpenvoxSim, OpenvoxSimConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "v0ice-s3cret";

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::{ikuai_target, sample, start_exporter, Exporter};
-use fleet_exporter::sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";

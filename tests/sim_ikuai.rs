@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fleet_exporter::sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
+use fleet_sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
 use serde_json::{json, Value};
 
 /// md5("admin"), as the web UI sends it in `passwd`.
@@ -408,8 +408,8 @@ async fn counters_grow() {
     assert!(total(&second) > total(&first));
 }
 
-/// Where the real-body fixtures live (in the project: `tests/fixtures/ikuai`).
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ikuai");
+/// Where the real-body fixtures live (in the project: `fixtures/ikuai`).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ikuai");
 
 fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture");

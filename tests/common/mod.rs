@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_exporter::app::App;
-use fleet_exporter::config::{Config, FileFormat, Source};
+use fleet_core::app::App;
+use fleet_core::config::{Config, FileFormat, Source};
 use fleet_exporter::server;
 use fleet_exporter::web::{self, WebConfig};
 
-pub struct Exporter {
+pub(crate) struct Exporter {
     pub app: Arc<App>,
     pub url: String,
     server: tokio::task::JoinHandle<()>,
@@ -24,18 +24,23 @@ impl Drop for Exporter {
 }
 
 /// Starts an exporter serving `config` (TOML), or the file `source` names when it is one.
-pub async fn start_exporter_with(config: &str, source: Source) -> Exporter {
+pub(crate) async fn start_exporter_with(config: &str, source: Source) -> Exporter {
     start_exporter_web(config, source, WebConfig::default()).await
 }
 
 /// Starts an exporter behind `web`'s TLS and basic auth; `url` is `https://` when it has TLS.
-pub async fn start_exporter_web(config: &str, source: Source, web: WebConfig) -> Exporter {
+pub(crate) async fn start_exporter_web(config: &str, source: Source, web: WebConfig) -> Exporter {
     let config = match &source {
-        Source::File(path) => Config::load(path),
-        Source::Builtin => Config::parse(config, FileFormat::Toml, Path::new(".")),
+        Source::File(path) => Config::load(path, fleet_drivers::KINDS),
+        Source::Builtin => Config::parse(
+            config,
+            FileFormat::Toml,
+            Path::new("."),
+            fleet_drivers::KINDS,
+        ),
     }
     .expect("test config");
-    let app = App::new(source);
+    let app = App::new(source, fleet_drivers::KINDS);
     app.apply(&config).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if web.tls_enabled() { "https" } else { "http" };
@@ -47,22 +52,22 @@ pub async fn start_exporter_web(config: &str, source: Source, web: WebConfig) ->
     Exporter { app, url, server }
 }
 
-pub async fn start_exporter(config: &str) -> Exporter {
+pub(crate) async fn start_exporter(config: &str) -> Exporter {
     start_exporter_with(config, Source::Builtin).await
 }
 
 impl Exporter {
-    pub async fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
         let resp = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.get("/metrics").await.1
     }
 
     /// Scrapes until `pred` holds for the exposition, or panics after `timeout`.
-    pub async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         timeout: Duration,
         what: &str,
@@ -85,7 +90,7 @@ impl Exporter {
 
 /// The value of the first sample whose name matches and whose labels contain every `labels`
 /// fragment (`target="r1"`).
-pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.split(['{', ' ']).next() == Some(name))
@@ -93,14 +98,14 @@ pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-pub fn count(text: &str, name: &str, labels: &[&str]) -> usize {
+pub(crate) fn count(text: &str, name: &str, labels: &[&str]) -> usize {
     text.lines()
         .filter(|l| l.split(['{', ' ']).next() == Some(name))
         .filter(|l| labels.iter().all(|f| l.contains(f)))
         .count()
 }
 
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
+pub(crate) async fn eventually<F, Fut>(timeout: Duration, what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -113,20 +118,20 @@ where
 }
 
 /// A config target block for a device of `kind` that logs in with a password.
-pub fn target(kind: &str, name: &str, url: &str, password: &str, extra: &str) -> String {
+pub(crate) fn target(kind: &str, name: &str, url: &str, password: &str, extra: &str) -> String {
     format!(
         "[[targets]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\npassword = \"{password}\"\n{extra}\n"
     )
 }
 
 /// A config target block for an iKuai router.
-pub fn ikuai_target(name: &str, url: &str, password: &str, extra: &str) -> String {
+pub(crate) fn ikuai_target(name: &str, url: &str, password: &str, extra: &str) -> String {
     target("ikuai", name, url, password, extra)
 }
 
 /// A fresh, empty scratch directory for one test (names include the test binary's pid, so
 /// parallel test binaries never share one).
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
+pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("fleet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

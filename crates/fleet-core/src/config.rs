@@ -1,0 +1,472 @@
+//! Configuration: file (TOML or YAML) plus `FLEET_EXPORTER__SECTION__KEY` environment overrides,
+//! `${VAR}` expansion inside values, and `<key>_file` secrets. Everything is validated before
+//! anything runs, so a reload can refuse a bad file and keep the old config.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::driver::{DriverFactory, Registry};
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9877";
+const ENV_PREFIX: &str = "FLEET_EXPORTER";
+/// Keys every target has; all others belong to the target's driver.
+const COMMON_KEYS: [&str; 6] = ["name", "kind", "url", "interval", "timeout", "backoff_max"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn from_message(msg: impl Into<String>) -> Self {
+        ConfigError(msg.into())
+    }
+
+    fn at(path: &str, msg: impl fmt::Display) -> Self {
+        ConfigError(format!("{path}: {msg}"))
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub targets: Vec<TargetConfig>,
+}
+
+/// One target, ready to poll.
+#[derive(Clone)]
+pub struct TargetConfig {
+    pub spec: Arc<TargetSpec>,
+    pub factory: DriverFactory,
+}
+
+impl fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.spec.fmt(f)
+    }
+}
+
+/// What a target is, as configured. Two equal specs poll the same device the same way, which is
+/// how a reload decides which pollers to keep.
+#[derive(Clone, PartialEq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub kind: &'static str,
+    pub url: Url,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// The longest wait between polls while a target keeps failing.
+    pub backoff_max: Duration,
+    /// Driver options, with `${VAR}` expanded and `<key>_file` secrets read in.
+    pub options: Map<String, Value>,
+    /// The config file's directory: relative paths in driver options resolve against it.
+    pub config_dir: PathBuf,
+}
+
+impl fmt::Debug for TargetSpec {
+    // Options hold resolved secrets: only their keys are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_str())
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TargetSpec {
+    /// Deserializes the driver's options, naming the target and key on error.
+    pub fn driver_options<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(Value::Object(self.options.clone())).map_err(|e| e.to_string())
+    }
+}
+
+/// A string that must never be shown: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    targets: Vec<Map<String, Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    interval: Option<Value>,
+    timeout: Option<Value>,
+    backoff_max: Option<Value>,
+}
+
+/// The file formats a config may be written in.
+#[derive(Debug, Clone, Copy)]
+pub enum FileFormat {
+    Toml,
+    Yaml,
+}
+
+impl FileFormat {
+    fn of(path: &Path) -> FileFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => FileFormat::Yaml,
+            _ => FileFormat::Toml,
+        }
+    }
+
+    fn to_config(self) -> config::FileFormat {
+        match self {
+            FileFormat::Toml => config::FileFormat::Toml,
+            FileFormat::Yaml => config::FileFormat::Yaml,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates a config file, with environment overrides applied.
+    pub fn load(path: &Path, kinds: Registry) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, FileFormat::of(path), &base, kinds)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses config text; relative `*_file` paths resolve against `base_dir`, and `kind` names
+    /// one of `kinds`.
+    pub fn parse(
+        text: &str,
+        format: FileFormat,
+        base_dir: &Path,
+        kinds: Registry,
+    ) -> Result<Config, ConfigError> {
+        let layered = config::Config::builder()
+            .add_source(config::File::from_str(text, format.to_config()))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let mut tree: Value = layered
+            .try_deserialize()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        expand_env(&mut tree, "")?;
+        let raw: RawConfig =
+            serde_json::from_value(tree).map_err(|e| ConfigError(e.to_string()))?;
+        Self::validate(raw, base_dir, kinds)
+    }
+
+    fn validate(raw: RawConfig, base_dir: &Path, kinds: Registry) -> Result<Config, ConfigError> {
+        let listen = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen
+            .parse()
+            .map_err(|e| ConfigError::at("server.listen", format!("{listen:?}: {e}")))?;
+        let interval = duration_or(&raw.defaults.interval, "defaults.interval", 30)?;
+        let timeout = duration_or(&raw.defaults.timeout, "defaults.timeout", 10)?;
+        let backoff_max = duration_or(&raw.defaults.backoff_max, "defaults.backoff_max", 300)?;
+
+        let mut names = HashSet::new();
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        for (i, table) in raw.targets.into_iter().enumerate() {
+            let target =
+                target_from_table(i, table, (interval, timeout, backoff_max), base_dir, kinds)?;
+            if !names.insert(target.spec.name.clone()) {
+                return Err(ConfigError::at(
+                    &format!("targets[{i}].name"),
+                    format!("duplicate target name {:?}", target.spec.name),
+                ));
+            }
+            targets.push(target);
+        }
+        Ok(Config { listen, targets })
+    }
+}
+
+fn target_from_table(
+    i: usize,
+    mut table: Map<String, Value>,
+    (interval, timeout, backoff_max): (Duration, Duration, Duration),
+    base_dir: &Path,
+    kinds: Registry,
+) -> Result<TargetConfig, ConfigError> {
+    let mut path = format!("targets[{i}]");
+    let name = match table.remove("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s,
+        Some(_) => return Err(ConfigError::at(&path, "`name` must be a non-empty string")),
+        None => return Err(ConfigError::at(&path, "missing key `name`")),
+    };
+    path = format!("target {name:?}");
+    let kind_name = match table.remove("kind") {
+        Some(Value::String(s)) => s,
+        _ => return Err(ConfigError::at(&path, "missing key `kind` (a string)")),
+    };
+    let kind = kinds.iter().find(|k| k.name == kind_name).ok_or_else(|| {
+        let known: Vec<_> = kinds.iter().map(|k| k.name).collect();
+        ConfigError::at(
+            &format!("{path}.kind"),
+            format!("unknown kind {kind_name:?} (known: {})", known.join(", ")),
+        )
+    })?;
+    let url = match table.remove("url") {
+        Some(Value::String(s)) => {
+            parse_url(&s).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?
+        }
+        _ => return Err(ConfigError::at(&path, "missing key `url` (a string)")),
+    };
+    let interval = match table.remove("interval") {
+        Some(v) => {
+            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.interval"), e))?
+        }
+        None => interval,
+    };
+    let timeout = match table.remove("timeout") {
+        Some(v) => {
+            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.timeout"), e))?
+        }
+        None => timeout.min(interval),
+    };
+    let backoff_max = match table.remove("backoff_max") {
+        Some(v) => {
+            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.backoff_max"), e))?
+        }
+        None => backoff_max,
+    };
+    if timeout >= interval {
+        return Err(ConfigError::at(
+            &format!("{path}.timeout"),
+            format!("must be below the interval ({timeout:?} >= {interval:?})"),
+        ));
+    }
+    for key in kind.secret_keys {
+        let file_key = format!("{key}_file");
+        if let Some(file) = table.remove(&file_key) {
+            let at = format!("{path}.{file_key}");
+            if table.contains_key(*key) {
+                return Err(ConfigError::at(
+                    &at,
+                    format!("set either `{key}` or `{file_key}`, not both"),
+                ));
+            }
+            let Value::String(file) = file else {
+                return Err(ConfigError::at(&at, "must be a path string"));
+            };
+            table.insert(
+                key.to_string(),
+                Value::String(
+                    read_secret_file(base_dir, &file).map_err(|e| ConfigError::at(&at, e))?,
+                ),
+            );
+        }
+    }
+    debug_assert!(COMMON_KEYS.iter().all(|k| !table.contains_key(*k)));
+    let spec = TargetSpec {
+        name,
+        kind: kind.name,
+        url,
+        interval,
+        timeout,
+        backoff_max: backoff_max.max(interval),
+        options: table,
+        config_dir: base_dir.to_path_buf(),
+    };
+    let factory = (kind.configure)(&spec).map_err(|e| ConfigError::at(&path, e))?;
+    Ok(TargetConfig {
+        spec: Arc::new(spec),
+        factory,
+    })
+}
+
+fn parse_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{s:?}: scheme must be http or https"));
+    }
+    if url.host().is_none() {
+        return Err(format!("{s:?} has no host"));
+    }
+    Ok(url)
+}
+
+fn read_secret_file(base_dir: &Path, file: &str) -> Result<String, String> {
+    let path = base_dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Secret files conventionally end with a newline that is not part of the secret.
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn duration_or(v: &Option<Value>, at: &str, default_secs: u64) -> Result<Duration, ConfigError> {
+    match v {
+        Some(v) => parse_duration(v).map_err(|e| ConfigError::at(at, e)),
+        None => Ok(Duration::from_secs(default_secs)),
+    }
+}
+
+/// `deserialize_with` for drivers' duration options, read like every duration in the config.
+pub fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parse_duration(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, or a bare number of seconds.
+pub fn parse_duration(v: &Value) -> Result<Duration, String> {
+    let s = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        other => return Err(format!("expected a duration like \"30s\", got {other}")),
+    };
+    let bad = || format!("expected a duration like \"30s\", \"5m\" or \"500ms\", got {s:?}");
+    if let Ok(secs) = s.parse::<f64>() {
+        let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+        return non_zero(&s, d);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s.as_str();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "ms" => n / 1000.0,
+            "s" => n,
+            "m" => n * 60.0,
+            "h" => n * 3600.0,
+            "d" => n * 86400.0,
+            _ => return Err(bad()),
+        };
+        total = Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(bad)?;
+        rest = tail;
+    }
+    non_zero(&s, total)
+}
+
+fn non_zero(s: &str, d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err(format!("duration {s:?} must be above zero"))
+    } else {
+        Ok(d)
+    }
+}
+
+/// Replaces `${VAR}` in every string value with the environment variable's value.
+fn expand_env(v: &mut Value, path: &str) -> Result<(), ConfigError> {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..]
+                    .find('}')
+                    .ok_or_else(|| ConfigError::at(path, "unclosed `${` in value"))?;
+                let var = &rest[start + 2..start + end];
+                let value = std::env::var(var).map_err(|_| {
+                    ConfigError::at(path, format!("environment variable {var} is not set"))
+                })?;
+                out.push_str(&value);
+                rest = &rest[start + end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_env(item, &format!("{path}[{i}]"))?;
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                expand_env(item, &p)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where the config came from, for reloads.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    /// Built in (demo mode): nothing to reload.
+    Builtin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |s: &str| parse_duration(&Value::String(s.into()));
+        assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration(&serde_json::json!(15)),
+            Ok(Duration::from_secs(15))
+        );
+        assert!(d("0s").is_err());
+        assert!(d("10 parsecs").is_err());
+        assert!(d("-5s").is_err());
+        assert!(d("").is_err());
+        // A sum past Duration::MAX once panicked.
+        assert!(d("18446744073709551615s18446744073709551615s").is_err());
+    }
+}

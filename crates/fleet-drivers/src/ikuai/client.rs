@@ -1,0 +1,170 @@
+//! The iKuai web API client: cookie login, one call at a time, and one re-login when the router
+//! says the session expired. Logins are written to the router's log, so it never logs in per poll.
+
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::header::{HeaderValue, COOKIE, SET_COOKIE};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::model::{parse_answer, Answer, Api};
+use crate::util::http::{self, MAX_BODY_BYTES};
+use crate::util::md5_hex;
+use fleet_core::config::Secret;
+use fleet_core::driver::{PollContext, PollError};
+
+pub(super) struct IkuaiClient {
+    http: reqwest::Client,
+    login_url: Url,
+    call_url: Url,
+    username: String,
+    password: Secret,
+    /// The `Cookie` header of the current session.
+    session: Option<HeaderValue>,
+    api: Option<Api>,
+}
+
+impl IkuaiClient {
+    pub(super) fn new(base: &Url, username: String, password: Secret, timeout: Duration) -> Self {
+        let join = |path: &str| base.join(path).unwrap_or_else(|_| base.clone());
+        IkuaiClient {
+            http: http::client(timeout),
+            login_url: join("/Action/login"),
+            call_url: join("/Action/call"),
+            username,
+            password,
+            session: None,
+            api: None,
+        }
+    }
+
+    /// The envelope generation the router answered in last.
+    pub(super) fn api(&self) -> Option<Api> {
+        self.api
+    }
+
+    /// `POST /Action/call` with `func_name`, action `show` and `param`; returns the payload
+    /// (`Data` or `results`). Logs in first when there is no session, and once more (then
+    /// retries once) when the router says the session expired.
+    pub(super) async fn call<T: DeserializeOwned + Default>(
+        &mut self,
+        ctx: &mut PollContext,
+        func_name: &str,
+        param: Value,
+    ) -> Result<T, PollError> {
+        let body = json!({"func_name": func_name, "action": "show", "param": param});
+        if self.session.is_none() {
+            self.login(ctx).await?;
+        }
+        let answer = match self.call_once(&body).await? {
+            Answer::SessionExpired => {
+                self.session = None;
+                self.login(ctx).await?;
+                self.call_once(&body).await?
+            }
+            answer => answer,
+        };
+        match answer {
+            Answer::Ok(payload) => Ok(payload),
+            Answer::SessionExpired => {
+                self.session = None;
+                Err(PollError::auth("session rejected right after login"))
+            }
+            Answer::Failed { code, message } => Err(PollError::api(format!(
+                "{func_name}: {message} (code {code})"
+            ))),
+        }
+    }
+
+    async fn call_once<T: DeserializeOwned + Default>(
+        &mut self,
+        body: &Value,
+    ) -> Result<Answer<T>, PollError> {
+        let mut request = self.http.post(self.call_url.clone()).json(body);
+        if let Some(cookie) = &self.session {
+            request = request.header(COOKIE, cookie.clone());
+        }
+        let resp = http::send(request).await?;
+        let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
+        let (api, answer) = parse_answer(&bytes).map_err(PollError::decode)?;
+        self.api = Some(api);
+        Ok(answer)
+    }
+
+    async fn login(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        ctx.logins += 1;
+        let (passwd, pass) = login_hashes(self.password.expose());
+        let body = json!({
+            "username": self.username,
+            "passwd": passwd,
+            "pass": pass,
+            "remember_password": "",
+        });
+        let resp = http::send(self.http.post(self.login_url.clone()).json(&body)).await?;
+        let sess_key = resp
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(sess_key_of);
+        let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
+        let (api, answer) = parse_answer::<Value>(&bytes).map_err(PollError::decode)?;
+        self.api = Some(api);
+        match answer {
+            Answer::Ok(_) => {}
+            Answer::Failed { code, message } => {
+                return Err(PollError::auth(format!(
+                    "login refused: {message} (code {code})"
+                )))
+            }
+            Answer::SessionExpired => return Err(PollError::auth("login refused")),
+        }
+        let sess_key =
+            sess_key.ok_or_else(|| PollError::auth("login answered without a sess_key cookie"))?;
+        let cookie = format!("username={}; login=1; sess_key={sess_key}", self.username);
+        self.session = Some(
+            HeaderValue::from_str(&cookie)
+                .map_err(|_| PollError::auth("username is not valid in a cookie"))?,
+        );
+        Ok(())
+    }
+}
+
+/// `passwd` (md5 hex, the only one routers check) and `pass` (what the web UI also sends:
+/// base64 of "salt_11" + the password, per the notes; the document's example salts the md5).
+fn login_hashes(password: &str) -> (String, String) {
+    let passwd = md5_hex(password);
+    let pass = base64::engine::general_purpose::STANDARD.encode(format!("salt_11{password}"));
+    (passwd, pass)
+}
+
+/// The value of `sess_key` in one `Set-Cookie` header.
+fn sess_key_of(set_cookie: &str) -> Option<String> {
+    let pair = set_cookie.split(';').next()?.trim();
+    let value = pair.strip_prefix("sess_key=")?;
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_hashes() {
+        let (passwd, pass) = super::login_hashes("admin");
+        assert_eq!(passwd, "21232f297a57a5a743894a0e4a801fc3");
+        assert_eq!(pass, "c2FsdF8xMWFkbWlu");
+    }
+
+    #[test]
+    fn finds_the_session_cookie() {
+        assert_eq!(
+            sess_key_of("sess_key=2eb883abce0ca25940867f8ec73ca3c8; path=/"),
+            Some("2eb883abce0ca25940867f8ec73ca3c8".into())
+        );
+        assert_eq!(sess_key_of("username=admin; path=/"), None);
+        assert_eq!(sess_key_of("sess_key=; path=/"), None);
+    }
+}

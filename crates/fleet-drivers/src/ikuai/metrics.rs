@@ -1,0 +1,757 @@
+//! iKuai answers → metric families. Units become base units (KiB → bytes, % → ratio, Mbit/s →
+//! bytes/s); descriptions go into `*_info` series; unknown values are left out, never zeroed.
+
+use std::collections::HashSet;
+
+use super::model::{Api, DnsCacheRow, Homepage, LanClient, MonitorIface, Ports, QosRow};
+use crate::util::lenient::{percent_to_ratio, url_decoded};
+use fleet_core::snapshot::{Family, SnapshotBuilder};
+
+static INFO: Family = Family::gauge(
+    "ikuai_info",
+    "Router model and firmware; always 1.",
+    &["model", "version", "verstring", "arch", "hostname", "api"],
+);
+static UPTIME: Family = Family::gauge("ikuai_uptime_seconds", "Time since the router booted.", &[]);
+static CPU: Family = Family::gauge(
+    "ikuai_cpu_usage_ratio",
+    "CPU usage, 0..1; cpu=all is the all-core total.",
+    &["cpu"],
+);
+static CPU_FREQ: Family = Family::gauge(
+    "ikuai_cpu_frequency_hertz",
+    "Current CPU core frequency.",
+    &["cpu"],
+);
+static CPU_TEMP: Family = Family::gauge(
+    "ikuai_cpu_temperature_celsius",
+    "CPU temperature per sensor.",
+    &["sensor"],
+);
+static MEM_TOTAL: Family = Family::gauge("ikuai_memory_total_bytes", "Total memory.", &[]);
+static MEM_AVAILABLE: Family = Family::gauge(
+    "ikuai_memory_available_bytes",
+    "Memory available for new work.",
+    &[],
+);
+static MEM_FREE: Family = Family::gauge("ikuai_memory_free_bytes", "Unused memory.", &[]);
+static MEM_CACHED: Family = Family::gauge(
+    "ikuai_memory_cached_bytes",
+    "Memory used by the page cache.",
+    &[],
+);
+static MEM_BUFFERS: Family =
+    Family::gauge("ikuai_memory_buffers_bytes", "Memory used by buffers.", &[]);
+static CONNECTIONS: Family =
+    Family::gauge("ikuai_connections", "Connections the router tracks.", &[]);
+static ONLINE: Family = Family::gauge(
+    "ikuai_online_clients",
+    "Online users by medium (all, wired, wireless, 2g, 5g).",
+    &["medium"],
+);
+static TX_TOTAL: Family = Family::counter(
+    "ikuai_transmit_bytes_total",
+    "Bytes uploaded through the router since boot.",
+    &[],
+);
+static RX_TOTAL: Family = Family::counter(
+    "ikuai_receive_bytes_total",
+    "Bytes downloaded through the router since boot.",
+    &[],
+);
+static TX_RATE: Family = Family::gauge(
+    "ikuai_transmit_bytes_per_second",
+    "Current upload rate.",
+    &[],
+);
+static RX_RATE: Family = Family::gauge(
+    "ikuai_receive_bytes_per_second",
+    "Current download rate.",
+    &[],
+);
+static AP_TOTAL: Family = Family::gauge(
+    "ikuai_access_points",
+    "Access points managed by the router.",
+    &[],
+);
+static AP_ONLINE: Family = Family::gauge(
+    "ikuai_access_points_online",
+    "Managed access points online.",
+    &[],
+);
+static DHCP_AVAILABLE: Family = Family::gauge(
+    "ikuai_dhcp_pool_available_addresses",
+    "Addresses left in the DHCP pools.",
+    &[],
+);
+
+static IF_INFO: Family = Family::gauge(
+    "ikuai_interface_info",
+    "Interface description; always 1.",
+    &[
+        "interface",
+        "parent_interface",
+        "internet",
+        "ip_addr",
+        "comment",
+    ],
+);
+static IF_UP: Family = Family::gauge(
+    "ikuai_interface_up",
+    "1 when the WAN line's last check succeeded.",
+    &["interface"],
+);
+static IF_CHECKED: Family = Family::gauge(
+    "ikuai_interface_last_check_timestamp_seconds",
+    "Unix time of the WAN line's last check.",
+    &["interface"],
+);
+static IF_TX_TOTAL: Family = Family::counter(
+    "ikuai_interface_transmit_bytes_total",
+    "Bytes uploaded through the interface.",
+    &["interface"],
+);
+static IF_RX_TOTAL: Family = Family::counter(
+    "ikuai_interface_receive_bytes_total",
+    "Bytes downloaded through the interface.",
+    &["interface"],
+);
+static IF_TX_RATE: Family = Family::gauge(
+    "ikuai_interface_transmit_bytes_per_second",
+    "Current upload rate of the interface.",
+    &["interface"],
+);
+static IF_RX_RATE: Family = Family::gauge(
+    "ikuai_interface_receive_bytes_per_second",
+    "Current download rate of the interface.",
+    &["interface"],
+);
+static IF_CONNECTIONS: Family = Family::gauge(
+    "ikuai_interface_connections",
+    "Connections through the interface (absent when the router says unknown).",
+    &["interface"],
+);
+static IF_DROPPED: Family = Family::gauge(
+    "ikuai_interface_dropped_packets",
+    "Packets dropped today (the router resets it daily).",
+    &["interface", "direction"],
+);
+static IF_ADDRESS: Family = Family::gauge(
+    "ikuai_interface_address_info",
+    "Interface addressing from the router's snapshot; always 1.",
+    &["interface", "role", "mac", "ip_addr", "netmask", "gateway"],
+);
+
+static PORT_INFO: Family = Family::gauge(
+    "ikuai_port_info",
+    "Physical port description; always 1.",
+    &["port", "interface", "driver", "model", "mac"],
+);
+static PORT_LINK: Family = Family::gauge(
+    "ikuai_port_link_up",
+    "1 when the physical port has link.",
+    &["port"],
+);
+static PORT_SPEED: Family = Family::gauge(
+    "ikuai_port_speed_bytes_per_second",
+    "Negotiated speed of the physical port.",
+    &["port"],
+);
+
+static CLIENT_INFO: Family = Family::gauge(
+    "ikuai_client_info",
+    "LAN client description; always 1.",
+    &[
+        "mac",
+        "ip",
+        "name",
+        "client_type",
+        "ssid",
+        "interface",
+        "ip_version",
+    ],
+);
+static CLIENT_TX_TOTAL: Family = Family::counter(
+    "ikuai_client_transmit_bytes_total",
+    "Bytes the client uploaded.",
+    &["mac", "ip"],
+);
+static CLIENT_RX_TOTAL: Family = Family::counter(
+    "ikuai_client_receive_bytes_total",
+    "Bytes the client downloaded.",
+    &["mac", "ip"],
+);
+static CLIENT_TX_RATE: Family = Family::gauge(
+    "ikuai_client_transmit_bytes_per_second",
+    "Current upload rate of the client.",
+    &["mac", "ip"],
+);
+static CLIENT_RX_RATE: Family = Family::gauge(
+    "ikuai_client_receive_bytes_per_second",
+    "Current download rate of the client.",
+    &["mac", "ip"],
+);
+static CLIENT_CONNECTIONS: Family = Family::gauge(
+    "ikuai_client_connections",
+    "Connections of the client.",
+    &["mac", "ip"],
+);
+static CLIENT_SIGNAL: Family = Family::gauge(
+    "ikuai_client_signal_dbm",
+    "Wireless signal strength of the client.",
+    &["mac", "ip"],
+);
+static CLIENTS: Family = Family::gauge(
+    "ikuai_clients",
+    "LAN clients the router lists, after removing duplicate rows.",
+    &["ip_version"],
+);
+static CLIENTS_OMITTED: Family = Family::gauge(
+    "ikuai_clients_omitted",
+    "LAN clients left out of the per-client series by max_clients.",
+    &[],
+);
+
+static DNS_REQUESTS: Family = Family::counter(
+    "ikuai_dns_requests_total",
+    "DNS requests the router's cache answered or forwarded.",
+    &[],
+);
+static DNS_HITS: Family = Family::counter(
+    "ikuai_dns_cache_hits_total",
+    "DNS requests answered from the cache.",
+    &[],
+);
+static DNS_MISSES: Family = Family::counter(
+    "ikuai_dns_cache_misses_total",
+    "DNS requests not in the cache.",
+    &[],
+);
+
+static QOS_TX_TOTAL: Family = Family::counter(
+    "ikuai_qos_transmit_bytes_total",
+    "Bytes uploaded under a QoS policy.",
+    &["interface", "policy", "priority"],
+);
+static QOS_RX_TOTAL: Family = Family::counter(
+    "ikuai_qos_receive_bytes_total",
+    "Bytes downloaded under a QoS policy.",
+    &["interface", "policy", "priority"],
+);
+static QOS_TX_RATE: Family = Family::gauge(
+    "ikuai_qos_transmit_bytes_per_second",
+    "Current upload rate under a QoS policy.",
+    &["interface", "policy", "priority"],
+);
+static QOS_RX_RATE: Family = Family::gauge(
+    "ikuai_qos_receive_bytes_per_second",
+    "Current download rate under a QoS policy.",
+    &["interface", "policy", "priority"],
+);
+
+/// Every iKuai family, for the metrics documentation check.
+pub static FAMILIES: &[&Family] = &[
+    &INFO,
+    &UPTIME,
+    &CPU,
+    &CPU_FREQ,
+    &CPU_TEMP,
+    &MEM_TOTAL,
+    &MEM_AVAILABLE,
+    &MEM_FREE,
+    &MEM_CACHED,
+    &MEM_BUFFERS,
+    &CONNECTIONS,
+    &ONLINE,
+    &TX_TOTAL,
+    &RX_TOTAL,
+    &TX_RATE,
+    &RX_RATE,
+    &AP_TOTAL,
+    &AP_ONLINE,
+    &DHCP_AVAILABLE,
+    &IF_INFO,
+    &IF_UP,
+    &IF_CHECKED,
+    &IF_TX_TOTAL,
+    &IF_RX_TOTAL,
+    &IF_TX_RATE,
+    &IF_RX_RATE,
+    &IF_CONNECTIONS,
+    &IF_DROPPED,
+    &IF_ADDRESS,
+    &PORT_INFO,
+    &PORT_LINK,
+    &PORT_SPEED,
+    &CLIENT_INFO,
+    &CLIENT_TX_TOTAL,
+    &CLIENT_RX_TOTAL,
+    &CLIENT_TX_RATE,
+    &CLIENT_RX_RATE,
+    &CLIENT_CONNECTIONS,
+    &CLIENT_SIGNAL,
+    &CLIENTS,
+    &CLIENTS_OMITTED,
+    &DNS_REQUESTS,
+    &DNS_HITS,
+    &DNS_MISSES,
+    &QOS_TX_TOTAL,
+    &QOS_RX_TOTAL,
+    &QOS_TX_RATE,
+    &QOS_RX_RATE,
+];
+
+const KIB: f64 = 1024.0;
+
+pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
+    let s = &home.sysstat;
+    let v = &s.verinfo;
+    let api = api.map_or("", Api::label);
+    b.add(
+        &INFO,
+        &[
+            &v.modelname,
+            &v.version,
+            &v.verstring,
+            &v.arch,
+            &s.hostname,
+            api,
+        ],
+        1.0,
+    );
+    b.add_opt(&UPTIME, &[], s.uptime);
+    for (i, usage) in s.cpu.iter().enumerate() {
+        let cpu = if i == 0 {
+            "all".to_string()
+        } else {
+            (i - 1).to_string()
+        };
+        b.add_opt(&CPU, &[&cpu], usage.map(percent_to_ratio));
+    }
+    for (i, mhz) in s.freq.iter().enumerate() {
+        b.add_opt(&CPU_FREQ, &[&i.to_string()], mhz.map(|m| m * 1e6));
+    }
+    for (i, t) in s.cputemp.iter().enumerate() {
+        b.add_opt(&CPU_TEMP, &[&i.to_string()], *t);
+    }
+    let m = &s.memory;
+    let kib = |v: Option<f64>| v.map(|v| v * KIB);
+    b.add_opt(&MEM_TOTAL, &[], kib(m.total));
+    b.add_opt(&MEM_AVAILABLE, &[], kib(m.available));
+    b.add_opt(&MEM_FREE, &[], kib(m.free));
+    b.add_opt(&MEM_CACHED, &[], kib(m.cached));
+    b.add_opt(&MEM_BUFFERS, &[], kib(m.buffers));
+    let st = &s.stream;
+    b.add_opt(&CONNECTIONS, &[], st.connect_num);
+    b.add_opt(&TX_TOTAL, &[], st.total_up);
+    b.add_opt(&RX_TOTAL, &[], st.total_down);
+    b.add_opt(&TX_RATE, &[], st.upload);
+    b.add_opt(&RX_RATE, &[], st.download);
+    let u = &s.online_user;
+    for (medium, n) in [
+        ("all", u.count),
+        ("wired", u.count_wired),
+        ("wireless", u.count_wireless),
+        ("2g", u.count_2g),
+        ("5g", u.count_5g),
+    ] {
+        b.add_opt(&ONLINE, &[medium], n);
+    }
+    b.add_opt(&AP_TOTAL, &[], home.ac_status.ap_count);
+    b.add_opt(&AP_ONLINE, &[], home.ac_status.ap_online);
+    b.add_opt(&DHCP_AVAILABLE, &[], home.dhcp_addrpool_num.available_num);
+}
+
+pub fn interfaces(b: &mut SnapshotBuilder, iface: &MonitorIface) {
+    let mut seen = HashSet::new();
+    for c in &iface.iface_check {
+        if c.interface.is_empty() || !seen.insert(c.interface.as_str()) {
+            continue;
+        }
+        let comment = url_decoded(&c.comment);
+        b.add(
+            &IF_INFO,
+            &[
+                &c.interface,
+                &c.parent_interface,
+                &c.internet,
+                &c.ip_addr,
+                &comment,
+            ],
+            1.0,
+        );
+        b.add(
+            &IF_UP,
+            &[&c.interface],
+            if c.result == "success" { 1.0 } else { 0.0 },
+        );
+        b.add_opt(&IF_CHECKED, &[&c.interface], c.updatetime);
+    }
+    let mut streamed = HashSet::new();
+    for s in &iface.iface_stream {
+        let name = s.interface.as_str();
+        if name.is_empty() || !streamed.insert(name) {
+            continue;
+        }
+        if seen.insert(name) {
+            // No line check for it (a LAN interface): describe it from the stream row.
+            let comment = url_decoded(&s.comment);
+            b.add(&IF_INFO, &[name, "", "", &s.ip_addr, &comment], 1.0);
+        }
+        b.add_opt(&IF_TX_TOTAL, &[name], s.total_up);
+        b.add_opt(&IF_RX_TOTAL, &[name], s.total_down);
+        b.add_opt(&IF_TX_RATE, &[name], s.upload);
+        b.add_opt(&IF_RX_RATE, &[name], s.download);
+        b.add_opt(&IF_CONNECTIONS, &[name], s.connect_num);
+        b.add_opt(&IF_DROPPED, &[name, "transmit"], s.updropped);
+        b.add_opt(&IF_DROPPED, &[name, "receive"], s.downdropped);
+    }
+}
+
+pub fn ports(b: &mut SnapshotBuilder, ports: &Ports) {
+    for (port, p) in &ports.ether_info {
+        b.add(
+            &PORT_INFO,
+            &[port, &p.interface, &p.driver, &p.model, &p.mac],
+            1.0,
+        );
+        b.add_opt(
+            &PORT_LINK,
+            &[port],
+            p.link.map(|l| if l > 0.0 { 1.0 } else { 0.0 }),
+        );
+        // Mbit/s → bytes/s; 0 means no link, not a speed.
+        b.add_opt(
+            &PORT_SPEED,
+            &[port],
+            p.speed.filter(|s| *s > 0.0).map(|s| s * 1e6 / 8.0),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (role, rows) in [("lan", &ports.snapshoot_lan), ("wan", &ports.snapshoot_wan)] {
+        for a in rows.iter().filter(|a| !a.interface.is_empty()) {
+            if seen.insert(&a.interface) {
+                b.add(
+                    &IF_ADDRESS,
+                    &[
+                        &a.interface,
+                        role,
+                        &a.mac,
+                        &a.ip_addr,
+                        &a.netmask,
+                        &a.gateway,
+                    ],
+                    1.0,
+                );
+            }
+        }
+    }
+}
+
+/// LAN clients of both IP versions, duplicates removed, at most `max_clients` of them with
+/// per-client series (IPv4 first, in the router's order, so the same clients stay in).
+pub fn clients(b: &mut SnapshotBuilder, pages: &[(&str, &[LanClient])], max_clients: usize) {
+    let mut budget = max_clients;
+    let mut omitted = 0usize;
+    let mut any = false;
+    for (ip_version, rows) in pages {
+        any = true;
+        let mut seen = HashSet::new();
+        let mut count = 0usize;
+        for c in rows.iter() {
+            if c.mac.is_empty() && c.ip_addr.is_empty() || !seen.insert((&c.mac, &c.ip_addr)) {
+                continue;
+            }
+            count += 1;
+            if budget == 0 {
+                omitted += 1;
+                continue;
+            }
+            budget -= 1;
+            client(b, c, ip_version);
+        }
+        b.add(&CLIENTS, &[ip_version], count as f64);
+    }
+    if any {
+        b.add(&CLIENTS_OMITTED, &[], omitted as f64);
+    }
+}
+
+fn client(b: &mut SnapshotBuilder, c: &LanClient, ip_version: &str) {
+    let ids = [c.mac.as_str(), c.ip_addr.as_str()];
+    let name = [&c.comment, &c.hostname, &c.termname, &c.client_model]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .map(|s| url_decoded(s))
+        .unwrap_or_default();
+    b.add(
+        &CLIENT_INFO,
+        &[
+            ids[0],
+            ids[1],
+            &name,
+            &c.client_type,
+            &c.ssid,
+            &c.interface,
+            ip_version,
+        ],
+        1.0,
+    );
+    b.add_opt(&CLIENT_TX_TOTAL, &ids, c.total_up);
+    b.add_opt(&CLIENT_RX_TOTAL, &ids, c.total_down);
+    b.add_opt(&CLIENT_TX_RATE, &ids, c.upload);
+    b.add_opt(&CLIENT_RX_RATE, &ids, c.download);
+    b.add_opt(&CLIENT_CONNECTIONS, &ids, c.connect_num);
+    // 0 is what routers send for wired clients: no signal, not a perfect one.
+    b.add_opt(&CLIENT_SIGNAL, &ids, c.signal.filter(|s| *s != 0.0));
+}
+
+pub fn dns(b: &mut SnapshotBuilder, rows: &[DnsCacheRow]) {
+    // The cumulative row has date 0; the others are per day.
+    if let Some(total) = rows.iter().find(|r| r.date == "0") {
+        b.add_opt(&DNS_REQUESTS, &[], total.request);
+        b.add_opt(&DNS_HITS, &[], total.hit);
+        b.add_opt(&DNS_MISSES, &[], total.miss);
+    }
+}
+
+pub fn qos(b: &mut SnapshotBuilder, rows: &[(String, QosRow)]) {
+    let mut seen = HashSet::new();
+    for (interface, r) in rows {
+        // "ALL" sums the other rows; exporting it would double every sum over policies.
+        if r.name == "ALL" || !seen.insert((interface, &r.name, &r.prio)) {
+            continue;
+        }
+        let labels = [interface.as_str(), &r.name, &r.prio];
+        b.add_opt(&QOS_TX_TOTAL, &labels, r.total_up);
+        b.add_opt(&QOS_RX_TOTAL, &labels, r.total_down);
+        b.add_opt(&QOS_TX_RATE, &labels, r.upload);
+        b.add_opt(&QOS_RX_RATE, &labels, r.download);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real router answers (fixtures/ikuai) through the wire types and the mapping.
+    use super::super::model::{self, parse_answer, Answer, ClientPage};
+    use super::*;
+    use crate::util::testing::has;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        crate::util::testing::fixture("ikuai", name)
+    }
+
+    fn payload<T>(body: &[u8]) -> (Option<Api>, T)
+    where
+        T: serde::de::DeserializeOwned + Default + std::fmt::Debug,
+    {
+        match parse_answer(body).expect("envelope") {
+            (api, Answer::Ok(data)) => (Some(api), data),
+            (_, answer) => panic!("not ok: {answer:?}"),
+        }
+    }
+
+    fn exposition(fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
+        crate::util::testing::exposition("r", fill)
+    }
+
+    #[test]
+    fn sysstat_v3_first_cpu_is_the_total_memory_is_kib_percent_strings_empty_cputemp() {
+        let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v3.json"));
+        let m = exposition(|b| system(b, &home, api));
+        assert!(
+            has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="all"} 0.0945"#),
+            "{m}"
+        );
+        assert!(has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="0"} 0.09"#));
+        assert!(has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="1"} 0.09"#));
+        assert!(!m.contains(r#"cpu="2""#));
+        assert!(has(&m, r#"ikuai_memory_total_bytes{target="r"} 508948480"#)); // 497020 KiB
+        assert!(has(&m, r#"ikuai_memory_buffers_bytes{target="r"} 0"#));
+        assert!(
+            !m.contains("ikuai_cpu_temperature_celsius"),
+            "cputemp: [] is no sensor"
+        );
+        assert!(
+            !m.contains("ikuai_cpu_frequency_hertz"),
+            "freq \"\" is unknown"
+        );
+        assert!(
+            has(
+                &m,
+                r#"ikuai_info{target="r",model="IK-Q3000",version="3.7.17",verstring="3.7.17 x64 Build202412271043",arch="arm",hostname="iKuai",api="3.x"} 1"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_receive_bytes_total{target="r"} 114653745795"#
+        ));
+        assert!(has(&m, r#"ikuai_online_clients{target="r",medium="5g"} 3"#));
+        assert!(has(
+            &m,
+            r#"ikuai_dhcp_pool_available_addresses{target="r"} 290"#
+        ));
+    }
+
+    #[test]
+    fn sysstat_v4_envelope_and_decimal_temperatures() {
+        let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v4.json"));
+        let m = exposition(|b| system(b, &home, api));
+        assert!(m.contains(r#"api="4.x""#));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_cpu_temperature_celsius{target="r",sensor="0"} 48.5"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_cpu_temperature_celsius{target="r",sensor="1"} 47"#
+        ));
+    }
+
+    #[test]
+    fn interfaces_with_string_numbers_exponent_floats_and_unknown_connections() {
+        let (_, iface): (_, MonitorIface) = payload(&fixture("monitor_iface.json"));
+        let m = exposition(|b| interfaces(b, &iface));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_interface_last_check_timestamp_seconds{target="r",interface="wan1"} 1736296104"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_interface_receive_bytes_total{target="r",interface="wan1"} 101188467069740"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_up{target="r",interface="wan1"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_connections{target="r",interface="wan1"} 158"#
+        ));
+        assert!(
+            !m.contains(r#"ikuai_interface_connections{target="r",interface="lan1"}"#),
+            "\"--\" is unknown"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_interface_info{target="r",interface="wan1",parent_interface="wan1",internet="PPPOE",ip_addr="10.4.71.74",comment=""} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_interface_info{target="r",interface="lan1",parent_interface="",internet="",ip_addr="192.168.9.1",comment=""} 1"#
+        ));
+    }
+
+    #[test]
+    fn clients_deduplicated_url_decoded_and_capped() {
+        let (_, v4): (_, ClientPage) = payload(&fixture("monitor_lanip.json"));
+        let (_, v6): (_, ClientPage) = payload(&fixture("monitor_lanipv6.json"));
+        let m = exposition(|b| clients(b, &[("4", &v4.data), ("6", &v6.data)], 256));
+        assert!(
+            has(&m, r#"ikuai_clients{target="r",ip_version="4"} 2"#),
+            "duplicate row: {m}"
+        );
+        assert!(has(&m, r#"ikuai_clients_omitted{target="r"} 0"#));
+        assert!(m.contains(r#"mac="36:6e:24:13:ba:6e",ip="192.168.9.11",name="红米Note 11T Pro",client_type="Android",ssid="2G:TP-LINK_FD1C""#), "{m}");
+        assert!(m.contains(r#"name="客厅电视""#));
+        assert!(has(
+            &m,
+            r#"ikuai_client_signal_dbm{target="r",mac="36:6e:24:13:ba:6e",ip="192.168.9.11"} -48"#
+        ));
+        assert!(m.contains(r#"ip="2409:8a04:5633:2171:627e:a4ff:fe77:9ff9",name="院内监控",client_type="Unknown",ssid="",interface="",ip_version="6""#));
+        assert!(
+            !m.contains(r#"ikuai_client_signal_dbm{target="r",mac="60:7e:a4:77:9f:f9""#),
+            "\"\" is no signal"
+        );
+        assert_eq!(m.matches("ikuai_client_info{").count(), 3);
+
+        let capped = exposition(|b| clients(b, &[("4", &v4.data), ("6", &v6.data)], 1));
+        assert_eq!(capped.matches("ikuai_client_info{").count(), 1);
+        assert!(has(&capped, r#"ikuai_clients_omitted{target="r"} 2"#));
+    }
+
+    #[test]
+    fn bare_timeout_and_text_before_the_json_are_repaired() {
+        let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanipv6_timeout.txt"));
+        assert!(page.data.is_empty());
+        assert_eq!(page.total, Some(0.0));
+        let (_, page): (_, ClientPage) = payload(&fixture("monitor_lanip_text_prefix.txt"));
+        assert!(!page.data.is_empty());
+    }
+
+    #[test]
+    fn dns_uses_the_cumulative_row() {
+        let (_, data): (_, serde_json::Value) = payload(&fixture("dns_cache.json"));
+        let m = exposition(|b| dns(b, &model::dns_cache_rows(&data)));
+        assert!(
+            has(&m, r#"ikuai_dns_requests_total{target="r"} 9326799"#),
+            "{m}"
+        );
+        assert!(has(&m, r#"ikuai_dns_cache_hits_total{target="r"} 4202621"#));
+        assert!(has(
+            &m,
+            r#"ikuai_dns_cache_misses_total{target="r"} 5124178"#
+        ));
+    }
+
+    #[test]
+    fn qos_numbers_as_strings_without_the_all_row() {
+        let (_, data): (_, serde_json::Value) = payload(&fixture("monitor_l7qos.json"));
+        let m = exposition(|b| qos(b, &model::qos_rows(&data)));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_qos_transmit_bytes_per_second{target="r",interface="wan1",policy="小包数据",priority="0"} 320"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_qos_receive_bytes_total{target="r",interface="wan1",policy="网络视频",priority="5"} 34888707473"#
+        ));
+        assert!(!m.contains(r#"policy="ALL""#));
+        assert_eq!(m.matches("ikuai_qos_transmit_bytes_total{").count(), 12);
+    }
+
+    #[test]
+    fn ports_and_addressing() {
+        let (_, ports): (_, Ports) = payload(&fixture("homepage_ether_snapshoot.json"));
+        let m = exposition(|b| super::ports(b, &ports));
+        assert!(m.contains(r#"ikuai_port_info{target="r",port="veth1",interface="lan1",driver="mt7531",model="MediaTek MT7531 Gigabit Ethernet Controller",mac="08:9b:4b:12:2b:54"} 1"#), "{m}");
+        assert!(has(&m, r#"ikuai_port_link_up{target="r",port="veth1"} 0"#));
+        assert!(!m.contains("ikuai_port_speed_bytes_per_second{target=\"r\",port=\"veth1\"}"));
+        assert!(m.contains(r#"ikuai_interface_address_info{target="r",interface="wan1",role="wan",mac="08:9e:4b:12:2b:54",ip_addr="10.4.71.74",netmask="255.255.255.255",gateway="10.4.64.1"} 1"#));
+    }
+
+    #[test]
+    fn login_and_expiry_fixtures() {
+        let (_, a) = parse_answer::<serde_json::Value>(&fixture("login_ok.json")).unwrap();
+        assert!(matches!(a, Answer::Ok(_)));
+        let (_, a) =
+            parse_answer::<serde_json::Value>(&fixture("login_wrong_password.json")).unwrap();
+        assert!(matches!(a, Answer::Failed { code: 10001, .. }));
+        for f in ["session_expired_v3.json", "session_expired_v4.json"] {
+            assert_eq!(
+                parse_answer::<serde_json::Value>(&fixture(f)).unwrap().1,
+                Answer::SessionExpired
+            );
+        }
+    }
+
+    #[test]
+    fn mistyped_answers_degrade_to_unknown_not_failure() {
+        let body = br#"{"Result":30000,"Data":{"sysstat":{"cpu":"high","memory":[],"stream":{"total_up":null,"upload":"--"},"uptime":"12"},"ac_status":7}}"#;
+        let (api, home): (_, Homepage) = payload(body);
+        let m = exposition(|b| system(b, &home, api));
+        assert!(has(&m, r#"ikuai_uptime_seconds{target="r"} 12"#), "{m}");
+        assert!(!m.contains("ikuai_cpu_usage_ratio"));
+        assert!(!m.contains("ikuai_transmit_bytes"));
+    }
+}

@@ -1,0 +1,509 @@
+//! iKuai wire types: the two answer envelopes, JSON repair, and the payloads the driver reads.
+//! Every field is optional and lenient: firmware versions differ, and so do their mistakes.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::util::lenient;
+
+/// The envelope generation a router answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `{"Result":30000,"ErrMsg":"Success","Data":{..}}`
+    V3,
+    /// `{"code":0,"message":"Success","results":{..}}`
+    V4,
+}
+
+impl Api {
+    pub fn label(self) -> &'static str {
+        match self {
+            Api::V3 => "3.x",
+            Api::V4 => "4.x",
+        }
+    }
+}
+
+/// What an answer says, once its envelope is read.
+#[derive(Debug, PartialEq)]
+pub enum Answer<T> {
+    Ok(T),
+    SessionExpired,
+    Failed { code: i64, message: String },
+}
+
+const V3_LOGIN_OK: i64 = 10000;
+const V3_CALL_OK: i64 = 30000;
+const V3_SESSION_EXPIRED: i64 = 10014;
+const V4_OK: i64 = 0;
+const V4_SESSION_EXPIRED: i64 = 1008;
+
+/// Both envelope generations in one shape; the payload is decoded straight into `T`, so a large
+/// answer (a thousand client rows) never exists as a generic JSON tree.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    #[serde(rename = "Result")]
+    result: Option<Value>,
+    #[serde(rename = "ErrMsg", default, deserialize_with = "lenient::string")]
+    err_msg: String,
+    #[serde(rename = "Data")]
+    data: Option<T>,
+    code: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    message: String,
+    results: Option<T>,
+}
+
+/// Reads an envelope, detecting its generation from the keys present.
+pub fn parse_answer<T: DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<(Api, Answer<T>), String> {
+    let envelope: Envelope<T> = decode_json(body)?;
+    let (api, code, message, payload) = match (envelope.result, envelope.code) {
+        (Some(code), _) => (Api::V3, code, envelope.err_msg, envelope.data),
+        (None, Some(code)) => (Api::V4, code, envelope.message, envelope.results),
+        (None, None) => return Err("answer has neither `Result` nor `code`".into()),
+    };
+    let code = lenient::number(&code).map(|c| c as i64);
+    let answer = match (api, code) {
+        (Api::V3, Some(V3_CALL_OK | V3_LOGIN_OK)) | (Api::V4, Some(V4_OK)) => {
+            Answer::Ok(payload.unwrap_or_default())
+        }
+        (Api::V3, Some(V3_SESSION_EXPIRED)) | (Api::V4, Some(V4_SESSION_EXPIRED)) => {
+            Answer::SessionExpired
+        }
+        (_, code) => Answer::Failed {
+            code: code.unwrap_or(-1),
+            message,
+        },
+    };
+    Ok((api, answer))
+}
+
+/// Parses JSON, repairing what routers are known to send wrong: text before the document and
+/// bare words such as `timeout` or `nil` where a value belongs (read as `null`).
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(first) => serde_json::from_slice(&repair_json(body)).map_err(|_| first.to_string()),
+    }
+}
+
+fn repair_json(body: &[u8]) -> Vec<u8> {
+    let start = body
+        .iter()
+        .position(|&b| b == b'{' || b == b'[')
+        .unwrap_or(0);
+    let body = &body[start..];
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+        } else if b.is_ascii_alphabetic()
+            && !(i > 0 && (body[i - 1].is_ascii_digit() || body[i - 1] == b'.'))
+        {
+            // A word outside a string that is not part of a number (`1.2e+14`) is a bare token.
+            let end = body[i..]
+                .iter()
+                .position(|c| !c.is_ascii_alphanumeric() && *c != b'_')
+                .map_or(body.len(), |n| i + n);
+            match &body[i..end] {
+                w @ (b"true" | b"false" | b"null") => out.extend_from_slice(w),
+                _ => out.extend_from_slice(b"null"),
+            }
+            i = end;
+        } else {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `homepage` with `sysstat,ac_status,dhcp_addrpool_num`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Homepage {
+    #[serde(deserialize_with = "lenient::object")]
+    pub sysstat: Sysstat,
+    #[serde(deserialize_with = "lenient::object")]
+    pub ac_status: AcStatus,
+    #[serde(deserialize_with = "lenient::object")]
+    pub dhcp_addrpool_num: DhcpPool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Sysstat {
+    /// The first element is the all-core total, the rest are cores.
+    #[serde(deserialize_with = "lenient::f64_list")]
+    pub cpu: Vec<Option<f64>>,
+    #[serde(deserialize_with = "lenient::f64_list")]
+    pub cputemp: Vec<Option<f64>>,
+    /// MHz per core; `""` when unknown.
+    #[serde(deserialize_with = "lenient::f64_list")]
+    pub freq: Vec<Option<f64>>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub hostname: String,
+    #[serde(deserialize_with = "lenient::object")]
+    pub memory: Memory,
+    #[serde(deserialize_with = "lenient::object")]
+    pub online_user: OnlineUser,
+    #[serde(deserialize_with = "lenient::object")]
+    pub stream: Stream,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub uptime: Option<f64>,
+    #[serde(deserialize_with = "lenient::object")]
+    pub verinfo: VerInfo,
+}
+
+/// KiB, all of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub available: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub free: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub cached: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub buffers: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OnlineUser {
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_wired: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_wireless: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_2g: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub count_5g: Option<f64>,
+}
+
+/// Rates in bytes/s, totals in bytes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Stream {
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VerInfo {
+    #[serde(deserialize_with = "lenient::string")]
+    pub modelname: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub version: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub verstring: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub arch: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AcStatus {
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub ap_count: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub ap_online: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DhcpPool {
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub available_num: Option<f64>,
+}
+
+/// `monitor_iface` with `iface_check,iface_stream`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MonitorIface {
+    #[serde(deserialize_with = "lenient::rows")]
+    pub iface_check: Vec<IfaceCheck>,
+    #[serde(deserialize_with = "lenient::rows")]
+    pub iface_stream: Vec<IfaceStream>,
+}
+
+/// A WAN line's health check.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IfaceCheck {
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub parent_interface: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub ip_addr: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub internet: String,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub updatetime: Option<f64>,
+    /// `"success"` or `"fail"`.
+    #[serde(deserialize_with = "lenient::string")]
+    pub result: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub comment: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IfaceStream {
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub comment: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub ip_addr: String,
+    /// `"--"` (unknown) on LAN interfaces.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub updropped: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub downdropped: Option<f64>,
+}
+
+/// One page of `monitor_lanip` / `monitor_lanipv6` with `data,total`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientPage {
+    #[serde(deserialize_with = "lenient::rows")]
+    pub data: Vec<LanClient>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct LanClient {
+    #[serde(deserialize_with = "lenient::string")]
+    pub mac: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub ip_addr: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub hostname: String,
+    /// 4.x names the device here; `hostname` is often empty there.
+    #[serde(deserialize_with = "lenient::string")]
+    pub termname: String,
+    /// User-given, possibly URL-encoded.
+    #[serde(deserialize_with = "lenient::string")]
+    pub comment: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub client_model: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub client_type: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub ssid: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub connect_num: Option<f64>,
+    /// dBm as `"-48"`; `""` or `0` when wired or unknown.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub signal: Option<f64>,
+}
+
+/// A `dns_cache` row: one per day, plus the cumulative one whose `date` is `0`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DnsCacheRow {
+    #[serde(deserialize_with = "lenient::string")]
+    pub date: String,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub request: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub hit: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub miss: Option<f64>,
+}
+
+/// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
+pub fn dns_cache_rows(payload: &Value) -> Vec<DnsCacheRow> {
+    let rows = payload
+        .get("dns_cache")
+        .or_else(|| payload.get("data"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    read_rows(rows)
+}
+
+/// A `monitor_l7qos` policy row; numbers mostly as strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QosRow {
+    #[serde(deserialize_with = "lenient::string")]
+    pub name: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub prio: String,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub total_down: Option<f64>,
+}
+
+/// `monitor_l7qos` answers `data[0] = {"wan1": [rows..]}`: returns (interface, row) pairs.
+pub fn qos_rows(payload: &Value) -> Vec<(String, QosRow)> {
+    let mut out = Vec::new();
+    let groups = payload.get("data").and_then(Value::as_array);
+    for group in groups.into_iter().flatten() {
+        let Some(map) = group.as_object() else {
+            continue;
+        };
+        for (interface, rows) in map {
+            for row in read_rows::<QosRow>(rows.clone()) {
+                out.push((interface.clone(), row));
+            }
+        }
+    }
+    out
+}
+
+/// `homepage` with `ether_info,snapshoot`: physical ports and interface addressing.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Ports {
+    #[serde(deserialize_with = "lenient::object")]
+    pub ether_info: std::collections::BTreeMap<String, EtherPort>,
+    #[serde(deserialize_with = "lenient::rows")]
+    pub snapshoot_lan: Vec<Addressing>,
+    #[serde(deserialize_with = "lenient::rows")]
+    pub snapshoot_wan: Vec<Addressing>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct EtherPort {
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub driver: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub model: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub mac: String,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub link: Option<f64>,
+    /// Mbit/s.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Addressing {
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub mac: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub ip_addr: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub netmask: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub gateway: String,
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(v: Value) -> Vec<T> {
+    lenient::rows(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_envelopes_and_their_session_expiry() {
+        let (api, a) =
+            parse_answer::<Value>(br#"{"Result":30000,"ErrMsg":"Success","Data":{"x":1}}"#)
+                .unwrap();
+        assert_eq!((api, a), (Api::V3, Answer::Ok(serde_json::json!({"x":1}))));
+        let (api, a) =
+            parse_answer::<Value>(br#"{"code":0,"message":"Success","results":{"x":1}}"#).unwrap();
+        assert_eq!((api, a), (Api::V4, Answer::Ok(serde_json::json!({"x":1}))));
+        let (_, a) =
+            parse_answer::<Value>(br#"{"Result":10014,"ErrMsg":"no login authentication"}"#)
+                .unwrap();
+        assert_eq!(a, Answer::SessionExpired);
+        let (_, a) =
+            parse_answer::<Value>("{\"code\":1008,\"message\":\"会话已过期\"}".as_bytes()).unwrap();
+        assert_eq!(a, Answer::SessionExpired);
+        let (_, a) = parse_answer::<Value>(br#"{"Result":"10001","ErrMsg":"bad"}"#).unwrap();
+        assert_eq!(
+            a,
+            Answer::Failed {
+                code: 10001,
+                message: "bad".into()
+            }
+        );
+        assert!(parse_answer::<Value>(b"<html>502 Bad Gateway</html>").is_err());
+        assert!(parse_answer::<Value>(b"{\"Result\":30000,\"Data\":{").is_err());
+    }
+
+    #[test]
+    fn repairs_bare_words_and_leading_text_but_not_strings() {
+        let v: Value = decode_json(
+            br#"{"Result":30000,"Data":{"data":timeout,"total":1.0118846706974e+14,"x":nil}}"#,
+        )
+        .unwrap();
+        assert_eq!(v["Data"]["total"], 1.0118846706974e14);
+        assert_eq!(v["Data"]["data"], Value::Null);
+        assert_eq!(v["Data"]["x"], Value::Null);
+        let v: Value =
+            decode_json(b"<br />Warning: x\n{\"a\":\"timeout \\\" nil\",\"b\":true}").unwrap();
+        assert_eq!(v["a"], "timeout \" nil");
+        assert_eq!(v["b"], true);
+    }
+}

@@ -1,0 +1,362 @@
+//! Komari servers: every monitored node's live state over the `/api/clients` WebSocket, node
+//! descriptions from `/api/nodes` on a slower schedule, ping loss and latency from
+//! `/api/records/ping`, and the server version.
+//!
+//! A poll: the WebSocket `get` (the live state, required: when it fails, so does the poll), then the node list when due or when
+//! a node appears that it does not describe, the version with it, then ping records of online
+//! nodes. A failed node list, version or ping section costs only its own series.
+
+mod client;
+pub mod metrics;
+pub mod model;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use self::client::{Auth, KomariClient};
+use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
+use fleet_core::config::{Secret, TargetSpec};
+use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
+use fleet_core::snapshot::Snapshot;
+
+pub const KIND: Kind = Kind {
+    name: "komari",
+    secret_keys: &["api_key", "password"],
+    families: metrics::FAMILIES,
+    configure,
+};
+
+/// The server checks API keys for this length (notes).
+const MIN_API_KEY_LEN: usize = 12;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    /// Private sites: a Komari API key (a full admin credential), sent as a Bearer token.
+    api_key: Option<Secret>,
+    /// Private sites, alternatively: a password login (each login notifies the owner).
+    username: Option<String>,
+    password: Option<Secret>,
+    /// Allow credentials over plain `http://`.
+    #[serde(default)]
+    allow_insecure_auth: bool,
+    /// The node list and version are fetched every this many polls (and on unknown nodes).
+    #[serde(default = "default_nodes_every")]
+    nodes_every: u64,
+    /// Fetch ping records.
+    #[serde(default = "default_true")]
+    ping: bool,
+    /// Ping records are fetched for at most this many online nodes per poll (one call each).
+    #[serde(default = "default_ping_max_nodes")]
+    ping_max_nodes: usize,
+    /// Ping record calls in flight at once.
+    #[serde(default = "default_ping_concurrency")]
+    ping_concurrency: usize,
+    /// The WebSocket is replaced after this long even when healthy.
+    #[serde(
+        default = "default_ws_max_age",
+        deserialize_with = "fleet_core::config::deserialize_duration"
+    )]
+    ws_max_age: Duration,
+}
+
+fn default_nodes_every() -> u64 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+fn default_ping_max_nodes() -> usize {
+    500
+}
+fn default_ping_concurrency() -> usize {
+    8
+}
+fn default_ws_max_age() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
+    let opts: Options = spec.driver_options()?;
+    let auth = match (
+        opts.api_key.clone(),
+        opts.username.clone(),
+        opts.password.clone(),
+    ) {
+        (None, None, None) => Auth::Anonymous,
+        (Some(key), None, None) => {
+            if key.expose().len() < MIN_API_KEY_LEN {
+                return Err(format!(
+                    "api_key: Komari API keys are at least {MIN_API_KEY_LEN} characters"
+                ));
+            }
+            Auth::ApiKey(key)
+        }
+        (None, Some(username), Some(password)) => Auth::Login { username, password },
+        (Some(_), _, _) => {
+            return Err("set either api_key or username and password, not both".into())
+        }
+        (None, _, _) => return Err("username and password go together".into()),
+    };
+    if !matches!(auth, Auth::Anonymous) && spec.url.scheme() == "http" && !opts.allow_insecure_auth
+    {
+        return Err(
+            "refusing to send credentials to an http:// URL; use https:// or set allow_insecure_auth = true"
+                .into(),
+        );
+    }
+    if opts.nodes_every == 0 {
+        return Err("nodes_every: must be at least 1".into());
+    }
+    if opts.ping_concurrency == 0 {
+        return Err("ping_concurrency: must be at least 1".into());
+    }
+    let opts = Arc::new(opts);
+    let (url, timeout) = (spec.url.clone(), spec.timeout);
+    Ok(factory(move || {
+        let client = KomariClient::new(&url, auth.clone(), timeout, opts.ws_max_age);
+        KomariDriver {
+            client,
+            opts: opts.clone(),
+            polls: 0,
+            nodes: Vec::new(),
+            version: None,
+            unlisted: HashSet::new(),
+        }
+    }))
+}
+
+struct KomariDriver {
+    client: KomariClient,
+    opts: Arc<Options>,
+    polls: u64,
+    /// The last node list, re-exported between its refreshes.
+    nodes: Vec<Node>,
+    version: Option<Version>,
+    /// Uuids the last node list did not describe even though it was fetched for them; waiting
+    /// for the next scheduled refresh rather than refetching on every poll.
+    unlisted: HashSet<String>,
+}
+
+impl Driver for KomariDriver {
+    async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
+        self.poll_server(ctx).await
+    }
+}
+
+impl KomariDriver {
+    async fn poll_server(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
+        // Without the live state there is nothing current to serve: node descriptions alone
+        // would be stale series, so the poll fails with the live state's reason.
+        let live = self.client.live(ctx).await?;
+        let mut failed = Vec::new();
+        let scheduled = self.polls % self.opts.nodes_every == 0;
+        self.polls += 1;
+        if scheduled {
+            self.unlisted.clear();
+        }
+        if scheduled || self.has_unknown_node(&live) {
+            if let Err(e) = self.refresh_nodes(ctx, &live).await {
+                failed.push(e);
+            }
+        }
+        let mut b = ctx.snapshot_builder();
+        metrics::nodes(&mut b, &self.nodes, Some(&live));
+        if let Some(v) = &self.version {
+            metrics::build_info(&mut b, v);
+        }
+        if self.opts.ping {
+            let (by_node, tasks, omitted) = self.pings(&live, &mut failed).await;
+            metrics::pings(&mut b, &by_node, &tasks, omitted);
+        }
+        metrics::reconnects(&mut b, self.client.reconnects());
+        ctx.partial_errors.extend(failed);
+        Ok(b.finish())
+    }
+
+    fn has_unknown_node(&self, live: &Live) -> bool {
+        let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
+        live.data
+            .keys()
+            .chain(&live.online)
+            .any(|u| !listed.contains(u.as_str()) && !self.unlisted.contains(u))
+    }
+
+    async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
+        // Public even on private sites; a failure here is worth a log line, not the node list.
+        match self.client.get::<Version>(ctx, "api/version").await {
+            Ok(v) => self.version = Some(v),
+            Err(e) => ctx.partial_errors.push(e),
+        }
+        self.nodes = self.client.get(ctx, "api/nodes").await?;
+        let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
+        self.unlisted = live
+            .data
+            .keys()
+            .chain(&live.online)
+            .filter(|u| !listed.contains(u.as_str()))
+            .cloned()
+            .collect();
+        Ok(())
+    }
+
+    /// Ping records of up to `ping_max_nodes` online nodes (in uuid order, so the same nodes stay
+    /// in), several calls at once. Failed calls count as one partial error.
+    async fn pings(
+        &self,
+        live: &Live,
+        failed: &mut Vec<PollError>,
+    ) -> (
+        BTreeMap<String, BTreeMap<String, PingSummary>>,
+        BTreeMap<String, PingTask>,
+        usize,
+    ) {
+        let mut online: Vec<String> = live.online.clone();
+        online.sort_unstable();
+        online.dedup();
+        let omitted = online.len().saturating_sub(self.opts.ping_max_nodes);
+        online.truncate(self.opts.ping_max_nodes);
+        let client = &self.client;
+        let mut answers = futures_util::stream::iter(online)
+            .map(|uuid: String| async move {
+                let path = format!("api/records/ping?uuid={}&hours=1", encode(&uuid));
+                let answer = client.fetch::<PingRecords>(&path).await;
+                (uuid, answer)
+            })
+            .buffer_unordered(self.opts.ping_concurrency);
+        let mut by_node = BTreeMap::new();
+        let mut tasks = BTreeMap::new();
+        let (mut errors, mut first_error) = (0usize, None);
+        while let Some((uuid, answer)) = answers.next().await {
+            match answer {
+                Ok(records) => {
+                    let summary = records.summarize();
+                    if !summary.is_empty() {
+                        by_node.insert(uuid, summary);
+                    }
+                    for t in records.tasks.into_iter().filter(|t| !t.id.is_empty()) {
+                        tasks.entry(t.id.clone()).or_insert(t);
+                    }
+                }
+                Err(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            failed.push(with_context(
+                e,
+                &format!("ping records of {errors} node(s)"),
+            ));
+        }
+        (by_node, tasks, omitted)
+    }
+}
+
+/// Uuids are hex and dashes; anything else is percent-encoded so it cannot bend the query.
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn with_context(e: PollError, what: &str) -> PollError {
+    if e.detail().is_empty() {
+        e
+    } else {
+        PollError::new(e.reason(), format!("{what}: {}", e.detail()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use fleet_core::config::{Config, FileFormat};
+
+    fn check(extra: &str, url: &str) -> Result<(), String> {
+        let text =
+            format!("[[targets]]\nname = \"k\"\nkind = \"komari\"\nurl = \"{url}\"\n{extra}\n");
+        Config::parse(
+            &text,
+            FileFormat::Toml,
+            Path::new("/nonexistent"),
+            crate::KINDS,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn options_are_checked_and_secrets_stay_out_of_errors() {
+        assert_eq!(check("", "https://status.example.com"), Ok(()));
+        assert_eq!(
+            check("api_key = \"0123456789abcdef\"", "https://s.example"),
+            Ok(())
+        );
+        let e = check("api_key = \"0123456789abcdef\"", "http://s.example").unwrap_err();
+        assert!(
+            e.contains("allow_insecure_auth") && !e.contains("0123456789abcdef"),
+            "{e}"
+        );
+        assert_eq!(
+            check(
+                "api_key = \"0123456789abcdef\"\nallow_insecure_auth = true",
+                "http://s.example"
+            ),
+            Ok(())
+        );
+        let e = check("api_key = \"short\"", "https://s.example").unwrap_err();
+        assert!(e.contains("at least 12") && !e.contains("short\""), "{e}");
+        let e = check("username = \"admin\"", "https://s.example").unwrap_err();
+        assert!(e.contains("go together"), "{e}");
+        let e = check(
+            "api_key = \"0123456789abcdef\"\nusername = \"a\"\npassword = \"b\"",
+            "https://s.example",
+        )
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        let e = check("pingg = true", "https://s.example").unwrap_err();
+        assert!(e.contains("pingg"), "{e}");
+        assert_eq!(
+            check("ws_max_age = \"2m\"\nnodes_every = 3", "https://s.example"),
+            Ok(())
+        );
+        assert!(check("ws_max_age = \"soon\"", "https://s.example").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let text = "[[targets]]\nname = \"k\"\nkind = \"komari\"\nurl = \"https://s.example\"\nusername = \"admin\"\npassword = \"hunter2-very-secret\"\n";
+        let c = Config::parse(
+            text,
+            FileFormat::Toml,
+            Path::new("/nonexistent"),
+            crate::KINDS,
+        )
+        .unwrap();
+        let opts: super::Options = c.targets[0].spec.driver_options().unwrap();
+        let shown = format!("{opts:?} {c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let (config, spec) =
+            crate::util::testing::config_debug("komari", "api_key = \"Km-debug-secret-key\"");
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::util::testing::assert_redacted(&shown, "Km-debug-secret-key");
+        let auth = [
+            super::client::Auth::ApiKey(fleet_core::config::Secret::new("Km-debug-secret-key")),
+            super::client::Auth::Login {
+                username: "admin".into(),
+                password: fleet_core::config::Secret::new("Km-debug-secret-key"),
+            },
+        ];
+        crate::util::testing::assert_redacted(&format!("{auth:?}"), "Km-debug-secret-key");
+    }
+}

@@ -1,0 +1,105 @@
+//! What the drivers share: HTTP plumbing, lenient readers, the section tally and small helpers.
+
+pub mod http;
+pub mod lenient;
+
+use fleet_core::driver::{PollContext, PollError, Reason};
+
+/// Tallies the sections of one poll: a failure that says the device as a whole cannot be polled
+/// now ends the poll, the others cost one section, and a poll in which every section failed
+/// fails with the first error.
+#[derive(Debug, Default)]
+pub struct Sections {
+    succeeded: usize,
+    failed: Vec<PollError>,
+}
+
+impl Sections {
+    /// Records a section's outcome; `Err` means the poll must stop with that error.
+    pub fn record(&mut self, result: Result<(), PollError>) -> Result<(), PollError> {
+        match result {
+            Ok(()) => self.succeeded += 1,
+            Err(e)
+                if matches!(
+                    e.reason(),
+                    Reason::Timeout | Reason::Connect | Reason::Auth | Reason::Http
+                ) =>
+            {
+                return Err(e)
+            }
+            Err(e) => self.failed.push(e),
+        }
+        Ok(())
+    }
+
+    /// Moves the failed sections into `ctx` as partial errors, unless none succeeded.
+    pub fn finish(mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if self.succeeded == 0 && !self.failed.is_empty() {
+            return Err(self.failed.remove(0));
+        }
+        ctx.partial_errors.extend(self.failed);
+        Ok(())
+    }
+}
+
+/// Lowercase hex of a text's MD5, the password hash several device logins expect.
+pub fn md5_hex(text: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What drivers' fixture tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use fleet_core::config::{Config, FileFormat, TargetSpec};
+    use fleet_core::exposition::{render, Format};
+    use fleet_core::snapshot::SnapshotBuilder;
+
+    /// The text exposition of the samples `fill` adds for `target`.
+    pub(crate) fn exposition(target: &str, fill: impl FnOnce(&mut SnapshotBuilder)) -> String {
+        let mut b = SnapshotBuilder::new(Some(target));
+        fill(&mut b);
+        String::from_utf8(render(Format::Text, [&b.finish()])).expect("UTF-8 exposition")
+    }
+
+    /// A saved device answer from `fixtures/<kind>/<name>` at the workspace root.
+    pub(crate) fn fixture(kind: &str, name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../../fixtures/{kind}/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Whether `text` has exactly this line.
+    pub(crate) fn has(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
+    /// The `Debug` text of a one-target config of `kind` with these option lines, and the
+    /// target's spec, for redaction checks.
+    pub(crate) fn config_debug(kind: &str, options: &str) -> (String, TargetSpec) {
+        let text = format!(
+            "[[targets]]\nname = \"t\"\nkind = \"{kind}\"\nurl = \"https://d.example\"\n{options}\n"
+        );
+        let config = Config::parse(
+            &text,
+            FileFormat::Toml,
+            std::path::Path::new("."),
+            crate::KINDS,
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let spec = (*config.targets[0].spec).clone();
+        (format!("{config:?}"), spec)
+    }
+
+    /// Fails when `debug` shows `secret` or the MD5 a device login derives from it.
+    pub(crate) fn assert_redacted(debug: &str, secret: &str) {
+        for form in [secret.to_string(), super::md5_hex(secret)] {
+            assert!(!debug.contains(&form), "{form:?} shown in {debug}");
+        }
+    }
+}

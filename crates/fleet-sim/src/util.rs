@@ -1,0 +1,227 @@
+//! Helpers the simulators share: deterministic noise, values that move with time, dates, plain
+//! HTTP answers and the server loop. Nothing here knows any device.
+
+use std::f64::consts::TAU;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use md5::{Digest, Md5};
+use tokio::sync::watch;
+
+/// Binds `127.0.0.1:0` and serves `app` in a spawned task until `stop` turns true or its sender
+/// is dropped, so a simulator never outlives its handle.
+pub(crate) async fn serve(
+    app: Router,
+    name: &'static str,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "{name} simulator stopped with an error");
+        }
+    });
+    Ok(addr)
+}
+
+/// A poisoned lock only means another handler panicked mid-update of plain
+/// data; the data is still usable, and the simulator must keep answering.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a request as in flight until dropped, however the handler ends (including when hyper
+/// drops it because the client went away), and keeps the highest count seen.
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    pub(crate) fn enter(count: &'a AtomicUsize, max: &AtomicUsize) -> InFlight<'a> {
+        let now_serving = count.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(now_serving, Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A hung device: waits until the simulator stops rather than forever, so connection tasks do
+/// not outlive it.
+pub(crate) async fn hang(stop: &watch::Receiver<bool>) {
+    let mut stop = stop.clone();
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// The first half of a body (on a character boundary), as a connection cut mid-answer leaves it.
+pub(crate) fn first_half(text: &str) -> String {
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
+}
+
+pub(crate) fn mix(mut x: u64) -> u64 {
+    // splitmix64: cheap, stateless, good enough to look random.
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A value in `[0, 1)` fixed by seed, a tag naming the quantity, and an index.
+pub(crate) fn unit(seed: u64, tag: u64, i: u64) -> f64 {
+    (mix(seed ^ mix(tag ^ mix(i))) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A byte flow whose rate wobbles around `mean` and whose total is the exact
+/// integral of that rate, so totals only grow and agree with the rates.
+#[derive(Clone, Copy)]
+pub(crate) struct Flow {
+    pub base: f64,
+    mean: f64,
+    amp: f64,
+    omega: f64,
+    phase: f64,
+}
+
+impl Flow {
+    pub(crate) fn new(seed: u64, tag: u64, idx: u64, base: f64, mean: f64) -> Flow {
+        let period = 60.0 + 540.0 * unit(seed, tag, idx.wrapping_mul(4));
+        Flow {
+            base,
+            mean,
+            amp: 0.2 + 0.6 * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(1)),
+            omega: TAU / period,
+            phase: TAU * unit(seed, tag, idx.wrapping_mul(4).wrapping_add(2)),
+        }
+    }
+
+    pub(crate) fn smooth_rate(&self, t: f64) -> f64 {
+        self.mean * (1.0 + self.amp * (self.omega * t + self.phase).sin())
+    }
+
+    pub(crate) fn total(&self, t: f64) -> f64 {
+        self.base + self.mean * t
+            - self.mean * self.amp / self.omega
+                * ((self.omega * t + self.phase).cos() - self.phase.cos())
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a Unix time shifted by `offset` seconds (the device's time zone).
+pub(crate) fn datetime(unix: u64, offset: u64) -> String {
+    datetime_with(unix + offset, ' ')
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS` of a Unix time, with the separator an API's format uses.
+pub(crate) fn datetime_with(unix: u64, sep: char) -> String {
+    let (y, m, d) = civil_from_days((unix / 86_400) as i64);
+    let s = unix % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+pub(crate) fn md5_hex(s: &str) -> String {
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// The error page a web server (or a proxy in front of the device) sends.
+pub(crate) fn html_response(status: StatusCode, title: &str) -> Response {
+    let page = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n\
+         <center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+}
+
+/// A proxy's 502 page with status 200, where the device's JSON was expected.
+pub(crate) fn proxy_page() -> Response {
+    html_response(StatusCode::OK, "502 Bad Gateway")
+}
+
+/// The device's web server failing: its 500 page.
+pub(crate) fn server_error_page() -> Response {
+    html_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(datetime(1_737_201_695, 8 * 3600), "2025-01-18 20:01:35");
+        assert_eq!(datetime(0, 0), "1970-01-01 00:00:00");
+    }
+
+    #[test]
+    fn flows_only_grow() {
+        let f = Flow::new(7, 1, 1, 1000.0, 500.0);
+        let mut last = f.total(0.0);
+        for s in 1..5000 {
+            let now = f.total(s as f64 * 0.7);
+            assert!(now >= last);
+            last = now;
+        }
+    }
+
+    #[test]
+    fn md5_of_admin() {
+        assert_eq!(md5_hex("admin"), "21232f297a57a5a743894a0e4a801fc3");
+    }
+}

@@ -1,0 +1,120 @@
+//! Config loading with the real registry of kinds: what operators' files meet.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fleet_core::config::{Config, FileFormat, DEFAULT_LISTEN};
+use fleet_drivers::KINDS;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, FileFormat::Toml, Path::new("/nonexistent"), KINDS)
+        .map_err(|e| e.to_string())
+}
+
+const ONE: &str = r#"
+[[targets]]
+name = "hq"
+kind = "ikuai"
+url = "http://192.0.2.1"
+password = "pw"
+"#;
+
+#[test]
+fn defaults_apply() {
+    let c = parse(ONE).unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    let t = &c.targets[0].spec;
+    assert_eq!(
+        (t.interval, t.timeout),
+        (Duration::from_secs(30), Duration::from_secs(10))
+    );
+    assert!(
+        !format!("{:?}", c).contains("pw"),
+        "secrets must not show in Debug"
+    );
+}
+
+#[test]
+fn errors_name_the_target_and_key() {
+    let typo = ONE.replace("password =", "pasword =");
+    let e = parse(&typo).unwrap_err();
+    assert!(e.contains("target \"hq\"") && e.contains("pasword"), "{e}");
+
+    let e = parse(&format!("{ONE}\n{ONE}")).unwrap_err();
+    assert!(
+        e.contains("targets[1].name") && e.contains("duplicate"),
+        "{e}"
+    );
+
+    let e = parse(&ONE.replace("ikuai", "cisco")).unwrap_err();
+    assert!(
+        e.contains("target \"hq\".kind") && e.contains("known: ikuai"),
+        "{e}"
+    );
+
+    let e = parse(&ONE.replace("http://192.0.2.1", "not a url")).unwrap_err();
+    assert!(e.contains("target \"hq\".url"), "{e}");
+
+    let e = parse(&format!("{ONE}interval = \"5s\"\ntimeout = \"5s\"\n")).unwrap_err();
+    assert!(
+        e.contains("target \"hq\".timeout") && e.contains("below the interval"),
+        "{e}"
+    );
+
+    let e = parse(&format!("[server]\nlisten = \"nope\"\n{ONE}")).unwrap_err();
+    assert!(e.contains("server.listen"), "{e}");
+
+    let e = parse(&format!("[defaults]\nintervall = \"5s\"\n{ONE}")).unwrap_err();
+    assert!(e.contains("intervall"), "{e}");
+
+    let e = parse(&ONE.replace(
+        "password = \"pw\"",
+        "password = \"${FLEET_TEST_UNSET_VAR}\"",
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("targets[0].password") && e.contains("FLEET_TEST_UNSET_VAR"),
+        "{e}"
+    );
+    assert!(!e.contains("pw\""), "{e}");
+}
+
+#[test]
+fn secrets_from_files_and_environment() {
+    let dir = std::env::temp_dir().join(format!("fleet-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pw"), "from-file\n").unwrap();
+    let text = ONE.replace("password = \"pw\"", "password_file = \"pw\"");
+    let c = Config::parse(&text, FileFormat::Toml, &dir, KINDS).unwrap();
+    assert_eq!(c.targets[0].spec.options["password"], "from-file");
+
+    std::env::set_var("FLEET_TEST_PW", "from-env");
+    let text = ONE.replace("password = \"pw\"", "password = \"x-${FLEET_TEST_PW}\"");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.targets[0].spec.options["password"], "x-from-env");
+
+    let both = ONE.replace(
+        "password = \"pw\"",
+        "password = \"a\"\npassword_file = \"pw\"",
+    );
+    let e = Config::parse(&both, FileFormat::Toml, &dir, KINDS)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("password_file") && e.contains("not both"), "{e}");
+    let missing = ONE.replace("password = \"pw\"", "password_file = \"missing\"");
+    let e = Config::parse(&missing, FileFormat::Toml, &dir, KINDS)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("target \"hq\".password_file") && e.contains("cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn yaml_works_too() {
+    let yaml = "defaults:\n  interval: 1m\ntargets:\n  - name: hq\n    kind: ikuai\n    url: https://r.example\n    password: pw\n    max_clients: 10\n";
+    let c = Config::parse(yaml, FileFormat::Yaml, Path::new("."), KINDS).unwrap();
+    assert_eq!(c.targets[0].spec.interval, Duration::from_secs(60));
+    assert_eq!(c.targets[0].spec.options["max_clients"], 10);
+}
