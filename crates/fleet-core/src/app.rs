@@ -1,10 +1,15 @@
 //! Owns the running configuration: one poller per target, and safe reloads that validate first
 //! and restart only the pollers whose target changed.
+//!
+//! Reloads run one at a time and coalesce: a request is answered by the first reload that
+//! *started* after it (so it read the file as it was when asked, or later), and a burst of
+//! requests costs one reload, not one each. The file is read and validated on a blocking thread
+//! under a deadline, so neither a slow disk nor a huge file holds a server thread.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
 use tracing::{error, info};
@@ -47,8 +52,11 @@ static TARGETS: Family = Family::gauge(
 /// The exporter's own families, for the metrics documentation check.
 pub static EXPORTER_FAMILIES: [&Family; 4] = [&BUILD_INFO, &RELOAD_OK, &RELOAD_TIME, &TARGETS];
 
+/// The longest a reload may take to read and validate the files before it is refused.
+const RELOAD_READ_DEADLINE: Duration = Duration::from_secs(30);
+
 /// What a config change did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ApplySummary {
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -67,6 +75,17 @@ pub struct App {
     loaded: AtomicBool,
     reload_ok: AtomicBool,
     last_success: std::sync::Mutex<Option<SystemTime>>,
+    /// Reload requests so far; each request's number is its ticket.
+    reload_requests: AtomicU64,
+    /// Held while a reload runs; holds the outcome of the last one.
+    last_reload: Mutex<ReloadOutcome>,
+}
+
+/// The last reload: which requests it answered (every ticket up to `covers`) and how.
+#[derive(Default)]
+struct ReloadOutcome {
+    covers: u64,
+    result: Option<Result<ApplySummary, String>>,
 }
 
 impl App {
@@ -93,7 +112,15 @@ impl App {
             loaded: AtomicBool::new(false),
             reload_ok: AtomicBool::new(true),
             last_success: std::sync::Mutex::new(None),
+            reload_requests: AtomicU64::new(0),
+            last_reload: Mutex::new(ReloadOutcome::default()),
         })
+    }
+
+    /// The specs of the targets being polled now, by name.
+    pub async fn running(&self) -> Vec<Arc<TargetSpec>> {
+        let pollers = self.pollers.lock().await;
+        pollers.values().map(|(spec, _)| spec.clone()).collect()
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -152,14 +179,44 @@ impl App {
         summary
     }
 
-    /// Re-reads the config source. On failure the running config stays as it is.
+    /// Re-reads the config source. On failure the running config stays as it is. Returns once
+    /// a config read after this call is the running one (see the module comment).
     pub async fn reload(&self) -> Result<ApplySummary, ConfigError> {
+        let ticket = self.reload_requests.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut last = self.last_reload.lock().await;
+        if last.covers >= ticket {
+            if let Some(result) = &last.result {
+                return result.clone().map_err(ConfigError::from_message);
+            }
+        }
+        // Every request made so far is answered by this reload: it reads the file after them.
+        let covers = self.reload_requests.load(Ordering::Acquire);
+        let result = self.reload_now().await;
+        *last = ReloadOutcome {
+            covers,
+            result: Some(result.as_ref().cloned().map_err(ToString::to_string)),
+        };
+        result
+    }
+
+    async fn reload_now(&self) -> Result<ApplySummary, ConfigError> {
         let Source::File(path) = &self.source else {
             return Err(ConfigError::from_message(
                 "built-in demo config: there is no file to reload",
             ));
         };
-        match Config::load(path, self.kinds) {
+        let (path, kinds) = (path.clone(), self.kinds);
+        let read = tokio::task::spawn_blocking(move || Config::load(&path, kinds));
+        let loaded = match tokio::time::timeout(RELOAD_READ_DEADLINE, read).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(e)) => Err(ConfigError::from_message(format!(
+                "reading the configuration failed: {e}"
+            ))),
+            Err(_) => Err(ConfigError::from_message(format!(
+                "reading the configuration took longer than {RELOAD_READ_DEADLINE:?}"
+            ))),
+        };
+        match loaded {
             Ok(config) => {
                 let summary = self.apply(&config).await;
                 info!(?summary, "configuration reloaded");
@@ -203,5 +260,102 @@ impl App {
             b.add(&TARGETS, &[kind], *n as f64);
         }
         self.store.set_exporter_series(b.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::TargetSpec;
+    use crate::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
+    use crate::snapshot::Snapshot;
+
+    /// Config parses so far: the fake kind's `configure` runs once per target per parse.
+    static PARSES: AtomicUsize = AtomicUsize::new(0);
+
+    struct Idle;
+
+    impl Driver for Idle {
+        async fn poll(&mut self, _: &mut PollContext) -> Result<Snapshot, PollError> {
+            Ok(Snapshot::default())
+        }
+    }
+
+    fn configure(_: &TargetSpec) -> Result<DriverFactory, String> {
+        PARSES.fetch_add(1, Ordering::Relaxed);
+        Ok(factory(|| Idle))
+    }
+
+    static KINDS: &[Kind] = &[Kind {
+        name: "idle",
+        secret_keys: &[],
+        families: &[],
+        configure,
+    }];
+
+    fn write_config(path: &std::path::Path, version: u64) {
+        let text = format!(
+            "[[targets]]\nname = \"a\"\nkind = \"idle\"\nurl = \"http://192.0.2.1\"\n\
+             interval = \"{}s\"\ntimeout = \"1s\"\n",
+            version + 2
+        );
+        // Renamed into place, so a reload never reads half a file.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_reloads_answer_only_once_the_file_they_saw_runs_and_coalesce() {
+        let dir = std::env::temp_dir().join(format!("fleet-app-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        write_config(&path, 0);
+        let app = App::new(Source::File(path.clone()), KINDS);
+        app.apply(&Config::load(&path, KINDS).unwrap()).await;
+
+        let (rounds, per_round) = (40u64, 8);
+        let parses_before = PARSES.load(Ordering::Relaxed);
+        let spawn_reloads = |n| -> Vec<_> {
+            (0..n)
+                .map(|_| {
+                    let app = app.clone();
+                    tokio::spawn(async move { app.reload().await })
+                })
+                .collect()
+        };
+        for version in 1..=rounds {
+            // Reloads asked for before the change may run the old file or the new one; those
+            // asked for after it must not return before the new one runs.
+            let before = spawn_reloads(per_round / 2);
+            write_config(&path, version);
+            let after = spawn_reloads(per_round / 2);
+            for r in after {
+                r.await.unwrap().expect("reload succeeds");
+                let running = app.running().await;
+                assert_eq!(running.len(), 1);
+                assert_eq!(
+                    running[0].interval,
+                    Duration::from_secs(version + 2),
+                    "round {version}: a reload answered before the file it saw was running"
+                );
+            }
+            for r in before {
+                r.await.unwrap().expect("reload succeeds");
+            }
+            let running = app.running().await;
+            assert_eq!(running[0].interval, Duration::from_secs(version + 2));
+        }
+        let parses = PARSES.load(Ordering::Relaxed) - parses_before;
+        assert!(
+            parses < (rounds * per_round) as usize,
+            "{parses} parses for {} requests: bursts did not coalesce",
+            rounds * per_round
+        );
+        app.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
