@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use tracing::{error, info, warn};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing::{debug, error, info, warn};
 
 use fleet_core::app::App;
 use fleet_core::config::{Config, Source};
 use fleet_drivers::KINDS;
 use fleet_exporter::web::WebConfig;
 use fleet_exporter::{server, web};
+
+mod fdlimit;
+mod logging;
 
 /// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
 /// devices.
@@ -57,7 +58,17 @@ enum LogFormat {
 fn main() -> ExitCode {
     fleet_exporter::allocator::pin_large_block_thresholds();
     let cli = Cli::parse();
-    init_logging(&cli);
+    logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
+    match fdlimit::raise_to_hard_limit() {
+        Ok((before, after)) if before != after => {
+            info!(
+                before,
+                after, "raised the open-files limit to the hard limit"
+            );
+        }
+        Ok((_, limit)) => debug!(limit, "open-files limit already at the hard limit"),
+        Err(e) => warn!(error = %e, "cannot raise the open-files limit"),
+    }
     if cli.config_check {
         let path = cli.config_file.as_deref().expect("clap requires it");
         return match Config::load(path, KINDS) {
@@ -146,26 +157,6 @@ fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
             eprintln!("{url}: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Libraries whose trace output prints requests verbatim, `Authorization` headers included.
-const VERBATIM_TRACERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
-
-fn init_logging(cli: &Cli) {
-    let mut filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Trace level must not leak a credential, so those libraries stop at debug.
-    if filter.max_level_hint() == Some(LevelFilter::TRACE) {
-        for target in VERBATIM_TRACERS {
-            filter = filter.add_directive(format!("{target}=debug").parse().expect("valid"));
-        }
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 

@@ -691,3 +691,129 @@ async fn reload_storm_leaves_one_poller_per_target() {
 fn has_line(text: &str, line: &str) -> bool {
     text.lines().any(|l| l == line)
 }
+
+/// A device that answers every request with HTTP 500 and `message` in Komari's error envelope.
+async fn komari_answering_500(message: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body = serde_json::json!({"status": "error", "message": message}).to_string();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
+    let forged = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
+    let url = komari_answering_500(&format!("boom\n{forged}\x1b[2J\x1b[31m")).await;
+    let dir = temp_dir("cli-log-injection");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"k\"\nkind = \"komari\"\nurl = \"{url}\"\n\
+             interval = \"1s\"\ntimeout = \"500ms\"\n"
+        ),
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let exporter = Running::start(&[
+            &format!("--config.file={}", config.display()),
+            &format!("--log.format={format}"),
+            "--log.level=warn",
+        ]);
+        exporter
+            .wait_for("a failed poll", |m| {
+                m.lines()
+                    .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
+            })
+            .await;
+        let (_, _, stderr) = exporter.terminate();
+        assert!(
+            stderr.contains("boom"),
+            "{format}: the device's words are logged: {stderr}"
+        );
+        assert!(
+            !stderr.contains('\x1b'),
+            "{format}: an escape sequence reached stderr: {stderr:?}"
+        );
+        assert!(
+            !stderr.lines().any(|l| l.starts_with(forged)),
+            "{format}: a device forged a log line: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
+    let port = free_port();
+    // A service manager's usual soft limit, far below the hard one.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -S -n 256 && exec \"$0\" \"$@\"",
+            BIN,
+            "--demo",
+        ])
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/-/healthy");
+    let start = Instant::now();
+    while reqwest::get(&url).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(15), "never healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line")
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    child.kill().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    assert_ne!(
+        open_files[1], "256",
+        "the test's hard limit must be above 256"
+    );
+    assert_eq!(
+        open_files[0], open_files[1],
+        "soft limit not raised: {limits}"
+    );
+    assert!(
+        stderr.contains("raised the open-files limit") && stderr.contains("before=256"),
+        "the raise is logged: {stderr}"
+    );
+}
