@@ -8,7 +8,7 @@
 /// The soft limit before and after raising it to the hard one, or why it could not be read or
 /// raised.
 #[cfg(unix)]
-pub(crate) fn raise_to_hard_limit() -> Result<(u64, u64), std::io::Error> {
+pub(crate) fn raise_to_hard_limit() -> Result<(libc::rlim_t, libc::rlim_t), std::io::Error> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -25,7 +25,7 @@ pub(crate) fn raise_to_hard_limit() -> Result<(u64, u64), std::io::Error> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok((before as u64, limit.rlim_cur as u64))
+    Ok((before, limit.rlim_cur))
 }
 
 #[cfg(not(unix))]
