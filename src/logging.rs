@@ -1,23 +1,56 @@
-//! Logs on stderr, as text or JSON, that a device cannot forge or garble.
+//! Logs on stderr as logfmt (the Prometheus ecosystem's default), text or JSON, in a shape a
+//! device cannot forge or garble.
 //!
 //! Devices choose some of the words that end up in log lines (their error messages, names). In
 //! the text format those words are written as they are, so a newline in a device's message would
 //! start what looks like a log line of our own, and escape sequences would reach the operator's
 //! terminal. Every event passes through [`Escaping`], which writes control characters inside an
-//! event as visible escapes and keeps only the event's final newline. JSON events carry no raw
-//! control characters, so they pass through unchanged.
+//! event as visible escapes and keeps only the event's final newline; logfmt and JSON quote
+//! their values themselves. No format writes colour: colour codes are escape sequences too, and
+//! logs go to journald or a container runtime far more often than to a terminal.
 
+use std::fmt;
 use std::io::{self, Write};
 
+use clap::ValueEnum;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 /// Libraries whose trace output prints requests verbatim, `Authorization` headers included.
 const VERBATIM_TRACERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
 
-/// Installs the global subscriber: `level` is a level or a tracing filter directive.
-pub(crate) fn init(level: &str, json: bool) {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Logfmt,
+    Json,
+    Text,
+}
+
+/// `--log.level`: a level as the Prometheus binaries spell them (`warning` too), or a tracing
+/// filter directive such as `info,fleet_drivers=debug`. Anything else is refused, so a typo
+/// cannot silence the logs.
+pub(crate) fn parse_level(s: &str) -> Result<String, String> {
+    let level = s.trim().to_ascii_lowercase();
+    match level.as_str() {
+        "error" | "warn" | "info" | "debug" | "trace" => Ok(level),
+        "warning" => Ok("warn".into()),
+        _ if s.contains('=') => EnvFilter::try_new(s)
+            .map(|_| s.to_string())
+            .map_err(|e| format!("not a valid filter: {e}")),
+        _ => Err(format!(
+            "unknown level {s:?}: one of error, warn, info, debug, trace, or a filter such as \
+             \"info,fleet_drivers=debug\""
+        )),
+    }
+}
+
+/// Installs the global subscriber; `level` has passed [`parse_level`].
+pub(crate) fn init(level: &str, format: LogFormat) {
     let mut filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     // Trace level must not leak a credential, so those libraries stop at debug.
     if filter.max_level_hint() == Some(LevelFilter::TRACE) {
@@ -25,16 +58,85 @@ pub(crate) fn init(level: &str, json: bool) {
             filter = filter.add_directive(format!("{target}=debug").parse().expect("valid"));
         }
     }
-    // No colours: they are escape sequences too, and logs go to journald or a container
-    // runtime far more often than to a terminal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(Escaping(io::stderr));
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Logfmt => builder.event_format(Logfmt).init(),
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// `ts=… level=… target=… msg="…" key=value …`, one event a line.
+struct Logfmt;
+
+impl<S, N> FormatEvent<S, N> for Logfmt
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        w.write_str("ts=")?;
+        SystemTime.format_time(&mut w)?;
+        let level = meta.level().as_str().to_ascii_lowercase();
+        write!(w, " level={level} target={}", LogfmtValue(meta.target()))?;
+        let mut fields = LogfmtFields(Vec::new());
+        event.record(&mut fields);
+        for (key, value) in &fields.0 {
+            let key = if *key == "message" { "msg" } else { key };
+            write!(w, " {key}={}", LogfmtValue(value))?;
+        }
+        writeln!(w)
+    }
+}
+
+struct LogfmtFields(Vec<(&'static str, String)>);
+
+impl tracing::field::Visit for LogfmtFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name(), value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0.push((field.name(), format!("{value:?}")));
+    }
+}
+
+/// A logfmt value: bare when it is one plain word, else quoted with `"`, `\` and control
+/// characters escaped.
+struct LogfmtValue<'a>(&'a str);
+
+impl fmt::Display for LogfmtValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = !self.0.is_empty()
+            && self
+                .0
+                .chars()
+                .all(|c| !c.is_control() && !c.is_whitespace() && c != '"' && c != '=');
+        if plain {
+            return f.write_str(self.0);
+        }
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c => fmt::Write::write_char(f, c)?,
+            }
+        }
+        f.write_str("\"")
     }
 }
 
@@ -92,7 +194,7 @@ fn needs_escape(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_event;
+    use super::{escape_event, parse_level, LogfmtValue};
 
     #[test]
     fn a_device_newline_cannot_start_a_log_line_and_escapes_never_reach_the_terminal() {
@@ -109,5 +211,28 @@ mod tests {
     fn ordinary_events_and_utf8_pass_unchanged() {
         let event = "INFO 路由器 \"hq\"\tok\n".as_bytes();
         assert_eq!(escape_event(event), event);
+    }
+
+    #[test]
+    fn logfmt_values_are_bare_words_or_quoted_and_escaped() {
+        let show = |s: &str| LogfmtValue(s).to_string();
+        assert_eq!(show("ikuai"), "ikuai");
+        assert_eq!(show(""), "\"\"");
+        assert_eq!(show("poll failed"), "\"poll failed\"");
+        assert_eq!(show("a=b"), "\"a=b\"");
+        assert_eq!(show("say \"hi\"\n\\"), "\"say \\\"hi\\\"\\n\\\\\"");
+        assert_eq!(show("\x1b[31m"), "\"\\u{1b}[31m\"");
+    }
+
+    #[test]
+    fn levels_as_operators_spell_them_and_nothing_else() {
+        assert_eq!(parse_level("warning"), Ok("warn".into()));
+        assert_eq!(parse_level("INFO"), Ok("info".into()));
+        assert_eq!(
+            parse_level("info,fleet_drivers=debug"),
+            Ok("info,fleet_drivers=debug".into())
+        );
+        let e = parse_level("loud").unwrap_err();
+        assert!(e.contains("error, warn, info, debug"), "{e}");
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use tracing::{debug, error, info, warn};
 
 use fleet_core::app::App;
@@ -15,6 +15,8 @@ use fleet_exporter::{server, web};
 
 mod fdlimit;
 mod logging;
+
+use logging::LogFormat;
 
 /// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
 /// devices.
@@ -36,10 +38,12 @@ struct Cli {
     /// Web config file (exporter-toolkit format): TLS and basic auth for every endpoint.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
-    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
-    #[arg(long = "log.level", default_value = "info")]
+    /// Log level: error, warn, info, debug, trace, or a tracing filter such as
+    /// `info,fleet_drivers=debug`.
+    #[arg(long = "log.level", default_value = "info", value_parser = logging::parse_level)]
     log_level: String,
-    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on stderr.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     log_format: LogFormat,
     /// Ask a running exporter's /-/healthy (at --web.listen-address) and exit 0 when it answers:
     /// a container health check that needs no shell tools in the image. With --web.config.file it
@@ -49,16 +53,10 @@ struct Cli {
     healthcheck: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn main() -> ExitCode {
     fleet_exporter::allocator::pin_large_block_thresholds();
     let cli = Cli::parse();
-    logging::init(&cli.log_level, matches!(cli.log_format, LogFormat::Json));
+    logging::init(&cli.log_level, cli.log_format);
     match fdlimit::raise_to_hard_limit() {
         Ok((before, after)) if before != after => {
             info!(
@@ -104,7 +102,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, poll_runtime.handle().clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e:#}");
+            // An error that ends the process is shown whatever the log filter lets through.
+            if tracing::enabled!(tracing::Level::ERROR) {
+                error!("{e:#}");
+            } else {
+                eprintln!("fleet-exporter: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -736,7 +736,7 @@ async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
         ),
     )
     .unwrap();
-    for format in ["text", "json"] {
+    for format in ["logfmt", "text", "json"] {
         let exporter = Running::start(&[
             &format!("--config.file={}", config.display()),
             &format!("--log.format={format}"),
@@ -816,4 +816,86 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
         stderr.contains("raised the open-files limit") && stderr.contains("before=256"),
         "the raise is logged: {stderr}"
     );
+}
+
+#[test]
+fn log_levels_as_operators_spell_them_and_fatal_errors_whatever_the_level() {
+    for level in ["warning", "error", "fleet_core=debug"] {
+        let out = Command::new(BIN)
+            .args([
+                "--config.file=/nonexistent",
+                &format!("--log.level={level}"),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{level}: {stderr}");
+        assert!(
+            stderr.contains("/nonexistent"),
+            "{level}: the fatal error is printed: {stderr:?}"
+        );
+    }
+    let out = Command::new(BIN)
+        .args(["--demo", "--log.level=loud"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--log.level") && stderr.contains("error, warn, info, debug"),
+        "the refusal names the flag and the allowed values: {stderr}"
+    );
+}
+
+/// `key=value` pairs of one logfmt line, or `None` when it is not one.
+fn logfmt_pairs(line: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let (key, tail) = rest.split_once('=')?;
+        if key.is_empty() || key.contains([' ', '"']) {
+            return None;
+        }
+        let (value, tail) = match tail.strip_prefix('"') {
+            Some(quoted) => {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let end = loop {
+                    match chars.next()? {
+                        (i, '"') => break i,
+                        (_, '\\') => value.push(chars.next()?.1),
+                        (_, c) => value.push(c),
+                    }
+                };
+                (value, &quoted[end + 1..])
+            }
+            None => {
+                let end = tail.find(' ').unwrap_or(tail.len());
+                (tail[..end].to_string(), &tail[end..])
+            }
+        };
+        pairs.push((key.to_string(), value));
+        rest = tail.strip_prefix(' ').unwrap_or(tail);
+        if !tail.is_empty() && !tail.starts_with(' ') {
+            return None;
+        }
+    }
+    Some(pairs)
+}
+
+#[tokio::test]
+async fn logs_are_logfmt_by_default_one_event_a_line() {
+    let exporter = Running::start(&["--demo", "--log.level=debug"]);
+    exporter
+        .wait_for("a poll", |m| m.contains("fleet_target_up{"))
+        .await;
+    let (_, _, stderr) = exporter.terminate();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() > 5, "{stderr}");
+    for line in lines {
+        let pairs = logfmt_pairs(line).unwrap_or_else(|| panic!("not logfmt: {line:?}"));
+        let keys: Vec<&str> = pairs.iter().take(3).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["ts", "level", "target"], "{line}");
+        assert!(pairs.iter().any(|(k, _)| k == "msg"), "{line}");
+    }
 }
