@@ -8,5 +8,6 @@
 pub mod allocator;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod self_metrics;
 pub mod server;
 pub mod web;

@@ -38,6 +38,12 @@ struct Cli {
     /// Web config file (exporter-toolkit format): TLS and basic auth for every endpoint.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = telemetry_path)]
+    telemetry_path: String,
+    /// Leave out the exporter's own process and HTTP series.
+    #[arg(long = "web.disable-exporter-metrics")]
+    disable_exporter_metrics: bool,
     /// Log level: error, warn, info, debug, trace, or a tracing filter such as
     /// `info,fleet_drivers=debug`.
     #[arg(long = "log.level", default_value = "info", value_parser = logging::parse_level)]
@@ -110,6 +116,18 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+fn telemetry_path(s: &str) -> Result<String, String> {
+    if server::RESERVED_PATHS.contains(&s) {
+        Err(format!("{s:?} is another endpoint's path"))
+    } else if s.starts_with('/') && !s.contains(['?', '#', '{', '}', '*', ':']) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: a path such as /metrics (starting with /, no query, no wildcards)"
+        ))
     }
 }
 
@@ -192,7 +210,13 @@ async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<(
     tokio::spawn(reload_on_sighup(app.clone()));
     web::serve(
         listener,
-        server::router(app.clone()),
+        server::router_with(
+            app.clone(),
+            &server::Options {
+                telemetry_path: cli.telemetry_path.clone(),
+                exporter_metrics: !cli.disable_exporter_metrics,
+            },
+        ),
         &web,
         shutdown_signal(),
     )

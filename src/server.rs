@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use axum::Router;
+use axum::{middleware, Extension, Router};
 use http_body::{Frame, SizeHint};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -26,15 +26,48 @@ use fleet_core::exposition::{render_shared, Format};
 use fleet_core::snapshot::Snapshot;
 use fleet_core::time::unix_seconds;
 
+use crate::self_metrics::{self, count_requests, HttpRequests};
+
+/// What the flags choose about the endpoints.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where every target's series are served (`--web.telemetry-path`).
+    pub telemetry_path: String,
+    /// The exporter's own process and HTTP series on that path (off with
+    /// `--web.disable-exporter-metrics`).
+    pub exporter_metrics: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            telemetry_path: "/metrics".into(),
+            exporter_metrics: true,
+        }
+    }
+}
+
+/// The endpoints with the default options.
 pub fn router(app: Arc<App>) -> Router {
+    router_with(app, &Options::default())
+}
+
+pub fn router_with(app: Arc<App>, options: &Options) -> Router {
+    let requests = Arc::new(HttpRequests::default());
+    let exporter_metrics = options.exporter_metrics.then(|| requests.clone());
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(&options.telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .route("/", get(index))
         .with_state(app)
+        .layer(Extension(Endpoints {
+            telemetry_path: options.telemetry_path.clone().into(),
+            exporter_metrics,
+        }))
+        .layer(middleware::from_fn_with_state(requests, count_requests))
         // Prometheus asks for gzip unless its scrape config sets `enable_compression: false`.
         // The fastest level already keeps most bytes off the wire (BENCHMARKS.md has the
         // figures); a client that does not ask gets the uncompressed, zero-copy body.
@@ -59,8 +92,27 @@ pub async fn serve(
         .await
 }
 
-async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let sources = app.store().sources(None).unwrap_or_default();
+/// What the handlers know of the options.
+#[derive(Clone)]
+struct Endpoints {
+    telemetry_path: Arc<str>,
+    /// The request counts the telemetry path shows, or `None` when the exporter's own series
+    /// are off.
+    exporter_metrics: Option<Arc<HttpRequests>>,
+}
+
+/// Paths the telemetry path may not take.
+pub const RESERVED_PATHS: [&str; 6] = ["/", "/probe", "/sd", "/-/healthy", "/-/ready", "/-/reload"];
+
+async fn metrics(
+    State(app): State<Arc<App>>,
+    Extension(endpoints): Extension<Endpoints>,
+    headers: HeaderMap,
+) -> Response {
+    let mut sources = app.store().sources(None).unwrap_or_default();
+    if let Some(requests) = &endpoints.exporter_metrics {
+        sources.push(Arc::new(self_metrics::snapshot(&requests)));
+    }
     encode(&headers, &sources)
 }
 
@@ -167,7 +219,10 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn index(State(app): State<Arc<App>>) -> Html<String> {
+async fn index(
+    State(app): State<Arc<App>>,
+    Extension(endpoints): Extension<Endpoints>,
+) -> Html<String> {
     let mut page = String::with_capacity(4096);
     let _ = write!(
         page,
@@ -175,10 +230,11 @@ async fn index(State(app): State<Arc<App>>) -> Html<String> {
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
          .down{{color:#b00}}</style></head><body><h1>fleet-exporter</h1>\
          <p>Version {VERSION} (revision {})</p>\
-         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · \
+         <p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · \
          <a href=\"/-/ready\">Readiness</a></p><h2>Targets</h2><table><tr><th>Target</th>\
          <th>Kind</th><th>State</th><th>Series</th><th>Last success</th><th>Last error</th></tr>",
-        escape_html(REVISION)
+        escape_html(REVISION),
+        escape_html(&endpoints.telemetry_path)
     );
     let now = SystemTime::now();
     for t in app.store().status() {

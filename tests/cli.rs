@@ -899,3 +899,45 @@ async fn logs_are_logfmt_by_default_one_event_a_line() {
         assert!(pairs.iter().any(|(k, _)| k == "msg"), "{line}");
     }
 }
+
+#[tokio::test]
+async fn telemetry_path_and_exporter_metrics_flags_as_exporter_toolkit_defines_them() {
+    let exporter = Running::start(&[
+        "--demo",
+        "--web.telemetry-path=/fleet",
+        "--web.disable-exporter-metrics",
+    ]);
+    let start = Instant::now();
+    let body = loop {
+        match exporter.get("/fleet").await {
+            Some(m) if m.contains("fleet_target_up{") => break m,
+            _ => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "no series on /fleet"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(!body.contains("process_"), "exporter metrics were disabled");
+    let status = reqwest::get(format!("{}/metrics", exporter.url))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404, "/metrics moved to /fleet");
+    let page = exporter.get("/").await.unwrap();
+    assert!(
+        page.contains("href=\"/fleet\""),
+        "the landing page links the path"
+    );
+    exporter.terminate();
+
+    let out = Command::new(BIN)
+        .args(["--demo", "--web.telemetry-path=/probe"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--web.telemetry-path"), "{stderr}");
+}

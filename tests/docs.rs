@@ -11,6 +11,7 @@ use fleet_core::snapshot::{Family, MetricType};
 use fleet_core::store::HEALTH_FAMILIES;
 use fleet_drivers::KINDS;
 use fleet_exporter::demo::Demo;
+use fleet_exporter::self_metrics::SELF_FAMILIES;
 
 type Families = BTreeMap<String, (String, Vec<String>)>;
 
@@ -133,7 +134,7 @@ async fn docs_match_the_demo_output_and_the_code() {
             "declared family {name} vs docs"
         );
     }
-    for f in EXPORTER_FAMILIES {
+    for f in EXPORTER_FAMILIES.iter().chain(SELF_FAMILIES.iter()) {
         assert!(doc.contains_key(f.name), "{} missing from docs", f.name);
     }
 }

@@ -5,13 +5,14 @@ mod common;
 use std::io::Read;
 use std::time::Duration;
 
-use common::{ikuai_target, sample, start_exporter, Exporter};
+use common::{ikuai_target, sample, start_exporter_without_self_metrics, Exporter};
 use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
-/// A router with 200 clients polled once an hour: every scrape serves the same snapshot.
+/// A router with 200 clients polled once an hour, served without the exporter's own (live)
+/// series: every scrape serves the same snapshot.
 async fn exporter_with_one_poll() -> (IkuaiSim, Exporter) {
     let sim = IkuaiSim::start(IkuaiSimConfig {
         password: "pw".into(),
@@ -26,7 +27,7 @@ async fn exporter_with_one_poll() -> (IkuaiSim, Exporter) {
         "pw",
         "interval = \"1h\"\nmax_clients = 1000\n",
     );
-    let exporter = start_exporter(&cfg).await;
+    let exporter = start_exporter_without_self_metrics(&cfg).await;
     exporter
         .wait_for(Duration::from_secs(10), "r1 up", |m| {
             sample(m, "fleet_target_up", &["target=\"r1\""]) == Some(1.0)
@@ -108,4 +109,58 @@ async fn gzip_is_sent_when_asked_and_only_then() {
             assert_eq!(resp.text().await.unwrap(), plain);
         }
     }
+}
+
+#[tokio::test]
+async fn process_and_http_series_are_on_metrics_only() {
+    let sim = IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap();
+    let exporter = common::start_exporter(&ikuai_target("r1", &sim.url(), "admin", "")).await;
+    exporter
+        .wait_for(Duration::from_secs(10), "r1 up", |m| {
+            sample(m, "fleet_target_up", &["target=\"r1\""]) == Some(1.0)
+        })
+        .await;
+    let (_, first) = exporter.get("/metrics").await;
+    let (_, metrics) = exporter.get("/metrics").await;
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        let value = sample(&metrics, family, &[]).unwrap_or_else(|| panic!("{family} missing"));
+        assert!(value > 0.0, "{family} = {value}");
+    }
+    let rss = sample(&metrics, "process_resident_memory_bytes", &[]).unwrap();
+    assert!(rss > 1e6 && rss < 4e9, "resident memory {rss}");
+    let start = sample(&metrics, "process_start_time_seconds", &[]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        start <= now && start > now - 3600.0,
+        "start time {start} vs now {now}"
+    );
+    let served = |text: &str| {
+        sample(
+            text,
+            "fleet_exporter_http_requests_total",
+            &["handler=\"/metrics\"", "code=\"200\""],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        served(&metrics) >= served(&first) + 1.0,
+        "the first scrape was counted"
+    );
+    let (status, probe) = exporter.get("/probe?target=r1").await;
+    assert_eq!(status, 200);
+    assert!(probe.contains("fleet_target_up{"));
+    assert!(
+        !probe.contains("process_") && !probe.contains("fleet_exporter_http_requests_total"),
+        "/probe carries the target's series only"
+    );
 }

@@ -30,6 +30,25 @@ pub(crate) async fn start_exporter_with(config: &str, source: Source) -> Exporte
 
 /// Starts an exporter behind `web`'s TLS and basic auth; `url` is `https://` when it has TLS.
 pub(crate) async fn start_exporter_web(config: &str, source: Source, web: WebConfig) -> Exporter {
+    start_exporter_full(config, source, web, &server::Options::default()).await
+}
+
+/// Starts an exporter without its own process and HTTP series: every scrape between two polls
+/// serves the same bytes.
+pub(crate) async fn start_exporter_without_self_metrics(config: &str) -> Exporter {
+    let options = server::Options {
+        exporter_metrics: false,
+        ..server::Options::default()
+    };
+    start_exporter_full(config, Source::Builtin, WebConfig::default(), &options).await
+}
+
+pub(crate) async fn start_exporter_full(
+    config: &str,
+    source: Source,
+    web: WebConfig,
+    options: &server::Options,
+) -> Exporter {
     let config = match &source {
         Source::File(path) => Config::load(path, fleet_drivers::KINDS),
         Source::Builtin => Config::parse(
@@ -45,7 +64,7 @@ pub(crate) async fn start_exporter_web(config: &str, source: Source, web: WebCon
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if web.tls_enabled() { "https" } else { "http" };
     let url = format!("{scheme}://{}", listener.local_addr().unwrap());
-    let router = server::router(app.clone());
+    let router = server::router_with(app.clone(), options);
     let server = tokio::spawn(async move {
         let _ = web::serve(listener, router, &web, std::future::pending()).await;
     });
