@@ -111,7 +111,7 @@ async fn metrics(
 ) -> Response {
     let mut sources = app.store().sources(None).unwrap_or_default();
     if let Some(requests) = &endpoints.exporter_metrics {
-        sources.push(Arc::new(self_metrics::snapshot(&requests)));
+        sources.push(Arc::new(self_metrics::snapshot(requests)));
     }
     encode(&headers, &sources)
 }
