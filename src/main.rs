@@ -21,7 +21,7 @@ use logging::LogFormat;
 /// Prometheus exporter for iKuai routers, Komari monitors, OpenVox VoIP gateways and IoT SIM
 /// devices.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = LONG_VERSION, about)]
 struct Cli {
     /// Configuration file (TOML, or YAML by extension).
     #[arg(long = "config.file", value_name = "FILE")]
@@ -118,6 +118,19 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `--version`, as the Prometheus binaries print it.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision: ",
+    env!("FLEET_EXPORTER_BUILD_REVISION"),
+    ")\n  build date:       ",
+    env!("FLEET_EXPORTER_BUILD_DATE"),
+    "\n  rust version:     ",
+    env!("FLEET_EXPORTER_RUSTC"),
+    "\n  platform:         ",
+    env!("FLEET_EXPORTER_TARGET"),
+);
 
 fn telemetry_path(s: &str) -> Result<String, String> {
     if server::RESERVED_PATHS.contains(&s) {

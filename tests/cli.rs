@@ -941,3 +941,21 @@ async fn telemetry_path_and_exporter_metrics_flags_as_exporter_toolkit_defines_t
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--web.telemetry-path"), "{stderr}");
 }
+
+#[test]
+fn version_prints_revision_build_date_and_toolchain_like_the_prometheus_binaries() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "fleet-exporter {} (revision: ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    for key in ["build date:", "rust version:     rustc ", "platform:"] {
+        assert!(text.contains(key), "{key} missing: {text}");
+    }
+}
