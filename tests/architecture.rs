@@ -213,6 +213,22 @@ fn crates_depend_only_as_the_architecture_allows() {
         2,
         "fleet-drivers should reach fleet-core and reqwest in the resolved graph"
     );
+    // rcgen is only a dev-dependency of the root: seen with dev-dependencies, not without.
+    let dev_only = |dev| Rule {
+        package: "fleet-exporter",
+        forbidden: &["rcgen"],
+        dev,
+        why: "",
+    };
+    assert_eq!(
+        graph.violations(&dev_only(true)).len(),
+        1,
+        "rcgen as a dev-dependency"
+    );
+    assert!(
+        graph.violations(&dev_only(false)).is_empty(),
+        "rcgen as a normal dependency"
+    );
     let mut failures = Vec::new();
     for rule in RULES {
         for v in graph.violations(rule) {
