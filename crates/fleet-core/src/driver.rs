@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::TargetSpec;
 use crate::snapshot::{Family, Snapshot, SnapshotBuilder};
+use crate::target::TargetSpec;
 
 /// Polls one device. A driver owns its session state (cookies, tokens) across polls; the
 /// scheduler owns the timing and cancels a poll that overruns its deadline.

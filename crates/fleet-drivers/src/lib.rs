@@ -5,8 +5,9 @@
 //! samples). [`util`] holds what the drivers share. [`KINDS`] is the registry the binary hands
 //! to the core.
 //!
-//! A driver knows nothing of serving: this crate depends on `fleet-core` only, never on `axum`
-//! or on the simulators (`tests/architecture.rs` at the workspace root checks it).
+//! A driver knows nothing of serving: of this workspace's crates it depends on `fleet-core`
+//! only, and never on `axum` or on the simulators, not even for its tests
+//! (`tests/architecture.rs` at the workspace root checks it).
 
 use fleet_core::driver::Kind;
 
