@@ -8,5 +8,6 @@
 pub mod allocator;
 #[cfg(feature = "demo")]
 pub mod demo;
+mod sd;
 pub mod server;
 pub mod web;

@@ -30,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/probe", get(probe))
+        .route("/sd", get(crate::sd::sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
