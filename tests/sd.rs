@@ -41,7 +41,11 @@ async fn sd(url: &str, host: Option<&str>) -> (u16, String, Value) {
     let status = resp.status().as_u16();
     let ctype = resp.headers()[CONTENT_TYPE].to_str().unwrap().to_string();
     let body = resp.text().await.unwrap();
-    (status, ctype, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (
+        status,
+        ctype,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -80,7 +84,10 @@ async fn sd_lists_every_target_at_the_address_it_was_asked_on() {
     // Behind a proxy or a service name, the address is the one the client used.
     let (status, _, body) = sd(&exporter.url, Some("fleet-exporter-0.fleet:9877")).await;
     assert_eq!(status, 200);
-    assert_eq!(body[1], entry("fleet-exporter-0.fleet:9877", "status", "komari"));
+    assert_eq!(
+        body[1],
+        entry("fleet-exporter-0.fleet:9877", "status", "komari")
+    );
     let (status, _, _) = sd(&exporter.url, Some("evil/../x")).await;
     assert_eq!(status, 400, "a Host that is not host[:port] is refused");
 }
