@@ -58,6 +58,7 @@ pub fn router_with(app: Arc<App>, options: &Options) -> Router {
     Router::new()
         .route(&options.telemetry_path, get(metrics))
         .route("/probe", get(probe))
+        .route("/sd", get(crate::sd::sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
