@@ -5,6 +5,7 @@
 //! misreads cannot pass a test by being misread twice (`tests/architecture.rs` at the workspace
 //! root checks it).
 
+mod handle;
 pub mod ikuai;
 pub mod iot;
 pub mod komari;
