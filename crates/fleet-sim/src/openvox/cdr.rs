@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::{datetime, unit};
+use crate::util::{datetime, unit, unix_now};
 
 /// CDR records the device keeps; older ones drop out of its answers.
-pub(super) const MAX_CDRS: usize = 1000;
+const MAX_CDRS: usize = 1000;
 /// The gateway's clock is UTC+8, like the document's examples.
 const TZ_OFFSET: u64 = 8 * 3600;
 
@@ -22,7 +22,7 @@ pub struct CdrTotals {
     pub billsec: u64,
 }
 
-pub(super) struct Cdr {
+struct Cdr {
     end_unix: u64,
     duration: u64,
     billsec: u64,
@@ -34,7 +34,7 @@ pub(super) struct Cdr {
 }
 
 impl Cdr {
-    pub(super) fn new(end_unix: u64, n: u64, disposition: &str, billsec: u64) -> Cdr {
+    fn new(end_unix: u64, n: u64, disposition: &str, billsec: u64) -> Cdr {
         let billsec = if disposition == "ANSWERED" {
             billsec
         } else {
@@ -81,16 +81,16 @@ impl Cdr {
 /// The device's CDR log and the schedule that fills it.
 pub(super) struct Cdrs {
     log: Vec<Cdr>,
-    pub(super) totals: CdrTotals,
-    pub(super) every: Option<Duration>,
-    pub(super) anchor: Instant,
+    totals: CdrTotals,
+    every: Option<Duration>,
+    anchor: Instant,
     /// Unix time of `anchor` with its fraction, so that scheduled records end in the second
     /// they are created in, after every record created before them.
-    pub(super) anchor_unix: f64,
-    pub(super) generated: u64,
+    anchor_unix: f64,
+    generated: u64,
 }
 
-pub(super) fn precise_unix_now() -> f64 {
+fn precise_unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -112,7 +112,7 @@ impl Cdrs {
     }
 
     /// Adds the records whose time has come, each ending at its own scheduled second.
-    pub(super) fn catch_up(&mut self, seed: u64) {
+    fn catch_up(&mut self, seed: u64) {
         let Some(every) = self.every.filter(|e| !e.is_zero()) else {
             return;
         };
@@ -136,7 +136,7 @@ impl Cdrs {
         self.generated = due;
     }
 
-    pub(super) fn push(&mut self, cdr: Cdr) {
+    fn push(&mut self, cdr: Cdr) {
         self.totals.records += 1;
         self.totals.billsec += cdr.billsec;
         *self
@@ -148,6 +148,28 @@ impl Cdrs {
             self.log.remove(0);
         }
         self.log.push(cdr);
+    }
+
+    /// Changes how often records arrive, counting from now.
+    pub(super) fn reschedule(&mut self, seed: u64, every: Option<Duration>) {
+        self.catch_up(seed);
+        self.every = every;
+        self.anchor = Instant::now();
+        self.anchor_unix = precise_unix_now();
+        self.generated = 0;
+    }
+
+    /// Appends a finished call ending now; `billsec` counts only for `ANSWERED`.
+    pub(super) fn add(&mut self, seed: u64, disposition: &str, billsec: u64) {
+        self.catch_up(seed);
+        let n = self.totals.records;
+        self.push(Cdr::new(unix_now(), n, disposition, billsec));
+    }
+
+    /// Every record created so far (including ones the log has dropped).
+    pub(super) fn totals(&mut self, seed: u64) -> CdrTotals {
+        self.catch_up(seed);
+        self.totals.clone()
     }
 
     /// What `sys_info/cdr` answers for `slot`: the last `limit` records (all without a limit).

@@ -27,13 +27,13 @@ mod world;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use cdr::CdrTotals;
 pub use config::{Fault, OpenvoxSimConfig, DISPOSITIONS};
 
 use crate::handle::{SimHandle, Switches};
-use crate::util::{lock, unix_now};
+use crate::util::lock;
 use server::Shared;
 
 /// Handle on a running simulator; dropping it stops the server.
@@ -141,27 +141,17 @@ impl OpenvoxSim {
 
     /// Changes how often CDR records arrive, counting from now.
     pub fn set_cdr_every(&self, every: Option<Duration>) {
-        let mut cdr = lock(&self.shared.cdr);
-        cdr.catch_up(self.shared.cfg.seed);
-        cdr.every = every;
-        cdr.anchor = Instant::now();
-        cdr.anchor_unix = cdr::precise_unix_now();
-        cdr.generated = 0;
+        lock(&self.shared.cdr).reschedule(self.shared.cfg.seed, every);
     }
 
     /// Appends a finished call ending now; `billsec` counts only for `ANSWERED`.
     pub fn add_cdr(&self, disposition: &str, billsec: u64) {
-        let mut cdr = lock(&self.shared.cdr);
-        cdr.catch_up(self.shared.cfg.seed);
-        let n = cdr.totals.records;
-        cdr.push(cdr::Cdr::new(unix_now(), n, disposition, billsec));
+        lock(&self.shared.cdr).add(self.shared.cfg.seed, disposition, billsec);
     }
 
     /// Every CDR record created so far (including ones the device log has dropped).
     pub fn cdr_totals(&self) -> CdrTotals {
-        let mut cdr = lock(&self.shared.cdr);
-        cdr.catch_up(self.shared.cfg.seed);
-        cdr.totals.clone()
+        lock(&self.shared.cdr).totals(self.shared.cfg.seed)
     }
 
     /// The serial number `sys_info/oem` reports.
