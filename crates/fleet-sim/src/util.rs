@@ -1,40 +1,14 @@
 //! Helpers the simulators share: deterministic noise, values that move with time, dates, plain
-//! HTTP answers and the server loop. Nothing here knows any device.
+//! HTTP answers and a gauge of requests in flight. Nothing here knows any device.
 
 use std::f64::consts::TAU;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use md5::{Digest, Md5};
-use tokio::sync::watch;
-
-/// Binds `127.0.0.1:0` and serves `app` in a spawned task until `stop` turns true or its sender
-/// is dropped, so a simulator never outlives its handle.
-pub(crate) async fn serve(
-    app: Router,
-    name: &'static str,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "{name} simulator stopped with an error");
-        }
-    });
-    Ok(addr)
-}
 
 /// A poisoned lock only means another handler panicked mid-update of plain
 /// data; the data is still usable, and the simulator must keep answering.
@@ -42,29 +16,35 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Counts a request as in flight until dropped, however the handler ends (including when hyper
-/// drops it because the client went away), and keeps the highest count seen.
-pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+/// Requests being served now, and the most served at once.
+#[derive(Default)]
+pub(crate) struct InFlightGauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
 
-impl<'a> InFlight<'a> {
-    pub(crate) fn enter(count: &'a AtomicUsize, max: &AtomicUsize) -> InFlight<'a> {
-        let now_serving = count.fetch_add(1, Ordering::SeqCst) + 1;
-        max.fetch_max(now_serving, Ordering::SeqCst);
-        InFlight(count)
+impl InFlightGauge {
+    /// Counts a request as in flight until the guard drops, however the handler ends (including
+    /// when hyper drops it because the client went away).
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        let now_serving = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now_serving, Ordering::SeqCst);
+        InFlight(&self.now)
+    }
+
+    /// The highest count seen.
+    pub(crate) fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
     }
 }
+
+/// One request in flight, until dropped.
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// A hung device: waits until the simulator stops rather than forever, so connection tasks do
-/// not outlive it.
-pub(crate) async fn hang(stop: &watch::Receiver<bool>) {
-    let mut stop = stop.clone();
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// The first half of a body (on a character boundary), as a connection cut mid-answer leaves it.

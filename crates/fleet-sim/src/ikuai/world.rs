@@ -1,431 +1,18 @@
-//! A simulated iKuai router web API (`/Action/login` + `/Action/call`).
-//!
-//! Written only from the published API document and the project's notes on
-//! real routers, never from the exporter's driver: a field the driver
-//! misreads must not pass a test by being misread here the same way.
-//!
-//! With `quirks` on (the default), every answer carries the real-world oddities
-//! listed in the notes (exponent floats, numbers as strings, `"--"`, URL-encoded
-//! text, a duplicated client row, a bare `timeout` token, hostile label text),
-//! so a driver tested against it has to cope with them. With `quirks` off the
-//! same data comes back as clean, well-typed JSON.
-//!
-//! Values move with wall time (counters only grow, rates and CPU wobble) so a
-//! dashboard pointed at the simulator looks alive; everything that identifies
-//! something (MACs, IPs, names, base counters) comes from `seed` and the index.
+//! The simulated router and its LAN at one instant: WAN lines, LAN clients (IPv4 and IPv6), CPU,
+//! memory, DNS cache and QoS policies. Identities (MACs, IPs, names, base counters) come from
+//! `seed` and the index, so clients keep them when the count changes; values move with the
+//! seconds since start, totals as exact integrals of their rates so they only grow. Every section
+//! is computed from one frozen [`World`], so the TYPEs of one call agree with each other.
 
-use std::collections::VecDeque;
 use std::f64::consts::TAU;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
 
-use super::util::{
-    datetime, first_half, hang, json_response, lock, md5_hex, mix, proxy_page, serve,
-    server_error_page, unit, unix_now, Flow, InFlight,
+use super::config::{Firmware, IkuaiSimConfig};
+use super::wire::{
+    bytes_total, eui64, fmt_mac, local_date, local_datetime, maybe_encoded, num_str,
 };
-
-/// Which answer envelope the simulated firmware speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Firmware {
-    /// `{"Result":30000,"ErrMsg":"Success","Data":{..}}`
-    V3,
-    /// `{"code":0,"message":"Success","results":{..}}`
-    V4,
-}
-
-/// A failure injected into `/Action/call` answers (login is never affected).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    None,
-    /// Accept the request and never answer (until the simulator is dropped).
-    Hang,
-    /// Cut the JSON body in half (the HTTP framing stays valid).
-    Truncated,
-    /// An HTML error page with status 200, as a proxy in front of a router sends.
-    Html,
-    /// HTTP 500.
-    Status500,
-}
-
-#[derive(Clone, Debug)]
-pub struct IkuaiSimConfig {
-    pub username: String,
-    pub password: String,
-    pub firmware: Firmware,
-    /// IPv4 LAN clients.
-    pub lan_clients: usize,
-    /// IPv6 LAN clients.
-    pub lan_clients_v6: usize,
-    /// WAN lines `wan1..wanN`; there is always one `lan1` besides.
-    pub wan_lines: usize,
-    pub hostname: String,
-    /// Emit every real-world quirk from the notes.
-    pub quirks: bool,
-    /// Seeds identities and base counters, so two runs show the same fleet.
-    pub seed: u64,
-}
-
-impl Default for IkuaiSimConfig {
-    fn default() -> Self {
-        IkuaiSimConfig {
-            username: "admin".into(),
-            password: "admin".into(),
-            firmware: Firmware::V3,
-            lan_clients: 8,
-            lan_clients_v6: 2,
-            wan_lines: 2,
-            hostname: "iKuai".into(),
-            quirks: true,
-            seed: 1,
-        }
-    }
-}
-
-impl IkuaiSimConfig {
-    /// Router `i` of a simulated fleet, as the benchmarks run it: `clients` IPv4 LAN clients, and
-    /// its own hostname and values.
-    pub fn fleet_router(i: usize, clients: usize) -> Self {
-        IkuaiSimConfig {
-            lan_clients: clients,
-            lan_clients_v6: 0,
-            hostname: format!("router-{i:02}"),
-            seed: i as u64 + 1,
-            ..IkuaiSimConfig::default()
-        }
-    }
-}
-
-/// Handle on a running simulator; dropping it stops the server.
-pub struct IkuaiSim {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-}
-
-impl IkuaiSim {
-    /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
-    pub async fn start(cfg: IkuaiSimConfig) -> std::io::Result<IkuaiSim> {
-        let (stop, stop_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            passwd_md5: md5_hex(&cfg.password),
-            lan_clients: AtomicUsize::new(cfg.lan_clients),
-            cfg,
-            started: Instant::now(),
-            started_unix: unix_now(),
-            sessions: Mutex::new(VecDeque::new()),
-            logins: AtomicU64::new(0),
-            calls: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-            latency: Mutex::new(Duration::ZERO),
-            fault: Mutex::new(Fault::None),
-            stop: stop_rx.clone(),
-        });
-        let app = Router::new()
-            .route("/Action/login", post(login))
-            .route("/Action/call", post(call))
-            .with_state(Arc::clone(&shared));
-        let addr = serve(app, "ikuai", stop_rx).await?;
-        Ok(IkuaiSim { addr, shared, stop })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Login attempts received, successful or not.
-    pub fn logins(&self) -> u64 {
-        self.shared.logins.load(Ordering::SeqCst)
-    }
-
-    /// `/Action/call` requests received.
-    pub fn calls(&self) -> u64 {
-        self.shared.calls.load(Ordering::SeqCst)
-    }
-
-    /// Highest number of `/Action/call` requests served at once.
-    pub fn max_in_flight(&self) -> usize {
-        self.shared.max_in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Every existing `sess_key` becomes invalid now.
-    pub fn expire_sessions(&self) {
-        lock(&self.shared.sessions).clear();
-    }
-
-    /// Added to every `/Action/call` answer.
-    pub fn set_latency(&self, d: Duration) {
-        *lock(&self.shared.latency) = d;
-    }
-
-    pub fn set_fault(&self, f: Fault) {
-        *lock(&self.shared.fault) = f;
-    }
-
-    /// Clients keep their identity by index, so lowering `n` drops the last ones.
-    pub fn set_lan_clients(&self, n: usize) {
-        self.shared.lan_clients.store(n, Ordering::SeqCst);
-    }
-
-    /// MACs of the current IPv4 clients, in order (without the duplicated row).
-    pub fn client_macs(&self) -> Vec<String> {
-        let n = self.shared.lan_clients.load(Ordering::SeqCst);
-        (0..n)
-            .map(|i| fmt_mac(client_mac(self.shared.cfg.seed, i)))
-            .collect()
-    }
-}
-
-impl Drop for IkuaiSim {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Server state and HTTP handlers
-// ---------------------------------------------------------------------------
-
-/// Session keys kept at most; a client that logs in on every poll (the bug the
-/// notes warn about) must not grow the simulator without bound.
-const MAX_SESSIONS: usize = 256;
-
-struct Shared {
-    cfg: IkuaiSimConfig,
-    passwd_md5: String,
-    started: Instant,
-    started_unix: u64,
-    lan_clients: AtomicUsize,
-    sessions: Mutex<VecDeque<String>>,
-    logins: AtomicU64,
-    calls: AtomicU64,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    latency: Mutex<Duration>,
-    fault: Mutex<Fault>,
-    stop: watch::Receiver<bool>,
-}
-
-async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
-    sh.logins.fetch_add(1, Ordering::SeqCst);
-    // Routers read a JSON body only; a form body is a "Post data error".
-    let creds = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-        let user = v.get("username")?.as_str()?.to_owned();
-        let passwd = v.get("passwd")?.as_str()?.to_owned();
-        Some((user, passwd))
-    });
-    let Some((user, passwd)) = creds else {
-        return json_response(
-            StatusCode::OK,
-            r#"{"Result":10001,"ErrMsg":"Post data error"}"#,
-        );
-    };
-    // Only `passwd` is checked, like the routers; `pass` is what the web UI adds.
-    if user != sh.cfg.username || passwd != sh.passwd_md5 {
-        tracing::debug!("ikuai sim: login refused");
-        return json_response(
-            StatusCode::OK,
-            r#"{"Result":10001,"ErrMsg":"用户名或密码错误"}"#,
-        );
-    }
-    let key = format!("{:032x}", rand::random::<u128>());
-    {
-        let mut sessions = lock(&sh.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.pop_front();
-        }
-        sessions.push_back(key.clone());
-    }
-    let body = match sh.cfg.firmware {
-        Firmware::V3 => r#"{"Result":10000,"ErrMsg":"Success"}"#,
-        Firmware::V4 => r#"{"code":0,"message":"Success"}"#,
-    };
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::SET_COOKIE, format!("sess_key={key}; path=/")),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    sh.calls.fetch_add(1, Ordering::SeqCst);
-    let _in_flight = InFlight::enter(&sh.in_flight, &sh.max_in_flight);
-
-    let latency = *lock(&sh.latency);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let fault = *lock(&sh.fault);
-    if fault == Fault::Hang {
-        hang(&sh.stop).await;
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-
-    let answer = if session_valid(&sh, &headers) {
-        answer_call(&sh, &body)
-    } else {
-        match sh.cfg.firmware {
-            Firmware::V3 => r#"{"Result":10014,"ErrMsg":"no login authentication"}"#.to_owned(),
-            Firmware::V4 => r#"{"code":1008,"message":"会话已过期"}"#.to_owned(),
-        }
-    };
-
-    match fault {
-        // Hang has already returned above.
-        Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
-        Fault::Truncated => json_response(StatusCode::OK, first_half(&answer)),
-        Fault::Html => proxy_page(),
-        Fault::Status500 => server_error_page(),
-    }
-}
-
-fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
-    let key = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(';'))
-        .find_map(|kv| kv.trim().strip_prefix("sess_key="));
-    match key {
-        Some(key) => lock(&sh.sessions).iter().any(|k| k == key),
-        None => false,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// /Action/call dispatch
-// ---------------------------------------------------------------------------
-
-/// A request we cannot or will not answer; the envelope code depends on firmware.
-struct CallError(String);
-
-fn answer_call(sh: &Shared, body: &[u8]) -> String {
-    let world = World::now(sh);
-    // The envelope is written by hand because serde_json sorts object keys,
-    // and a repair step in a driver may well expect the router's key order.
-    match parse_call(body).and_then(|req| world.dispatch(&req)) {
-        Ok(data) => {
-            let data = render(&Value::Object(data));
-            match sh.cfg.firmware {
-                Firmware::V3 => format!(r#"{{"Result":30000,"ErrMsg":"Success","Data":{data}}}"#),
-                Firmware::V4 => format!(r#"{{"code":0,"message":"Success","results":{data}}}"#),
-            }
-        }
-        Err(CallError(msg)) => {
-            let msg = Value::String(msg);
-            match sh.cfg.firmware {
-                Firmware::V3 => format!(r#"{{"Result":30001,"ErrMsg":{msg}}}"#),
-                Firmware::V4 => format!(r#"{{"code":1,"message":{msg}}}"#),
-            }
-        }
-    }
-}
-
-struct CallRequest {
-    func_name: String,
-    types: Vec<String>,
-    /// `(offset, count)` from `"limit":"offset,count"`.
-    limit: Option<(usize, usize)>,
-}
-
-fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
-    let bad = |msg: &str| CallError(msg.to_owned());
-    let v: Value = serde_json::from_slice(body).map_err(|_| bad("Post data error"))?;
-    let func_name = v
-        .get("func_name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("func_name missing"))?;
-    // The simulator is read-only: the other actions change a router's setup.
-    if v.get("action").and_then(Value::as_str) != Some("show") {
-        return Err(bad("action not supported"));
-    }
-    let param = v.get("param").ok_or_else(|| bad("param missing"))?;
-    let types: Vec<String> = param
-        .get("TYPE")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("param TYPE missing"))?
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if types.is_empty() {
-        return Err(bad("param TYPE missing"));
-    }
-    let limit = match param.get("limit") {
-        None => None,
-        Some(l) => {
-            let parsed = l.as_str().and_then(|s| {
-                let (off, cnt) = s.split_once(',')?;
-                Some((off.trim().parse().ok()?, cnt.trim().parse().ok()?))
-            });
-            Some(parsed.ok_or_else(|| bad("param limit error"))?)
-        }
-    };
-    Ok(CallRequest {
-        func_name: clip(func_name),
-        types,
-        limit,
-    })
-}
-
-// ---------------------------------------------------------------------------
-// Raw JSON tokens
-// ---------------------------------------------------------------------------
-
-// serde_json cannot emit `1.0118846706974e+14` or a bare `timeout`, so such
-// values travel as marked strings and lose their quotes after serialisation.
-// The markers are plain ASCII that serde_json never escapes and that no
-// simulated text contains.
-const RAW_OPEN: &str = "@@ikuai-raw<";
-const RAW_CLOSE: &str = ">ikuai-raw@@";
-
-fn raw(token: &str) -> Value {
-    Value::String(format!("{RAW_OPEN}{token}{RAW_CLOSE}"))
-}
-
-fn render(v: &Value) -> String {
-    v.to_string()
-        .replace(&format!("\"{RAW_OPEN}"), "")
-        .replace(&format!("{RAW_CLOSE}\""), "")
-}
-
-/// C's `%.14g` (what the router's Lua prints) for values of 1e14 and more.
-fn lua_g14(x: f64) -> String {
-    let s = format!("{x:.13e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let mantissa = if mantissa.contains('.') {
-        mantissa.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        mantissa
-    };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
-}
-
-// ---------------------------------------------------------------------------
-// Deterministic noise and moving values
-// ---------------------------------------------------------------------------
+use crate::util::{mix, unit, unix_now, Flow};
 
 // Tags keep the noise of unrelated quantities apart.
 const T_CPU: u64 = 1;
@@ -447,10 +34,6 @@ const T_JITTER: u64 = 16;
 const T_MAC: u64 = 17;
 const T_DNS: u64 = 18;
 const T_DROP: u64 = 19;
-
-// ---------------------------------------------------------------------------
-// The simulated network at one instant
-// ---------------------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -608,10 +191,8 @@ const SSID_2G: &str = "2G:TP-LINK_FD1C";
 const SSID_5G: &str = "5G:TP-LINK_FD1C_5G";
 const CPU_CORES: usize = 4;
 const DHCP_POOL: usize = 300;
-/// The router shows local (China) time.
-const TZ_OFFSET: u64 = 8 * 3600;
 
-fn client_mac(seed: u64, idx: usize) -> [u8; 6] {
+pub(super) fn client_mac(seed: u64, idx: usize) -> [u8; 6] {
     let dev = &DEVICES[idx % DEVICES.len()];
     // Index added to a seeded base keeps MACs unique for any realistic count.
     let low = (mix(seed ^ T_MAC) as u32).wrapping_add(idx as u32) & 0x00FF_FFFF;
@@ -625,24 +206,6 @@ fn client_mac(seed: u64, idx: usize) -> [u8; 6] {
     ]
 }
 
-fn fmt_mac(m: [u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
-/// EUI-64 interface id, as SLAAC derives it from the MAC.
-fn eui64(m: [u8; 6]) -> String {
-    let g = [
-        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
-        u16::from_be_bytes([m[2], 0xff]),
-        u16::from_be_bytes([0xfe, m[3]]),
-        u16::from_be_bytes([m[4], m[5]]),
-    ];
-    format!("{:x}:{:x}:{:x}:{:x}", g[0], g[1], g[2], g[3])
-}
-
 /// Client `idx` gets `192.168.9.11 + idx`, skipping .0 and .255 host numbers.
 fn client_ip(idx: usize) -> (String, u64) {
     let h = idx as u64 + 10;
@@ -650,14 +213,6 @@ fn client_ip(idx: usize) -> (String, u64) {
     let fourth = 1 + h % 254;
     let int = (192 << 24) | (168 << 16) | ((third & 0xff) << 8) | fourth;
     (format!("192.168.{}.{}", third & 0xff, fourth), int)
-}
-
-fn local_date(unix: u64) -> String {
-    local_datetime(unix)[..10].to_owned()
-}
-
-fn local_datetime(unix: u64) -> String {
-    datetime(unix, TZ_OFFSET)
 }
 
 /// Per-second wobble on displayed rates, in `[0.85, 1.15)`.
@@ -675,10 +230,10 @@ struct Wan {
 
 /// Everything an answer needs, frozen at one instant so that the TYPEs of one
 /// call agree with each other (sysstat totals = sum of WAN totals, etc.).
-struct World<'a> {
+pub(super) struct World<'a> {
     cfg: &'a IkuaiSimConfig,
     seed: u64,
-    quirks: bool,
+    pub(super) quirks: bool,
     v4: bool,
     /// Seconds since the simulator started.
     t: f64,
@@ -688,108 +243,21 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    fn now(sh: &'a Shared) -> World<'a> {
+    pub(super) fn new(
+        cfg: &'a IkuaiSimConfig,
+        t: f64,
+        started_unix: u64,
+        clients: usize,
+    ) -> World<'a> {
         World {
-            cfg: &sh.cfg,
-            seed: sh.cfg.seed,
-            quirks: sh.cfg.quirks,
-            v4: sh.cfg.firmware == Firmware::V4,
-            t: sh.started.elapsed().as_secs_f64(),
+            cfg,
+            seed: cfg.seed,
+            quirks: cfg.quirks,
+            v4: cfg.firmware == Firmware::V4,
+            t,
             now: unix_now(),
-            started_unix: sh.started_unix,
-            clients: sh.lan_clients.load(Ordering::SeqCst),
-        }
-    }
-
-    fn dispatch(&self, req: &CallRequest) -> Result<Map<String, Value>, CallError> {
-        let mut out = Map::new();
-        for ty in &req.types {
-            let ty = ty.as_str();
-            match (req.func_name.as_str(), ty) {
-                ("homepage", "sysstat") => {
-                    out.insert(ty.into(), self.sysstat());
-                }
-                ("homepage", "ac_status") => {
-                    out.insert(ty.into(), json!({"ap_count": 0, "ap_online": 0}));
-                }
-                ("homepage", "dhcp_addrpool_num") => {
-                    let available = DHCP_POOL.saturating_sub(self.clients);
-                    out.insert(ty.into(), json!({ "available_num": available }));
-                }
-                ("homepage", "ether_info") => {
-                    out.insert(ty.into(), self.ether_info());
-                }
-                // One TYPE, two answer keys: that is how the document shows it.
-                ("homepage", "snapshoot") => {
-                    out.insert("snapshoot_lan".into(), self.snapshoot_lan());
-                    out.insert("snapshoot_wan".into(), self.snapshoot_wan());
-                }
-                ("monitor_iface", "iface_check") => {
-                    out.insert(ty.into(), self.iface_check());
-                }
-                ("monitor_iface", "iface_stream") => {
-                    out.insert(ty.into(), self.iface_stream());
-                }
-                ("monitor_lanip", "data" | "total") => {
-                    self.list_answer(&mut out, ty, self.lan_rows(), req.limit, false);
-                }
-                ("monitor_lanipv6", "data" | "total") => {
-                    self.list_answer(&mut out, ty, self.lan6_rows(), req.limit, true);
-                }
-                ("dns", "dns_cache") => {
-                    out.insert("data".into(), self.dns_cache());
-                }
-                ("monitor_l7qos", "data") => {
-                    out.insert("data".into(), self.l7qos());
-                }
-                ("homepage" | "monitor_iface" | "monitor_lanip" | "monitor_lanipv6", _)
-                | ("dns" | "monitor_l7qos", _) => {
-                    return Err(CallError(format!("unknown TYPE: {}", clip(ty))));
-                }
-                (func, _) => return Err(CallError(format!("unknown func_name: {func}"))),
-            }
-        }
-        Ok(out)
-    }
-
-    fn list_answer(
-        &self,
-        out: &mut Map<String, Value>,
-        ty: &str,
-        rows: Vec<Value>,
-        limit: Option<(usize, usize)>,
-        v6: bool,
-    ) {
-        if ty == "total" {
-            out.insert("total".into(), json!(rows.len()));
-            return;
-        }
-        // Real routers answer an empty IPv6 table with an invalid bare token.
-        if v6 && rows.is_empty() && self.quirks {
-            out.insert("data".into(), raw("timeout"));
-            return;
-        }
-        let (offset, count) = limit.unwrap_or((0, 100));
-        let page: Vec<Value> = rows.into_iter().skip(offset).take(count).collect();
-        out.insert("data".into(), Value::Array(page));
-    }
-
-    /// A number the router sends as a string; plain number when quirks are off.
-    fn num_str(&self, n: i64) -> Value {
-        if self.quirks {
-            json!(n.to_string())
-        } else {
-            json!(n)
-        }
-    }
-
-    /// A byte total; Lua prints 1e14 and more in exponent form.
-    fn bytes_total(&self, x: f64) -> Value {
-        let x = x.floor().max(0.0);
-        if self.quirks && x >= 1e14 {
-            raw(&lua_g14(x))
-        } else {
-            json!(x as u64)
+            started_unix,
+            clients,
         }
     }
 
@@ -860,7 +328,15 @@ impl<'a> World<'a> {
         (base * jitter(self.seed, T_CLIENT, idx as u64, self.t)) as u64
     }
 
-    fn sysstat(&self) -> Value {
+    pub(super) fn ac_status(&self) -> Value {
+        json!({"ap_count": 0, "ap_online": 0})
+    }
+
+    pub(super) fn dhcp_addrpool_num(&self) -> Value {
+        json!({ "available_num": DHCP_POOL.saturating_sub(self.clients) })
+    }
+
+    pub(super) fn sysstat(&self) -> Value {
         let seed = self.seed;
         let t = self.t;
         let cores: Vec<f64> = (0..CPU_CORES as u64)
@@ -961,8 +437,8 @@ impl<'a> World<'a> {
                 "connect_num": connect_num,
                 "upload": sum_rate(|w| &w.up, T_WAN_UP),
                 "download": sum_rate(|w| &w.down, T_WAN_DOWN),
-                "total_up": self.bytes_total(sum_total(|w| &w.up)),
-                "total_down": self.bytes_total(sum_total(|w| &w.down)),
+                "total_up": bytes_total(self.quirks, sum_total(|w| &w.up)),
+                "total_down": bytes_total(self.quirks, sum_total(|w| &w.down)),
             },
             "uptime": 828_418 + mix(seed ^ 0x55) % 86_400 + t as u64,
             "verinfo": {
@@ -982,7 +458,7 @@ impl<'a> World<'a> {
         })
     }
 
-    fn ether_info(&self) -> Value {
+    pub(super) fn ether_info(&self) -> Value {
         let mut ports = Map::new();
         let port = |iface: &str, mac: String, up: bool| {
             json!({
@@ -1007,7 +483,7 @@ impl<'a> World<'a> {
         Value::Object(ports)
     }
 
-    fn snapshoot_lan(&self) -> Value {
+    pub(super) fn snapshoot_lan(&self) -> Value {
         json!([{
             "id": 1,
             "comment": "",
@@ -1026,7 +502,7 @@ impl<'a> World<'a> {
         self.now - self.now % 10
     }
 
-    fn snapshoot_wan(&self) -> Value {
+    pub(super) fn snapshoot_wan(&self) -> Value {
         let rows: Vec<Value> = self
             .wans()
             .iter()
@@ -1067,7 +543,7 @@ impl<'a> World<'a> {
         Value::Array(rows)
     }
 
-    fn iface_check(&self) -> Value {
+    pub(super) fn iface_check(&self) -> Value {
         let rows: Vec<Value> = self
             .wans()
             .iter()
@@ -1081,7 +557,7 @@ impl<'a> World<'a> {
                     "ip_addr": ip,
                     "gateway": gw,
                     "internet": internet,
-                    "updatetime": self.num_str(self.check_time() as i64),
+                    "updatetime": num_str(self.quirks, self.check_time() as i64),
                     "auto_switch": "自动",
                     "result": if w.failed { "fail" } else { "success" },
                     "errmsg": if w.failed { "线路检测失败" } else { "线路检测成功" },
@@ -1092,7 +568,7 @@ impl<'a> World<'a> {
         Value::Array(rows)
     }
 
-    fn iface_stream(&self) -> Value {
+    pub(super) fn iface_stream(&self) -> Value {
         let seed = self.seed;
         let t = self.t;
         let lan_up = Flow::new(seed, T_LAN_UP, 0, 7.663_584_346_6e10, 50_000.0);
@@ -1110,8 +586,8 @@ impl<'a> World<'a> {
             "connect_num": lan_conn,
             "upload": self.rate(&lan_up, T_LAN_UP, 0),
             "download": self.rate(&lan_down, T_LAN_DOWN, 0),
-            "total_up": self.bytes_total(lan_up.total(t)),
-            "total_down": self.bytes_total(lan_down.total(t)),
+            "total_up": bytes_total(self.quirks, lan_up.total(t)),
+            "total_down": bytes_total(self.quirks, lan_down.total(t)),
             "updropped": 0,
             "downdropped": 0,
             "uppacked": 0,
@@ -1129,8 +605,8 @@ impl<'a> World<'a> {
                 "connect_num": self.wan_connections(&w),
                 "upload": self.rate(&w.up, T_WAN_UP, kk),
                 "download": self.rate(&w.down, T_WAN_DOWN, kk),
-                "total_up": self.bytes_total(w.up.total(t)),
-                "total_down": self.bytes_total(w.down.total(t)),
+                "total_up": bytes_total(self.quirks, w.up.total(t)),
+                "total_down": bytes_total(self.quirks, w.down.total(t)),
                 "updropped": ((w.up.total(t) - w.up.base) * drop_ratio) as u64,
                 "downdropped": ((w.down.total(t) - w.down.base) * drop_ratio) as u64,
                 "uppacked": ((w.up.total(t) - w.up.base) / 600.0) as u64,
@@ -1140,15 +616,7 @@ impl<'a> World<'a> {
         Value::Array(rows)
     }
 
-    /// Text the router URL-encodes (quirk) or plain text.
-    fn maybe_encoded(&self, plain: &str, enc: Option<&str>) -> String {
-        match enc {
-            Some(e) if self.quirks => e.to_owned(),
-            _ => plain.to_owned(),
-        }
-    }
-
-    fn lan_rows(&self) -> Vec<Value> {
+    pub(super) fn lan_rows(&self) -> Vec<Value> {
         let mut rows = Vec::with_capacity(self.clients + 1);
         for idx in 0..self.clients {
             let row = self.client_row(idx);
@@ -1184,7 +652,7 @@ impl<'a> World<'a> {
         let mut host = suffix(dev.host);
         let mut term = suffix(dev.term);
         let mut comment = if first_round {
-            self.maybe_encoded(dev.comment, dev.comment_enc)
+            maybe_encoded(self.quirks, dev.comment, dev.comment_enc)
         } else {
             String::new()
         };
@@ -1222,7 +690,7 @@ impl<'a> World<'a> {
             (Link::Wired, true) => json!(""),
             (Link::Wired, false) => json!(0),
             (_, true) if dev.signal_zero => json!(0),
-            (_, _) => self.num_str(dbm),
+            (_, _) => num_str(self.quirks, dbm),
         };
         let (freq, ssid, rate, apmac) = match dev.link {
             Link::Wired => ("", "", "", ""),
@@ -1244,13 +712,13 @@ impl<'a> World<'a> {
             "reject": 0,
             "id": idx + 1,
             "hostname": host,
-            "total_up": self.bytes_total(up.total(t)),
-            "total_down": self.bytes_total(down.total(t)),
+            "total_up": bytes_total(self.quirks, up.total(t)),
+            "total_down": bytes_total(self.quirks, down.total(t)),
             "timestamp": since,
             "download": self.rate(&down, T_CLIENT_DOWN, i),
             "upload": self.rate(&up, T_CLIENT_UP, i),
             "client_model": if first_round {
-                self.maybe_encoded(dev.model, dev.model_enc)
+                maybe_encoded(self.quirks, dev.model, dev.model_enc)
             } else {
                 dev.model.to_owned()
             },
@@ -1277,7 +745,7 @@ impl<'a> World<'a> {
         row
     }
 
-    fn lan6_rows(&self) -> Vec<Value> {
+    pub(super) fn lan6_rows(&self) -> Vec<Value> {
         let seed = self.seed;
         let t = self.t;
         (0..self.cfg.lan_clients_v6)
@@ -1311,8 +779,8 @@ impl<'a> World<'a> {
                     "downrate": "",
                     "id": idx + 1,
                     "hostname": "",
-                    "total_up": self.bytes_total(up.total(t)),
-                    "total_down": self.bytes_total(down.total(t)),
+                    "total_up": bytes_total(self.quirks, up.total(t)),
+                    "total_down": bytes_total(self.quirks, down.total(t)),
                     "timestamp": since,
                     "download": self.rate(&down, T_V6_DOWN, i),
                     "upload": self.rate(&up, T_V6_UP, i),
@@ -1346,7 +814,7 @@ impl<'a> World<'a> {
             .collect()
     }
 
-    fn dns_cache(&self) -> Value {
+    pub(super) fn dns_cache(&self) -> Value {
         let seed = self.seed;
         // Queries keep arriving at ~1-3/s; hits and misses split them at a fixed ratio.
         let per_sec = 1.0 + 2.0 * unit(seed, T_DNS, 0);
@@ -1383,7 +851,7 @@ impl<'a> World<'a> {
         json!([yesterday, today, cumulative])
     }
 
-    fn l7qos(&self) -> Value {
+    pub(super) fn l7qos(&self) -> Value {
         // (name, prio, mean up B/s, mean down B/s, base up, base down) after the document.
         const POLICIES: &[(&str, i64, f64, f64, f64, f64)] = &[
             ("小包数据", 0, 320.0, 592.0, 41_748_652.0, 16_663_664.0),
@@ -1475,21 +943,21 @@ impl<'a> World<'a> {
                 tup_sum += tu;
                 tdown_sum += td;
                 rows.push(json!({
-                    "download": self.num_str(d as i64),
-                    "total_down": self.num_str(td as i64),
-                    "total_up": self.num_str(tu as i64),
+                    "download": num_str(self.quirks, d as i64),
+                    "total_down": num_str(self.quirks, td as i64),
+                    "total_up": num_str(self.quirks, tu as i64),
                     "name": name,
-                    "prio": self.num_str(prio),
+                    "prio": num_str(self.quirks, prio),
                     "ipgroup": "所有内网地址",
-                    "upload": self.num_str(u as i64),
+                    "upload": num_str(self.quirks, u as i64),
                 }));
             }
             // The document's ALL row mixes numeric rates with string totals and has no prio.
             rows.push(json!({
                 "download": down_sum,
-                "total_down": self.num_str(tdown_sum as i64),
+                "total_down": num_str(self.quirks, tdown_sum as i64),
                 "name": "ALL",
-                "total_up": self.num_str(tup_sum as i64),
+                "total_up": num_str(self.quirks, tup_sum as i64),
                 "ipgroup": "ALL",
                 "upload": up_sum,
             }));
@@ -1503,38 +971,9 @@ fn wan_mac(k: usize) -> String {
     format!("08:9e:4b:12:2b:{:02x}", (0x54 + k) & 0xff)
 }
 
-/// Echoed request text stays short in error messages.
-fn clip(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lua_exponent_format_matches_printf() {
-        assert_eq!(lua_g14(101_188_467_069_740.0), "1.0118846706974e+14");
-        assert_eq!(lua_g14(2e15), "2e+15");
-    }
-
-    #[test]
-    fn raw_tokens_lose_their_quotes() {
-        let v = json!({"data": raw("timeout"), "total": 0});
-        assert_eq!(render(&v), r#"{"data":timeout,"total":0}"#);
-    }
-
-    #[test]
-    fn local_dates_are_utc_plus_8() {
-        assert_eq!(local_datetime(1_737_201_695), "2025-01-18 20:01:35");
-        assert_eq!(local_date(0), "1970-01-01");
-    }
-
-    #[test]
-    fn eui64_matches_document_row() {
-        let mac = [0x60, 0x7e, 0xa4, 0x77, 0x9f, 0xf9];
-        assert_eq!(eui64(mac), "627e:a4ff:fe77:9ff9");
-    }
 
     #[test]
     fn client_ips_skip_network_and_broadcast() {

@@ -408,8 +408,8 @@ async fn counters_grow() {
     assert!(total(&second) > total(&first));
 }
 
-/// Where the real-body fixtures live (in the project: `fixtures/ikuai`).
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ikuai");
+/// Where the real-body fixtures live (`fixtures/ikuai` at the workspace root).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/ikuai");
 
 fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture");

@@ -1,0 +1,74 @@
+//! What a test or the demo chooses before starting an iKuai simulator: credentials, firmware
+//! envelope, entity counts, quirks and seed, and the faults it can switch on afterwards. Plain
+//! data; nothing here runs.
+
+/// Which answer envelope the simulated firmware speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// `{"Result":30000,"ErrMsg":"Success","Data":{..}}`
+    V3,
+    /// `{"code":0,"message":"Success","results":{..}}`
+    V4,
+}
+
+/// A failure injected into `/Action/call` answers (login is never affected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Accept the request and never answer (until the simulator is dropped).
+    Hang,
+    /// Cut the JSON body in half (the HTTP framing stays valid).
+    Truncated,
+    /// An HTML error page with status 200, as a proxy in front of a router sends.
+    Html,
+    /// HTTP 500.
+    Status500,
+}
+
+#[derive(Clone, Debug)]
+pub struct IkuaiSimConfig {
+    pub username: String,
+    pub password: String,
+    pub firmware: Firmware,
+    /// IPv4 LAN clients.
+    pub lan_clients: usize,
+    /// IPv6 LAN clients.
+    pub lan_clients_v6: usize,
+    /// WAN lines `wan1..wanN`; there is always one `lan1` besides.
+    pub wan_lines: usize,
+    pub hostname: String,
+    /// Emit every real-world quirk from the notes.
+    pub quirks: bool,
+    /// Seeds identities and base counters, so two runs show the same fleet.
+    pub seed: u64,
+}
+
+impl Default for IkuaiSimConfig {
+    fn default() -> Self {
+        IkuaiSimConfig {
+            username: "admin".into(),
+            password: "admin".into(),
+            firmware: Firmware::V3,
+            lan_clients: 8,
+            lan_clients_v6: 2,
+            wan_lines: 2,
+            hostname: "iKuai".into(),
+            quirks: true,
+            seed: 1,
+        }
+    }
+}
+
+impl IkuaiSimConfig {
+    /// Router `i` of a simulated fleet, as the benchmarks run it: `clients` IPv4 LAN clients, and
+    /// its own hostname and values.
+    pub fn fleet_router(i: usize, clients: usize) -> Self {
+        IkuaiSimConfig {
+            lan_clients: clients,
+            lan_clients_v6: 0,
+            hostname: format!("router-{i:02}"),
+            seed: i as u64 + 1,
+            ..IkuaiSimConfig::default()
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! A simulated iKuai router web API (`/Action/login` + `/Action/call`).
+//!
+//! Written only from the published API document and the project's notes on
+//! real routers, never from the exporter's driver: a field the driver
+//! misreads must not pass a test by being misread here the same way.
+//!
+//! With `quirks` on (the default), every answer carries the real-world oddities
+//! listed in the notes (exponent floats, numbers as strings, `"--"`, URL-encoded
+//! text, a duplicated client row, a bare `timeout` token, hostile label text),
+//! so a driver tested against it has to cope with them. With `quirks` off the
+//! same data comes back as clean, well-typed JSON.
+//!
+//! Values move with wall time (counters only grow, rates and CPU wobble) so a
+//! dashboard pointed at the simulator looks alive; everything that identifies
+//! something (MACs, IPs, names, base counters) comes from `seed` and the index.
+//!
+//! This module holds the handle; `config` the knobs, `server` the HTTP side, `wire` how values
+//! are spelled and `world` what they are.
+
+mod config;
+mod server;
+mod wire;
+mod world;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{Fault, Firmware, IkuaiSimConfig};
+
+use crate::handle::{SimHandle, Switches};
+use crate::util::lock;
+use server::Shared;
+
+/// Handle on a running simulator; dropping it stops the server.
+pub struct IkuaiSim {
+    handle: SimHandle<Fault>,
+    shared: Arc<Shared>,
+}
+
+impl IkuaiSim {
+    /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
+    pub async fn start(cfg: IkuaiSimConfig) -> std::io::Result<IkuaiSim> {
+        let switches = Switches::new(Fault::None);
+        let shared = Arc::new(Shared::new(cfg, Arc::clone(&switches)));
+        let handle =
+            SimHandle::serve(server::router(Arc::clone(&shared)), "ikuai", switches).await?;
+        Ok(IkuaiSim { handle, shared })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+
+    pub fn url(&self) -> String {
+        self.handle.url()
+    }
+
+    /// Login attempts received, successful or not.
+    pub fn logins(&self) -> u64 {
+        self.shared.logins.load(Ordering::SeqCst)
+    }
+
+    /// `/Action/call` requests received.
+    pub fn calls(&self) -> u64 {
+        self.shared.calls.load(Ordering::SeqCst)
+    }
+
+    /// Highest number of `/Action/call` requests served at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.in_flight.max()
+    }
+
+    /// Every existing `sess_key` becomes invalid now.
+    pub fn expire_sessions(&self) {
+        lock(&self.shared.sessions).clear();
+    }
+
+    /// Added to every `/Action/call` answer.
+    pub fn set_latency(&self, d: Duration) {
+        self.handle.set_latency(d);
+    }
+
+    pub fn set_fault(&self, f: Fault) {
+        self.handle.set_fault(f);
+    }
+
+    /// Clients keep their identity by index, so lowering `n` drops the last ones.
+    pub fn set_lan_clients(&self, n: usize) {
+        self.shared.lan_clients.store(n, Ordering::SeqCst);
+    }
+
+    /// MACs of the current IPv4 clients, in order (without the duplicated row).
+    pub fn client_macs(&self) -> Vec<String> {
+        let n = self.shared.lan_clients.load(Ordering::SeqCst);
+        (0..n)
+            .map(|i| wire::fmt_mac(world::client_mac(self.shared.cfg.seed, i)))
+            .collect()
+    }
+}

@@ -1,0 +1,77 @@
+//! What a test or the demo chooses before starting a Komari simulator: node counts, ping tasks,
+//! access (private site, API key, login, Origin check), version, quirks and seed, and the HTTP
+//! and WebSocket faults it can switch on afterwards. Plain data; nothing here runs.
+
+/// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Accept the request and never answer (until the simulator is dropped).
+    Hang,
+    /// Cut the JSON body in half.
+    Truncated,
+    /// An HTML error page with status 200, as a reverse proxy sends.
+    Html,
+    /// HTTP 500.
+    Status500,
+}
+
+/// A failure injected into WebSocket replies to `get`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsFault {
+    None,
+    /// Read `get` and never answer: a silent socket.
+    Silent,
+    /// Answer with a close frame instead of the data.
+    Close,
+    /// Answer `{"status":"error","error":"Invalid message"}`.
+    Error,
+    /// Answer with a text frame that is not JSON.
+    NotJson,
+    /// Refuse upgrades with HTTP 502 (a proxy whose backend is down).
+    RefuseUpgrade,
+}
+
+#[derive(Clone, Debug)]
+pub struct KomariSimConfig {
+    /// Monitored nodes.
+    pub nodes: usize,
+    /// The last this many nodes are offline (their last report stays in the data).
+    pub offline: usize,
+    /// Ping tasks; every other node (even indices) is a target of all of them.
+    pub ping_tasks: usize,
+    /// A node whose probes lose one in four, the newest among them, if any.
+    pub lossy_node: Option<usize>,
+    /// Private site: everything but `/api/version` needs an API key or a session.
+    pub private: bool,
+    /// Accepted as `Authorization: Bearer <key>` (a full admin credential).
+    pub api_key: Option<String>,
+    pub username: String,
+    pub password: String,
+    /// Refuse WebSocket upgrades without a matching `Origin` (servers since 1.0.5).
+    pub require_origin: bool,
+    pub version: String,
+    /// Older-server shapes: missing fields, nulls, the three time formats, `detailed_info:
+    /// null`, a hostile node name. Off gives clean, complete JSON.
+    pub quirks: bool,
+    pub seed: u64,
+}
+
+impl Default for KomariSimConfig {
+    fn default() -> Self {
+        KomariSimConfig {
+            nodes: 6,
+            offline: 1,
+            ping_tasks: 2,
+            lossy_node: Some(2),
+            private: false,
+            api_key: None,
+            username: "admin".into(),
+            password: "admin".into(),
+            require_origin: true,
+            version: "1.0.7".into(),
+            quirks: true,
+            seed: 1,
+        }
+    }
+}
