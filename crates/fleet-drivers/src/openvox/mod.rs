@@ -144,8 +144,10 @@ impl OpenvoxDriver {
         ctx: &mut PollContext,
         sections: &mut Sections,
     ) -> Result<Answers, PollError> {
-        let mut a = Answers::default();
-        a.performance = sections.record(self.performance(ctx).await)?;
+        let mut a = Answers {
+            performance: sections.record(self.performance(ctx).await)?,
+            ..Answers::default()
+        };
         // A cached OEM answer is not a section that succeeded: a gateway answering nothing but
         // garbage must fail the poll rather than serve the cache.
         if self.client.logins() != self.oem_logins {
