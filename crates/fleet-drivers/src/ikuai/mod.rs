@@ -21,7 +21,7 @@ use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "ikuai",
     secret_keys: &["password"],
     families: metrics::FAMILIES,
@@ -35,7 +35,7 @@ const MAX_PAGES: usize = 100;
 /// Groups of calls a target can switch off with `modules = [...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Module {
+enum Module {
     System,
     Interfaces,
     Clients,

@@ -34,7 +34,7 @@ use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, Poll
 use fleet_core::snapshot::Snapshot;
 use fleet_core::time::unix_seconds;
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "iot",
     secret_keys: &["app_secret"],
     families: metrics::FAMILIES,

@@ -26,7 +26,7 @@ use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::Snapshot;
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "komari",
     secret_keys: &["api_key", "password"],
     families: metrics::FAMILIES,

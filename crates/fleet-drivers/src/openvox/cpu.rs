@@ -3,9 +3,8 @@
 //! The device counts in coarse ticks (about one a second), so a ratio over a single poll would
 //! jump between a few values; the sampler keeps a reference reading across polls instead.
 
-/// CPU usage from the processor counters. The device counts in coarse ticks (about one a
-/// second), so the ratio is taken over at least `MIN_TICKS` of them, which may span several
-/// polls; until then (and after the counters went back, a reboot) it is the ratio since boot.
+/// CPU usage from the processor counters, taken over at least `MIN_TICKS` ticks, which may span
+/// several polls; until then (and after the counters went back, a reboot) the ratio since boot.
 #[derive(Default)]
 pub struct CpuSampler {
     reference: Option<(f64, f64)>,

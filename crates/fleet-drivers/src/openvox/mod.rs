@@ -27,7 +27,7 @@ use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "openvox",
     secret_keys: &["password"],
     families: metrics::FAMILIES,
@@ -185,7 +185,6 @@ impl OpenvoxDriver {
             metrics::info(b, oem);
         }
         for (slot, iface) in &a.interfaces {
-            const PATH: &str = "sys_info/interface";
             let mut problems = Vec::new();
             for board in &iface.interface {
                 let label = board.slotnum.map_or(*slot, |s| s as u64).to_string();
@@ -199,7 +198,7 @@ impl OpenvoxDriver {
                 );
             }
             ctx.partial_errors
-                .extend(problems.into_iter().map(decode(PATH)));
+                .extend(problems.into_iter().map(decode("sys_info/interface")));
         }
         if let Some(info) = &a.device_info {
             metrics::storage(b, info.use_storage);
