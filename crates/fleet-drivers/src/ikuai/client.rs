@@ -1,5 +1,6 @@
-//! The iKuai web API client: cookie login, one call at a time, and one re-login when the router
-//! says the session expired. Logins are written to the router's log, so it never logs in per poll.
+//! The iKuai web API client: cookie login, one call at a time, and one re-login a poll when the
+//! router says the session expired. Logins are written to the router's log, so it never logs in
+//! per poll or per call.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use url::Url;
 
 use super::model::{parse_answer, Answer, Api};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::md5_hex;
+use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError};
 
@@ -23,6 +24,7 @@ pub(super) struct IkuaiClient {
     password: Secret,
     /// The `Cookie` header of the current session.
     session: Option<HeaderValue>,
+    relogin: ReloginBudget,
     api: Option<Api>,
 }
 
@@ -36,6 +38,7 @@ impl IkuaiClient {
             username,
             password,
             session: None,
+            relogin: ReloginBudget::default(),
             api: None,
         }
     }
@@ -45,9 +48,14 @@ impl IkuaiClient {
         self.api
     }
 
+    /// A new poll: a re-login is allowed again.
+    pub(super) fn begin_poll(&mut self) {
+        self.relogin.new_poll();
+    }
+
     /// `POST /Action/call` with `func_name`, action `show` and `param`; returns the payload
-    /// (`Data` or `results`). Logs in first when there is no session, and once more (then
-    /// retries once) when the router says the session expired.
+    /// (`Data` or `results`). Logs in first when there is no session, and, when the router says
+    /// the session expired and the poll has not logged in yet, once more, then retries once.
     pub(super) async fn call<T: DeserializeOwned + Default>(
         &mut self,
         ctx: &mut PollContext,
@@ -58,23 +66,21 @@ impl IkuaiClient {
         if self.session.is_none() {
             self.login(ctx).await?;
         }
-        let answer = match self.call_once(&body).await? {
-            Answer::SessionExpired => {
-                self.session = None;
-                self.login(ctx).await?;
-                self.call_once(&body).await?
-            }
-            answer => answer,
-        };
+        let mut answer = self.call_once(&body).await?;
+        if matches!(answer, Answer::SessionExpired) && self.relogin.allows_relogin() {
+            self.session = None;
+            self.login(ctx).await?;
+            answer = self.call_once(&body).await?;
+        }
         match answer {
             Answer::Ok(payload) => Ok(payload),
             Answer::SessionExpired => {
                 self.session = None;
-                Err(PollError::auth("session rejected right after login"))
+                Err(PollError::auth("session rejected after this poll's login"))
             }
-            Answer::Failed { code, message } => Err(PollError::api(format!(
-                "{func_name}: {message} (code {code})"
-            ))),
+            Answer::Failed { code, message } => {
+                Err(envelope_error(func_name, &message, Some(&code)))
+            }
         }
     }
 
@@ -94,7 +100,7 @@ impl IkuaiClient {
     }
 
     async fn login(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        ctx.logins += 1;
+        self.relogin.logging_in(ctx);
         let (passwd, pass) = login_hashes(self.password.expose());
         let body = json!({
             "username": self.username,
@@ -115,9 +121,8 @@ impl IkuaiClient {
         match answer {
             Answer::Ok(_) => {}
             Answer::Failed { code, message } => {
-                return Err(PollError::auth(format!(
-                    "login refused: {message} (code {code})"
-                )))
+                let detail = envelope_detail("login refused", &message, Some(&code));
+                return Err(PollError::auth(detail));
             }
             Answer::SessionExpired => return Err(PollError::auth("login refused")),
         }

@@ -1,7 +1,9 @@
 //! iKuai routers: `POST /Action/call` behind a cookie login.
 //!
-//! One call at a time (small routers time out under concurrent calls), sections in a fixed
-//! order, and a failed section costs only its own series.
+//! A poll fetches every enabled section's answer, one call at a time (small routers time out
+//! under concurrent calls) in a fixed order, then maps the answers; a failed section costs only
+//! its own series. Physical ports and addressing change rarely and are refreshed every
+//! `ports_every` polls.
 
 mod client;
 pub mod metrics;
@@ -9,18 +11,17 @@ pub mod model;
 
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use self::client::IkuaiClient;
-use self::model::{ClientPage, Homepage, LanClient, MonitorIface, Ports};
-use crate::util::Sections;
+use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Ports};
+use crate::util::{Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
-use fleet_core::snapshot::Snapshot;
+use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "ikuai",
     secret_keys: &["password"],
     families: metrics::FAMILIES,
@@ -34,7 +35,7 @@ const MAX_PAGES: usize = 100;
 /// Groups of calls a target can switch off with `modules = [...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Module {
+enum Module {
     System,
     Interfaces,
     Clients,
@@ -103,9 +104,8 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         let client = IkuaiClient::new(&url, opts.username.clone(), opts.password.clone(), timeout);
         IkuaiDriver {
             client,
+            ports: Cached::new(opts.ports_every),
             opts: opts.clone(),
-            polls: 0,
-            ports: None,
         }
     }))
 }
@@ -113,78 +113,85 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
 struct IkuaiDriver {
     client: IkuaiClient,
     opts: Arc<Options>,
-    polls: u64,
-    /// The last port and addressing answer, re-exported between its slow refreshes.
-    ports: Option<Ports>,
+    /// The port and addressing answer, re-exported between its slow refreshes.
+    ports: Cached<Ports>,
+}
+
+/// The typed answers of one poll's enabled sections; a section that is off or failed has none.
+#[derive(Default)]
+struct Answers {
+    /// With the envelope generation it came in.
+    home: Option<(Homepage, Option<Api>)>,
+    iface: Option<MonitorIface>,
+    /// Client rows by IP version, `"4"` before `"6"`.
+    clients: Vec<(&'static str, Vec<LanClient>)>,
+    dns: Option<Value>,
+    qos: Option<Value>,
+    /// The port answer (fresh or cached) is served: its section did not fail.
+    ports: bool,
 }
 
 impl Driver for IkuaiDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.poll_router(ctx).await
+        self.client.begin_poll();
+        let mut sections = Sections::new(Policy::DEVICE);
+        let answers = self.fetch(ctx, &mut sections).await?;
+        let ports = answers.ports.then(|| self.ports.get()).flatten();
+        let mut b = ctx.snapshot_builder();
+        map(&mut b, &answers, ports, self.opts.max_clients);
+        sections.finish(ctx, false)?;
+        Ok(b.finish())
     }
 }
 
 impl IkuaiDriver {
-    async fn poll_router(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        let mut b = ctx.snapshot_builder();
-        let mut sections = Sections::default();
-        let mut clients: Vec<(&'static str, Vec<LanClient>)> = Vec::new();
+    /// Every enabled section's answer, one call at a time in a fixed order.
+    async fn fetch(
+        &mut self,
+        ctx: &mut PollContext,
+        sections: &mut Sections,
+    ) -> Result<Answers, PollError> {
+        let mut a = Answers::default();
         for module in ALL_MODULES {
             if !self.opts.modules.contains(&module) {
                 continue;
             }
-            let result = match module {
+            match module {
                 Module::System => {
                     let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
-                    let home = self.call(ctx, "homepage", param).await;
-                    home.map(|h: Homepage| metrics::system(&mut b, &h, self.client.api()))
+                    let home = self.client.call(ctx, "homepage", param).await;
+                    a.home = sections.record(home)?.map(|h| (h, self.client.api()));
                 }
                 Module::Interfaces => {
                     let param = json!({"TYPE": "iface_check,iface_stream"});
-                    let iface = self.call(ctx, "monitor_iface", param).await;
-                    iface.map(|i: MonitorIface| metrics::interfaces(&mut b, &i))
+                    a.iface =
+                        sections.record(self.client.call(ctx, "monitor_iface", param).await)?;
                 }
-                Module::Clients => self
-                    .clients(ctx, "monitor_lanip")
-                    .await
-                    .map(|rows| clients.push(("4", rows))),
-                Module::ClientsV6 => self
-                    .clients(ctx, "monitor_lanipv6")
-                    .await
-                    .map(|rows| clients.push(("6", rows))),
+                Module::Clients | Module::ClientsV6 => {
+                    let (func_name, ip_version) = if module == Module::Clients {
+                        ("monitor_lanip", "4")
+                    } else {
+                        ("monitor_lanipv6", "6")
+                    };
+                    if let Some(rows) = sections.record(self.clients(ctx, func_name).await)? {
+                        a.clients.push((ip_version, rows));
+                    }
+                }
                 Module::Dns => {
-                    let payload = self.call(ctx, "dns", json!({"TYPE": "dns_cache"})).await;
-                    payload.map(|p: Value| metrics::dns(&mut b, &model::dns_cache_rows(&p)))
+                    let param = json!({"TYPE": "dns_cache"});
+                    a.dns = sections.record(self.client.call(ctx, "dns", param).await)?;
                 }
                 Module::Qos => {
-                    let payload = self
-                        .call(ctx, "monitor_l7qos", json!({"TYPE": "data"}))
-                        .await;
-                    payload.map(|p: Value| metrics::qos(&mut b, &model::qos_rows(&p)))
+                    let param = json!({"TYPE": "data"});
+                    a.qos = sections.record(self.client.call(ctx, "monitor_l7qos", param).await)?;
                 }
-                Module::Ports => self.ports(ctx).await.map(|p| metrics::ports(&mut b, p)),
-            };
-            sections.record(result)?;
+                Module::Ports => {
+                    a.ports = sections.record(self.refresh_ports(ctx).await)?.is_some();
+                }
+            }
         }
-        self.polls += 1;
-        let pages: Vec<(&str, &[LanClient])> = clients
-            .iter()
-            .map(|(v, rows)| (*v, rows.as_slice()))
-            .collect();
-        if !pages.is_empty() {
-            metrics::clients(&mut b, &pages, self.opts.max_clients);
-        }
-        sections.finish(ctx)?;
-        Ok(b.finish())
-    }
-
-    async fn call<T: DeserializeOwned + Default>(
-        &mut self,
-        ctx: &mut PollContext,
-        func_name: &str,
-        param: Value,
-    ) -> Result<T, PollError> {
-        self.client.call(ctx, func_name, param).await
+        self.ports.tick();
+        Ok(a)
     }
 
     /// Pages through a client list until the router's `total` is reached.
@@ -202,7 +209,7 @@ impl IkuaiDriver {
                 "ORDER_BY": "ip_addr_int",
                 "ORDER": "",
             });
-            let page: ClientPage = self.call(ctx, func_name, param).await?;
+            let page: ClientPage = self.client.call(ctx, func_name, param).await?;
             let n = page.data.len();
             let total = page.total.unwrap_or(0.0) as usize;
             rows.extend(page.data);
@@ -214,13 +221,42 @@ impl IkuaiDriver {
         Ok(rows)
     }
 
-    /// The port and addressing answer, refreshed every `ports_every` polls.
-    async fn ports(&mut self, ctx: &mut PollContext) -> Result<&Ports, PollError> {
-        if self.ports.is_none() || self.polls % self.opts.ports_every == 0 {
+    /// Refreshes the port and addressing answer when it is due (every `ports_every` polls).
+    async fn refresh_ports(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if self.ports.due() {
             let param = json!({"TYPE": "ether_info,snapshoot"});
-            self.ports = Some(self.call(ctx, "homepage", param).await?);
+            self.ports
+                .store(self.client.call(ctx, "homepage", param).await?);
         }
-        Ok(self.ports.get_or_insert_with(Ports::default))
+        Ok(())
+    }
+}
+
+/// One poll's answers → samples, in the order the sections are fetched (clients last, both IP
+/// versions together, for their shared `max_clients` budget).
+fn map(b: &mut SnapshotBuilder, a: &Answers, ports: Option<&Ports>, max_clients: usize) {
+    if let Some((home, api)) = &a.home {
+        metrics::system(b, home, *api);
+    }
+    if let Some(iface) = &a.iface {
+        metrics::interfaces(b, iface);
+    }
+    if let Some(payload) = &a.dns {
+        metrics::dns(b, &model::dns_cache_rows(payload));
+    }
+    if let Some(payload) = &a.qos {
+        metrics::qos(b, &model::qos_rows(payload));
+    }
+    if let Some(ports) = ports {
+        metrics::ports(b, ports);
+    }
+    let pages: Vec<(&str, &[LanClient])> = a
+        .clients
+        .iter()
+        .map(|(v, rows)| (*v, rows.as_slice()))
+        .collect();
+    if !pages.is_empty() {
+        metrics::clients(b, &pages, max_clients);
     }
 }
 

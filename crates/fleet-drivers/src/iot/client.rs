@@ -2,11 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use md5::{Digest, Md5};
 use url::Url;
 
 use super::model::{parse_answer, Answer, DeviceFlow};
 use crate::util::http::{self, MAX_BODY_BYTES};
+use crate::util::{envelope_detail, md5_hex};
 use fleet_core::config::Secret;
 use fleet_core::driver::PollError;
 use fleet_core::time::unix_seconds;
@@ -86,7 +86,7 @@ impl IotClient {
                 result: Ok(*flow),
             },
             Answer::Failed { code, message } => {
-                let mut text = format!("{device_no}: {message} (code {code})");
+                let mut text = envelope_detail(device_no, &message, Some(&code));
                 let skew = envelope
                     .server_time
                     .map(|t| t - unix_seconds(SystemTime::now()));
@@ -137,18 +137,8 @@ fn is_signing_refusal(message: &str) -> bool {
 
 /// `md5(appID + apiVersion + traceID + timestamp + secret)` as lowercase hex; the body is not
 /// signed.
-pub fn sign(
-    app_id: &str,
-    api_version: &str,
-    trace_id: &str,
-    timestamp: &str,
-    secret: &str,
-) -> String {
-    let mut h = Md5::new();
-    for part in [app_id, api_version, trace_id, timestamp, secret] {
-        h.update(part.as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+fn sign(app_id: &str, api_version: &str, trace_id: &str, timestamp: &str, secret: &str) -> String {
+    md5_hex(&[app_id, api_version, trace_id, timestamp, secret].concat())
 }
 
 #[cfg(test)]

@@ -3,35 +3,38 @@
 //!
 //! A good API citizen: requests are paced at `rate_limit` per second with at most `concurrency`
 //! in flight, and each device is asked about once per `device_interval`, so a poll only asks
-//! the share of the fleet that is due and the requests spread over time instead of bursting.
-//! A poll that cannot ask every due device before its deadline asks the rest next time (a
-//! round-robin cursor); between answers a device keeps its last known series. HTTP 429 and 5xx
-//! answers pause the pacing for a jittered, growing delay.
+//! the share of the fleet that is due and the requests spread over time instead of bursting
+//! (`pacing.rs`). Between answers a device keeps its last known series. The device list can
+//! come from a file, re-read when it changes (`devices.rs`). A poll asks, then maps every
+//! device's last answer.
 
 mod client;
+mod devices;
 pub mod metrics;
 pub mod model;
+mod pacing;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::warn;
 
-pub use self::client::sign;
 use self::client::{IotClient, Outcome, DEVICE_FLOW};
+use self::devices::{device_list, DeviceList};
 use self::metrics::Mapping;
 use self::model::DeviceFlow;
+use self::pacing::{Pacer, Rotation};
+use crate::util::{OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError, Reason};
 use fleet_core::snapshot::Snapshot;
 use fleet_core::time::unix_seconds;
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "iot",
     secret_keys: &["app_secret"],
     families: metrics::FAMILIES,
@@ -41,8 +44,12 @@ pub const KIND: Kind = Kind {
 /// Pacing keeps this much below the limit, so network jitter cannot squeeze two requests into
 /// the platform's view of one interval.
 const RATE_GUARD: f64 = 1.02;
-/// The longest pause after HTTP 429 or 5xx answers.
-const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// A refused signature or an unreachable platform is shared by every further request: no more
+/// are sent, but the answers in flight are kept, and devices keep their last known series.
+const FLEET: Policy = Policy {
+    fatal: &[Reason::Auth, Reason::Connect],
+    on_fatal: OnFatal::StopAsking,
+};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 enum FlowUnit {
@@ -146,26 +153,6 @@ fn parse_utc_offset(s: &str) -> Result<i64, String> {
     Ok(sign * (h * 3600 + m * 60))
 }
 
-/// The device list: `devices` then the file's lines, duplicates dropped, order kept.
-fn device_list(inline: &[String], file: Option<&Path>) -> Result<Vec<String>, String> {
-    let mut all: Vec<String> = inline.iter().map(|d| d.trim().to_string()).collect();
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("devices_file: cannot read {}: {e}", path.display()))?;
-        all.extend(
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or_default().trim().to_string()),
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    all.retain(|d| !d.is_empty() && seen.insert(d.clone()));
-    Ok(all)
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 /// What every driver of one target shares.
 struct Settings {
     opts: Options,
@@ -221,15 +208,11 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         );
         IotDriver {
             client: Arc::new(client),
-            file_modified: s.devices_file.as_deref().and_then(modified),
+            devices: DeviceList::new(devices.clone(), s.devices_file.clone()),
             settings: s.clone(),
-            devices: devices.clone(),
             state: HashMap::new(),
-            cursor: 0,
-            last_poll: None,
-            owed: 0,
-            next_slot: Instant::now(),
-            pauses: 0,
+            rotation: Rotation::default(),
+            pacer: Pacer::new(s.spacing),
             requests: BTreeMap::new(),
         }
     }))
@@ -246,76 +229,54 @@ struct DeviceState {
 struct IotDriver {
     client: Arc<IotClient>,
     settings: Arc<Settings>,
-    devices: Arc<[String]>,
-    file_modified: Option<SystemTime>,
+    devices: DeviceList,
     state: HashMap<String, DeviceState>,
-    /// The next device to ask, round-robin over polls.
-    cursor: usize,
-    last_poll: Option<Instant>,
-    /// Devices due that a poll could not ask before its deadline, carried to the next.
-    owed: usize,
-    /// The earliest a request may start (pacing, and pauses after 429/5xx).
-    next_slot: Instant,
-    /// Consecutive pauses, for their growth.
-    pauses: u32,
+    rotation: Rotation,
+    pacer: Pacer,
     /// `iot_api_requests_total` by answer code.
     requests: BTreeMap<String, u64>,
 }
 
 impl Driver for IotDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.poll_fleet(ctx).await
+        if self
+            .devices
+            .reread(&self.settings.opts.devices, ctx.target())
+        {
+            let list = self.devices.devices();
+            self.state.retain(|d, _| list.contains(d));
+        }
+        let mut tally = Sections::new(FLEET);
+        self.ask_due_devices(&mut tally).await;
+        let known = self.state.values().any(|d| d.data.is_some());
+        tally.finish(ctx, known)?;
+        Ok(self.snapshot(ctx))
     }
 }
 
-/// A poll's running tally.
-#[derive(Default)]
-struct Tally {
-    succeeded: usize,
-    /// A failure every further request would share (signature refused, platform unreachable).
-    fatal: Option<PollError>,
-    failed: Vec<PollError>,
-}
-
 impl IotDriver {
-    async fn poll_fleet(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.reread_devices_file(ctx);
+    /// Asks the devices due in this poll, paced, at most `concurrency` at once, and records
+    /// every answer.
+    async fn ask_due_devices(&mut self, tally: &mut Sections) {
         let started = Instant::now();
         let s = self.settings.clone();
-        let n = self.devices.len();
-        // The share of the fleet due since the last poll (everything on the first), plus what
-        // the last poll could not ask before its deadline.
-        let due = match self.last_poll {
-            None => n,
-            Some(prev) => {
-                let share = started.duration_since(prev).as_secs_f64()
-                    / s.opts.device_interval.as_secs_f64();
-                (n as f64 * share).ceil() as usize
-            }
-        };
-        let quota = (due + self.owed).min(n);
-        self.last_poll = Some(started);
+        let n = self.devices.devices().len();
+        let quota = self.rotation.quota(started, n, s.opts.device_interval);
         // The last moment a request may start and still end before the poll's deadline.
         let cutoff = started + s.timeout.mul_f64(0.9).saturating_sub(s.request_timeout);
 
         let mut tasks = JoinSet::new();
-        let mut tally = Tally::default();
         let mut launched = 0;
-        while launched < quota && tally.fatal.is_none() {
+        while launched < quota && !tally.stopped() {
             while tasks.len() >= s.opts.concurrency {
                 if let Some(Ok((device, outcome))) = tasks.join_next().await {
-                    self.record(device, outcome, &mut tally);
+                    self.record(device, outcome, tally);
                 }
             }
-            let slot = self.next_slot.max(Instant::now());
-            // At least one request a poll, however short its deadline.
-            if launched > 0 && slot > cutoff {
+            if !self.pacer.take_slot(cutoff, launched == 0).await {
                 break;
             }
-            tokio::time::sleep_until(slot).await;
-            self.next_slot = slot + s.spacing;
-            let device = self.devices[self.cursor % n].clone();
-            self.cursor = (self.cursor + 1) % n;
+            let device = self.rotation.next(self.devices.devices()).to_string();
             let client = self.client.clone();
             tasks.spawn(async move {
                 let outcome = client.device_flow(&device).await;
@@ -323,61 +284,31 @@ impl IotDriver {
             });
             launched += 1;
             while let Some(Ok((device, outcome))) = tasks.try_join_next() {
-                self.record(device, outcome, &mut tally);
+                self.record(device, outcome, tally);
             }
         }
-        self.owed = quota - launched;
+        self.rotation.owe(quota - launched);
         while let Some(joined) = tasks.join_next().await {
             if let Ok((device, outcome)) = joined {
-                self.record(device, outcome, &mut tally);
+                self.record(device, outcome, tally);
             }
         }
-
-        let known = self.state.values().any(|d| d.data.is_some());
-        match tally.fatal {
-            Some(e) if tally.succeeded == 0 => return Err(e),
-            Some(e) => tally.failed.insert(0, e),
-            None => {}
-        }
-        if tally.succeeded == 0 && !known && !tally.failed.is_empty() {
-            return Err(tally.failed.remove(0));
-        }
-        ctx.partial_errors.extend(tally.failed);
-        Ok(self.snapshot(ctx))
     }
 
-    fn record(&mut self, device: String, outcome: Outcome, tally: &mut Tally) {
+    fn record(&mut self, device: String, outcome: Outcome, tally: &mut Sections) {
         *self.requests.entry(outcome.code.clone()).or_default() += 1;
-        let state = self.state.entry(device).or_default();
-        match outcome.result {
-            Ok(flow) => {
-                state.data = Some(flow);
-                state.last_success = Some(unix_seconds(SystemTime::now()));
-                tally.succeeded += 1;
-                self.pauses = 0;
-            }
-            Err(e) => {
-                state.data = None;
-                if outcome.code == "http_429" || outcome.code.starts_with("http_5") {
-                    self.pause();
-                }
-                match e.reason() {
-                    Reason::Auth | Reason::Connect => {
-                        tally.fatal.get_or_insert(e);
-                    }
-                    _ => tally.failed.push(e),
-                }
-            }
+        if outcome.result.is_ok() {
+            self.pacer.answered();
+        } else if outcome.code == "http_429" || outcome.code.starts_with("http_5") {
+            self.pacer.pause();
         }
-    }
-
-    /// Holds further requests back for a growing, jittered delay: the platform is overloaded
-    /// or limiting us, and many exporters retrying in step would make it worse.
-    fn pause(&mut self) {
-        self.pauses = (self.pauses + 1).min(16);
-        let grown = self.settings.spacing.saturating_mul(1 << self.pauses);
-        let jittered = grown.min(MAX_PAUSE).mul_f64(0.5 + rand::random::<f64>());
-        self.next_slot = self.next_slot.max(Instant::now() + jittered);
+        // Under `OnFatal::StopAsking` the tally keeps a fatal failure rather than returning it.
+        let flow = tally.record(outcome.result).unwrap_or_default();
+        let state = self.state.entry(device).or_default();
+        if flow.is_some() {
+            state.last_success = Some(unix_seconds(SystemTime::now()));
+        }
+        state.data = flow;
     }
 
     fn snapshot(&self, ctx: &PollContext) -> Snapshot {
@@ -386,8 +317,9 @@ impl IotDriver {
             .requests
             .iter()
             .map(|(code, n)| (DEVICE_FLOW, code.as_str(), *n));
-        metrics::target(&mut b, self.devices.len(), requests);
-        for device in self.devices.iter() {
+        let devices = self.devices.devices();
+        metrics::target(&mut b, devices.len(), requests);
+        for device in devices {
             let Some(state) = self.state.get(device) else {
                 continue;
             };
@@ -397,30 +329,6 @@ impl IotDriver {
             }
         }
         b.finish()
-    }
-
-    /// Picks up an edited `devices_file` at the next poll: a reload that leaves the config text
-    /// unchanged keeps this driver, so the file's own change is what counts.
-    fn reread_devices_file(&mut self, ctx: &PollContext) {
-        let Some(path) = self.settings.devices_file.as_deref() else {
-            return;
-        };
-        let now = modified(path);
-        if now == self.file_modified {
-            return;
-        }
-        self.file_modified = now;
-        match device_list(&self.settings.opts.devices, Some(path)) {
-            Ok(list) if !list.is_empty() => {
-                self.state.retain(|d, _| list.contains(d));
-                self.devices = list.into();
-            }
-            Ok(_) => warn!(
-                target_name = ctx.target(),
-                "devices_file lists no devices; keeping the last list"
-            ),
-            Err(e) => warn!(target_name = ctx.target(), error = %e, "keeping the last device list"),
-        }
     }
 }
 
@@ -436,19 +344,6 @@ mod tests {
         assert_eq!(parse_utc_offset("Z"), Ok(0));
         assert!(parse_utc_offset("8").is_err());
         assert!(parse_utc_offset("+25:00").is_err());
-    }
-
-    #[test]
-    fn device_lists_merge_dedupe_and_skip_comments() {
-        let dir = std::env::temp_dir().join(format!("iot-devices-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("devices.txt");
-        std::fs::write(&file, "# fleet\n111\n\n222  # spare\n111\r\n").unwrap();
-        let list = device_list(&["333".into(), "111".into()], Some(&file)).unwrap();
-        assert_eq!(list, ["333", "111", "222"]);
-        let e = device_list(&[], Some(&dir.join("missing"))).unwrap_err();
-        assert!(e.starts_with("devices_file: cannot read"), "{e}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -2,27 +2,21 @@
 //! `/api/clients` kept open across polls.
 //!
 //! Each password login notifies the server's owner, so it logs in only when it has no session
-//! or the server answered 401. The WebSocket is taken out of the client for the length of a
-//! request: a poll cancelled mid-read drops the socket with it, so a late reply can never be
-//! read as the next poll's answer.
+//! or the server answered 401, and then at most once a poll. The WebSocket itself is
+//! `socket.rs`; this client opens it with the credential.
 
 use std::time::Duration;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use reqwest::header::{HeaderValue, AUTHORIZATION, COOKIE, ORIGIN, SET_COOKIE, USER_AGENT};
+use reqwest::header::{HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tokio::net::TcpStream;
-use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::model::{parse_envelope, Envelope, Live};
+use super::socket::{self, Connection, LiveSocket, Reconnect, Socket};
 use crate::util::http::{self, MAX_BODY_BYTES};
+use crate::util::{envelope_error, ReloginBudget};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError, Reason};
 
@@ -37,33 +31,6 @@ pub(super) enum Auth {
     Login { username: String, password: Secret },
 }
 
-/// Why a WebSocket was replaced, the label of the reconnect counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reconnect {
-    /// Closed by the server or the network, or failed mid-request.
-    Dropped,
-    /// Closed by us after `ws_max_age`, so proxies and load balancers never see a stale socket.
-    Refresh,
-}
-
-impl Reconnect {
-    pub const ALL: [Reconnect; 2] = [Reconnect::Dropped, Reconnect::Refresh];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Reconnect::Dropped => "dropped",
-            Reconnect::Refresh => "refresh",
-        }
-    }
-}
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-struct Connection {
-    socket: Socket,
-    opened: Instant,
-}
-
 pub(super) struct KomariClient {
     http: reqwest::Client,
     /// The target URL with a trailing slash, so API paths join below any path prefix.
@@ -72,13 +39,9 @@ pub(super) struct KomariClient {
     origin: HeaderValue,
     auth: Auth,
     session: Option<Secret>,
+    relogin: ReloginBudget,
     connect_timeout: Duration,
-    ws_max_age: Duration,
-    ws: Option<Connection>,
-    /// Set while a socket is lost and not yet replaced.
-    pending_reconnect: Option<Reconnect>,
-    /// Replacement connections opened, by [`Reconnect::ALL`] index.
-    reconnects: [u64; 2],
+    socket: LiveSocket,
 }
 
 impl KomariClient {
@@ -101,28 +64,31 @@ impl KomariClient {
             origin,
             auth,
             session: None,
+            relogin: ReloginBudget::default(),
             connect_timeout: timeout.min(Duration::from_secs(5)),
-            ws_max_age,
-            ws: None,
-            pending_reconnect: None,
-            reconnects: [0; 2],
+            socket: LiveSocket::new(ws_max_age),
         }
     }
 
     /// Replacement WebSocket connections opened so far, per reason.
     pub(super) fn reconnects(&self) -> impl Iterator<Item = (Reconnect, u64)> + '_ {
-        Reconnect::ALL.into_iter().zip(self.reconnects)
+        self.socket.reconnects()
     }
 
-    /// `GET <path>` and its envelope's `data`, logging in again once after a 401.
+    /// A new poll: a re-login is allowed again.
+    pub(super) fn begin_poll(&mut self) {
+        self.relogin.new_poll();
+    }
+
+    /// `GET <path>` and its envelope's `data`, logging in again after a 401 (once a poll).
     pub(super) async fn get<T: DeserializeOwned + Default>(
         &mut self,
         ctx: &mut PollContext,
         path: &str,
     ) -> Result<T, PollError> {
-        let fresh = self.ensure_session(ctx).await?;
+        self.ensure_session(ctx).await?;
         match self.fetch(path).await {
-            Err(e) if e.reason() == Reason::Auth && self.can_relogin(fresh) => {
+            Err(e) if e.reason() == Reason::Auth && self.can_relogin() => {
                 self.session = None;
                 self.ensure_session(ctx).await?;
                 self.fetch(path).await
@@ -155,99 +121,43 @@ impl KomariClient {
 
     /// One `get` over the WebSocket: every node's latest report and the online list.
     pub(super) async fn live(&mut self, ctx: &mut PollContext) -> Result<Live, PollError> {
-        let mut conn = match self.ws.take() {
-            Some(conn) if conn.opened.elapsed() >= self.ws_max_age => {
-                close(conn).await;
-                self.pending_reconnect = Some(Reconnect::Refresh);
-                self.connect(ctx).await?
-            }
-            Some(mut conn) => {
-                if is_open(&mut conn.socket) {
-                    conn
-                } else {
-                    self.pending_reconnect = Some(Reconnect::Dropped);
-                    self.connect(ctx).await?
-                }
-            }
+        let conn = match self.socket.reusable().await {
+            Some(conn) => conn,
             None => self.connect(ctx).await?,
         };
-        // Until this request completes, the socket counts as lost (also if the poll is cancelled).
-        self.pending_reconnect = Some(Reconnect::Dropped);
-        let text = request(&mut conn.socket).await?;
-        let parsed = parse_envelope::<Live>(text.as_bytes());
-        if matches!(parsed, Err(Envelope::NotJson | Envelope::BadData(_))) {
-            // A socket that answered garbage (a confused proxy, a half-restarted server) is not
-            // trusted with the next request: the next poll opens a fresh one.
-            close(conn).await;
-        } else {
-            self.pending_reconnect = None;
-            self.ws = Some(conn);
-        }
-        parsed.map_err(|e| match e {
-            Envelope::NotJson => PollError::decode("WebSocket reply is not JSON"),
-            Envelope::Failed(m) => PollError::api(format!("WebSocket reply: {m}")),
-            Envelope::BadData(m) => PollError::decode(format!("WebSocket reply: {m}")),
-        })
+        self.socket.get(conn).await
     }
 
-    /// Opens the WebSocket, logging in again once when the upgrade is answered 401. At most one
-    /// attempt a poll: the scheduler's backoff paces a failing server, and a server that comes
-    /// back is reconnected to at the next poll.
+    /// Opens the WebSocket, logging in again when the upgrade is answered 401 (once a poll). At
+    /// most one attempt a poll: the scheduler's backoff paces a failing server, and a server
+    /// that comes back is reconnected to at the next poll.
     async fn connect(&mut self, ctx: &mut PollContext) -> Result<Connection, PollError> {
-        let fresh = self.ensure_session(ctx).await?;
+        self.ensure_session(ctx).await?;
         let result = match self.open().await {
-            Err(e) if e.reason() == Reason::Auth && self.can_relogin(fresh) => {
+            Err(e) if e.reason() == Reason::Auth && self.can_relogin() => {
                 self.session = None;
                 self.ensure_session(ctx).await?;
                 self.open().await
             }
             result => result,
         };
-        let socket = result?;
-        if let Some(reason) = self.pending_reconnect.take() {
-            self.reconnects[reason as usize] += 1;
-        }
-        Ok(Connection {
-            socket,
-            opened: Instant::now(),
-        })
+        Ok(self.socket.opened(result?))
     }
 
     async fn open(&self) -> Result<Socket, PollError> {
-        let mut request = self
-            .ws_url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| PollError::connect(format!("WebSocket: {e}")))?;
-        let headers = request.headers_mut();
-        headers.insert(ORIGIN, self.origin.clone());
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("fleet-exporter/", env!("CARGO_PKG_VERSION"))),
-        );
-        if let Some((name, value)) = self.auth_header() {
-            headers.insert(name, value);
-        }
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_BODY_BYTES))
-            .max_frame_size(Some(MAX_BODY_BYTES));
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        match tokio::time::timeout(self.connect_timeout, connect).await {
-            Err(_) => Err(PollError::timeout()),
-            Ok(Ok((socket, _))) => Ok(socket),
-            Ok(Err(e)) => Err(upgrade_error(e)),
-        }
+        let (url, origin) = (&self.ws_url, &self.origin);
+        socket::open(url, origin, self.auth_header(), self.connect_timeout).await
     }
 
-    /// Logs in when the target uses a password and there is no session. True when it did.
-    async fn ensure_session(&mut self, ctx: &mut PollContext) -> Result<bool, PollError> {
+    /// Logs in when the target uses a password and there is no session.
+    async fn ensure_session(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
         let Auth::Login { username, password } = &self.auth else {
-            return Ok(false);
+            return Ok(());
         };
         if self.session.is_some() {
-            return Ok(false);
+            return Ok(());
         }
-        ctx.logins += 1;
+        self.relogin.logging_in(ctx);
         let url = self
             .base
             .join("api/login")
@@ -284,12 +194,12 @@ impl KomariClient {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| PollError::auth("login answered without a session_token"))?;
         self.session = Some(Secret::new(token));
-        Ok(true)
+        Ok(())
     }
 
-    /// A 401 may mean the session expired: worth one more login, unless this poll just made one.
-    fn can_relogin(&self, just_logged_in: bool) -> bool {
-        matches!(self.auth, Auth::Login { .. }) && !just_logged_in
+    /// A 401 may mean the session expired: worth one more login, unless this poll made one.
+    fn can_relogin(&self) -> bool {
+        matches!(self.auth, Auth::Login { .. }) && self.relogin.allows_relogin()
     }
 
     fn auth_header(&self) -> Option<(reqwest::header::HeaderName, HeaderValue)> {
@@ -307,7 +217,7 @@ impl KomariClient {
 }
 
 /// A non-success answer as an error, with the server's own message when it sent one.
-fn refused(path: &str, status: StatusCode, body: &[u8]) -> PollError {
+pub(super) fn refused(path: &str, status: StatusCode, body: &[u8]) -> PollError {
     let message = match parse_envelope::<serde_json::Value>(body) {
         Err(Envelope::Failed(m)) => format!("HTTP {status}: {m}"),
         _ => format!("HTTP {status}"),
@@ -322,7 +232,7 @@ fn refused(path: &str, status: StatusCode, body: &[u8]) -> PollError {
 fn decode<T: DeserializeOwned + Default>(path: &str, body: &[u8]) -> Result<T, PollError> {
     parse_envelope(body).map_err(|e| match e {
         Envelope::NotJson => PollError::decode(format!("{path}: answer is not JSON")),
-        Envelope::Failed(m) => PollError::api(format!("{path}: {m}")),
+        Envelope::Failed(m) => envelope_error(path, &m, None),
         Envelope::BadData(m) => PollError::decode(format!("{path}: {m}")),
     })
 }
@@ -332,82 +242,6 @@ fn session_token_of(set_cookie: &str) -> Option<String> {
     let pair = set_cookie.split(';').next()?.trim();
     let value = pair.strip_prefix("session_token=")?;
     (!value.is_empty()).then(|| value.to_string())
-}
-
-fn upgrade_error(e: tungstenite::Error) -> PollError {
-    match e {
-        tungstenite::Error::Http(resp) => {
-            let status = resp.status();
-            let body = resp.body().as_deref().unwrap_or_default();
-            let err = refused("WebSocket upgrade", status, body);
-            if err.reason() == Reason::Auth && status == StatusCode::FORBIDDEN {
-                return PollError::auth(format!(
-                    "{} (servers refuse an Origin that does not match their address)",
-                    err.detail()
-                ));
-            }
-            err
-        }
-        tungstenite::Error::Io(e) => PollError::connect(format!("WebSocket: {e}")),
-        tungstenite::Error::Tls(e) => PollError::connect(format!("WebSocket TLS: {e}")),
-        e @ (tungstenite::Error::Url(_) | tungstenite::Error::HttpFormat(_)) => {
-            PollError::connect(format!("WebSocket: {e}"))
-        }
-        e => PollError::http(format!("WebSocket upgrade: {e}")),
-    }
-}
-
-/// True unless the server has closed the socket while it sat idle (proxies close idle sockets
-/// after about a minute). Reads only what has already arrived; never waits.
-fn is_open(socket: &mut Socket) -> bool {
-    loop {
-        match socket.next().now_or_never() {
-            None => return true,
-            // The server never pushes: anything else waiting is noise from before, skipped.
-            Some(Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_))))
-            | Some(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => continue,
-            Some(Some(Ok(Message::Close(_)))) | Some(Some(Err(_))) | Some(None) => return false,
-        }
-    }
-}
-
-/// Sends `get` and reads the reply: the first text frame.
-async fn request(socket: &mut Socket) -> Result<String, PollError> {
-    socket
-        .send(Message::text("get"))
-        .await
-        .map_err(|e| PollError::connect(format!("WebSocket send: {e}")))?;
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
-            Some(Ok(Message::Binary(bytes))) => {
-                return String::from_utf8(bytes.to_vec())
-                    .map_err(|_| PollError::decode("WebSocket reply is not UTF-8"))
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-            Some(Ok(Message::Close(frame))) => {
-                let why = frame.map_or_else(String::new, |f| format!(" ({})", f.code));
-                return Err(PollError::connect(format!(
-                    "WebSocket closed by the server mid-request{why}"
-                )));
-            }
-            // An oversized reply is a bad answer, not a lost connection.
-            Some(Err(e @ tungstenite::Error::Capacity(_))) => {
-                return Err(PollError::decode(format!("WebSocket reply: {e}")))
-            }
-            Some(Err(e)) => return Err(PollError::connect(format!("WebSocket: {e}"))),
-            None => {
-                return Err(PollError::connect(
-                    "WebSocket closed by the server mid-request",
-                ))
-            }
-        }
-    }
-}
-
-/// A polite close that never holds up the poll.
-async fn close(mut conn: Connection) {
-    let _ = tokio::time::timeout(Duration::from_millis(200), conn.socket.close(None)).await;
 }
 
 #[cfg(test)]

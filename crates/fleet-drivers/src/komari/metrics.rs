@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::client::Reconnect;
 use super::model::{Live, Node, PingSummary, PingTask, Report, Version};
+use super::socket::Reconnect;
 use crate::util::lenient::percent_to_ratio;
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 

@@ -2,13 +2,15 @@
 //! descriptions from `/api/nodes` on a slower schedule, ping loss and latency from
 //! `/api/records/ping`, and the server version.
 //!
-//! A poll: the WebSocket `get` (the live state, required: when it fails, so does the poll), then the node list when due or when
-//! a node appears that it does not describe, the version with it, then ping records of online
-//! nodes. A failed node list, version or ping section costs only its own series.
+//! A poll fetches, then maps: the WebSocket `get` (the live state, required: when it fails, so
+//! does the poll), then the node list every `nodes_every` polls or when a node appears that it
+//! does not describe, the version with it, then ping records of online nodes. A failed node
+//! list, version or ping section costs only its own series.
 
 mod client;
 pub mod metrics;
 pub mod model;
+mod socket;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,11 +21,12 @@ use serde::Deserialize;
 
 use self::client::{Auth, KomariClient};
 use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
+use crate::util::{with_context, Cached, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::Snapshot;
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "komari",
     secret_keys: &["api_key", "password"],
     families: metrics::FAMILIES,
@@ -121,9 +124,8 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         let client = KomariClient::new(&url, auth.clone(), timeout, opts.ws_max_age);
         KomariDriver {
             client,
+            nodes: Cached::new(opts.nodes_every),
             opts: opts.clone(),
-            polls: 0,
-            nodes: Vec::new(),
             version: None,
             unlisted: HashSet::new(),
         }
@@ -133,53 +135,82 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
 struct KomariDriver {
     client: KomariClient,
     opts: Arc<Options>,
-    polls: u64,
     /// The last node list, re-exported between its refreshes.
-    nodes: Vec<Node>,
+    nodes: Cached<Vec<Node>>,
+    /// The server version, read with the node list.
     version: Option<Version>,
     /// Uuids the last node list did not describe even though it was fetched for them; waiting
     /// for the next scheduled refresh rather than refetching on every poll.
     unlisted: HashSet<String>,
 }
 
+/// The live state is the poll's one required section; past it, no failure says the server as a
+/// whole is gone, so every other section is asked.
+const SECTIONS: Policy = Policy {
+    fatal: &[],
+    on_fatal: OnFatal::EndPoll,
+};
+
+/// Ping records of one poll, summarized per node as they arrive.
+struct Pings {
+    by_node: BTreeMap<String, BTreeMap<String, PingSummary>>,
+    tasks: BTreeMap<String, PingTask>,
+    /// Online nodes left out by `ping_max_nodes`.
+    omitted: usize,
+}
+
 impl Driver for KomariDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.poll_server(ctx).await
+        self.client.begin_poll();
+        let mut sections = Sections::new(SECTIONS);
+        // Without the live state there is nothing current to serve: node descriptions alone
+        // would be stale series, so the poll fails with the live state's reason.
+        let live = sections.required(self.client.live(ctx).await)?;
+        if self.nodes.scheduled() {
+            self.unlisted.clear();
+        }
+        if self.has_unknown_node(&live) {
+            self.nodes.expire();
+        }
+        if self.nodes.due() {
+            // Public even on private sites; a failure here is worth a log line, not the list.
+            let version = self.client.get::<Version>(ctx, "api/version").await;
+            if let Some(v) = sections.record(version)? {
+                self.version = Some(v);
+            }
+            sections.record(self.refresh_nodes(ctx, &live).await)?;
+        }
+        self.nodes.tick();
+        let pings = if self.opts.ping {
+            let (pings, failed) = self.pings(&live).await;
+            sections.record(failed)?;
+            Some(pings)
+        } else {
+            None
+        };
+
+        let mut b = ctx.snapshot_builder();
+        metrics::nodes(&mut b, self.listed(), Some(&live));
+        if let Some(v) = &self.version {
+            metrics::build_info(&mut b, v);
+        }
+        if let Some(p) = &pings {
+            metrics::pings(&mut b, &p.by_node, &p.tasks, p.omitted);
+        }
+        metrics::reconnects(&mut b, self.client.reconnects());
+        sections.finish(ctx, false)?;
+        Ok(b.finish())
     }
 }
 
 impl KomariDriver {
-    async fn poll_server(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        // Without the live state there is nothing current to serve: node descriptions alone
-        // would be stale series, so the poll fails with the live state's reason.
-        let live = self.client.live(ctx).await?;
-        let mut failed = Vec::new();
-        let scheduled = self.polls % self.opts.nodes_every == 0;
-        self.polls += 1;
-        if scheduled {
-            self.unlisted.clear();
-        }
-        if scheduled || self.has_unknown_node(&live) {
-            if let Err(e) = self.refresh_nodes(ctx, &live).await {
-                failed.push(e);
-            }
-        }
-        let mut b = ctx.snapshot_builder();
-        metrics::nodes(&mut b, &self.nodes, Some(&live));
-        if let Some(v) = &self.version {
-            metrics::build_info(&mut b, v);
-        }
-        if self.opts.ping {
-            let (by_node, tasks, omitted) = self.pings(&live, &mut failed).await;
-            metrics::pings(&mut b, &by_node, &tasks, omitted);
-        }
-        metrics::reconnects(&mut b, self.client.reconnects());
-        ctx.partial_errors.extend(failed);
-        Ok(b.finish())
+    /// The last node list, empty before the first.
+    fn listed(&self) -> &[Node] {
+        self.nodes.get().map_or(&[], Vec::as_slice)
     }
 
     fn has_unknown_node(&self, live: &Live) -> bool {
-        let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
+        let listed: HashSet<&str> = self.listed().iter().map(|n| n.uuid.as_str()).collect();
         live.data
             .keys()
             .chain(&live.online)
@@ -187,13 +218,8 @@ impl KomariDriver {
     }
 
     async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
-        // Public even on private sites; a failure here is worth a log line, not the node list.
-        match self.client.get::<Version>(ctx, "api/version").await {
-            Ok(v) => self.version = Some(v),
-            Err(e) => ctx.partial_errors.push(e),
-        }
-        self.nodes = self.client.get(ctx, "api/nodes").await?;
-        let listed: HashSet<&str> = self.nodes.iter().map(|n| n.uuid.as_str()).collect();
+        let nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        let listed: HashSet<&str> = nodes.iter().map(|n| n.uuid.as_str()).collect();
         self.unlisted = live
             .data
             .keys()
@@ -201,20 +227,13 @@ impl KomariDriver {
             .filter(|u| !listed.contains(u.as_str()))
             .cloned()
             .collect();
+        self.nodes.store(nodes);
         Ok(())
     }
 
     /// Ping records of up to `ping_max_nodes` online nodes (in uuid order, so the same nodes stay
-    /// in), several calls at once. Failed calls count as one partial error.
-    async fn pings(
-        &self,
-        live: &Live,
-        failed: &mut Vec<PollError>,
-    ) -> (
-        BTreeMap<String, BTreeMap<String, PingSummary>>,
-        BTreeMap<String, PingTask>,
-        usize,
-    ) {
+    /// in), several calls at once. Failed calls count as one failed section.
+    async fn pings(&self, live: &Live) -> (Pings, Result<(), PollError>) {
         let mut online: Vec<String> = live.online.clone();
         online.sort_unstable();
         online.dedup();
@@ -228,18 +247,21 @@ impl KomariDriver {
                 (uuid, answer)
             })
             .buffer_unordered(self.opts.ping_concurrency);
-        let mut by_node = BTreeMap::new();
-        let mut tasks = BTreeMap::new();
+        let mut pings = Pings {
+            by_node: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            omitted,
+        };
         let (mut errors, mut first_error) = (0usize, None);
         while let Some((uuid, answer)) = answers.next().await {
             match answer {
                 Ok(records) => {
                     let summary = records.summarize();
                     if !summary.is_empty() {
-                        by_node.insert(uuid, summary);
+                        pings.by_node.insert(uuid, summary);
                     }
                     for t in records.tasks.into_iter().filter(|t| !t.id.is_empty()) {
-                        tasks.entry(t.id.clone()).or_insert(t);
+                        pings.tasks.entry(t.id.clone()).or_insert(t);
                     }
                 }
                 Err(e) => {
@@ -248,27 +270,20 @@ impl KomariDriver {
                 }
             }
         }
-        if let Some(e) = first_error {
-            failed.push(with_context(
+        let failed = match first_error {
+            Some(e) => Err(with_context(
                 e,
                 &format!("ping records of {errors} node(s)"),
-            ));
-        }
-        (by_node, tasks, omitted)
+            )),
+            None => Ok(()),
+        };
+        (pings, failed)
     }
 }
 
 /// Uuids are hex and dashes; anything else is percent-encoded so it cannot bend the query.
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn with_context(e: PollError, what: &str) -> PollError {
-    if e.detail().is_empty() {
-        e
-    } else {
-        PollError::new(e.reason(), format!("{what}: {}", e.detail()))
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::model::{data_object, parse_answer, Answer, Login};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::md5_hex;
+use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError};
 
@@ -37,8 +37,8 @@ pub(super) struct OpenvoxClient {
     token: Option<Token>,
     /// The token answered 200 during the current poll.
     proven: bool,
-    /// A login happened during the current poll.
-    renewed: bool,
+    /// One login a poll, whether a renewal or a retry.
+    relogin: ReloginBudget,
     logins: u64,
 }
 
@@ -58,7 +58,7 @@ impl OpenvoxClient {
             token_ttl,
             token: None,
             proven: false,
-            renewed: false,
+            relogin: ReloginBudget::default(),
             logins: 0,
         }
     }
@@ -70,7 +70,7 @@ impl OpenvoxClient {
 
     pub(super) fn begin_poll(&mut self) {
         self.proven = false;
-        self.renewed = false;
+        self.relogin.new_poll();
     }
 
     /// Calls `path` with `params` plus the token; returns `data`.
@@ -92,7 +92,7 @@ impl OpenvoxClient {
                 self.proven = true;
                 Ok(data)
             }
-            Answer::Failed { .. } if !self.proven && !self.renewed => {
+            Answer::Failed { .. } if !self.proven && self.relogin.allows_relogin() => {
                 self.token = None;
                 self.login(ctx).await?;
                 match self.post(path, &params, true).await? {
@@ -136,8 +136,7 @@ impl OpenvoxClient {
     }
 
     async fn login(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        ctx.logins += 1;
-        self.renewed = true;
+        self.relogin.logging_in(ctx);
         self.token = None;
         let mut params = Map::new();
         params.insert("username".into(), self.username.clone().into());
@@ -145,9 +144,8 @@ impl OpenvoxClient {
         let data = match self.post("auth/login", &params, false).await? {
             Answer::Ok(data) => data,
             Answer::Failed { code, message } => {
-                return Err(PollError::auth(format!(
-                    "login refused: {message} (code {code})"
-                )))
+                let detail = envelope_detail("login refused", &message, Some(&code));
+                return Err(PollError::auth(detail));
             }
         };
         let login: Login = data_object(data).unwrap_or_default();
@@ -164,7 +162,7 @@ impl OpenvoxClient {
 }
 
 fn api_error(path: &str, code: String, message: String) -> PollError {
-    PollError::api(format!("{path}: {message} (code {code})"))
+    envelope_error(path, &message, Some(&code))
 }
 
 #[cfg(test)]

@@ -2,14 +2,13 @@
 //! words become numbers with the raw word kept in `*_info` series; CDR records become counters
 //! that count each record once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::model::{
-    nested, parse_port_state, parse_sip_state, time_key, Board, CdrRecord, Oem, Performance,
-    PortKind,
-};
+pub use super::calls::CallCounters;
+pub use super::cpu::CpuSampler;
+use super::model::{nested, parse_port_state, parse_sip_state, Board, Oem, Performance, PortKind};
 use crate::util::lenient::{self, percent_to_ratio};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
@@ -103,12 +102,12 @@ static SIP_EXPIRY: Family = Family::gauge(
     "Seconds until the SIP registration expires; negative when it expired that long ago.",
     &["slot", "account"],
 );
-static CALLS: Family = Family::counter(
+pub(super) static CALLS: Family = Family::counter(
     "openvox_calls_total",
     "Finished calls from the gateway's CDR records, by disposition.",
     &["disposition"],
 );
-static BILLSEC: Family = Family::counter(
+pub(super) static BILLSEC: Family = Family::counter(
     "openvox_call_billable_seconds_total",
     "Answered time of finished calls from the gateway's CDR records.",
     &[],
@@ -168,40 +167,6 @@ pub fn info(b: &mut SnapshotBuilder, oem: &Oem) {
         .maxchannels
         .map(|c| c * oem.maxslots.unwrap_or(1.0).max(1.0) * oem.maxspans.unwrap_or(1.0).max(1.0));
     b.add_opt(&CHANNELS_MAX, &[], max);
-}
-
-/// CPU usage from the processor counters. The device counts in coarse ticks (about one a
-/// second), so the ratio is taken over at least `MIN_TICKS` of them, which may span several
-/// polls; until then (and after the counters went back, a reboot) it is the ratio since boot.
-#[derive(Default)]
-pub struct CpuSampler {
-    reference: Option<(f64, f64)>,
-    ratio: Option<f64>,
-}
-
-const MIN_TICKS: f64 = 10.0;
-
-fn busy_ratio(ticks: f64, idle: f64) -> Option<f64> {
-    (ticks > 0.0).then(|| (1.0 - idle / ticks).clamp(0.0, 1.0))
-}
-
-impl CpuSampler {
-    pub fn ratio(&mut self, total: Option<f64>, idle: Option<f64>) -> Option<f64> {
-        let (total, idle) = (total?, idle?);
-        match self.reference {
-            Some((t0, i0)) if total >= t0 && idle >= i0 => {
-                if total - t0 >= MIN_TICKS {
-                    self.ratio = busy_ratio(total - t0, idle - i0);
-                    self.reference = Some((total, idle));
-                }
-            }
-            _ => {
-                self.ratio = busy_ratio(total, idle);
-                self.reference = Some((total, idle));
-            }
-        }
-        self.ratio
-    }
 }
 
 pub fn performance(b: &mut SnapshotBuilder, perf: &Performance, cpu: &mut CpuSampler) {
@@ -388,109 +353,12 @@ fn port_state(
     unrecognized.port_state += state.unknown.len() as u32;
 }
 
-/// Dispositions as label values; the device's words are the keys.
-const DISPOSITIONS: [(&str, &str); 6] = [
-    ("ANSWERED", "answered"),
-    ("NO ANSWER", "no_answer"),
-    ("BUSY", "busy"),
-    ("FAILED", "failed"),
-    ("CONGESTION", "congestion"),
-    ("UNKNOWN", "unknown"),
-];
-
-/// What identifies a CDR record besides its time.
-type RecordKey = (String, String, String, String);
-
-/// The newest record time counted in one slot, and the records counted at exactly that time
-/// (several calls can end in the same second, and arrive in different polls).
-#[derive(Default)]
-struct Watermark {
-    time: Option<i64>,
-    at_time: HashSet<RecordKey>,
-}
-
-/// Calls counted from CDR records: each record once, however many polls (and logins) see it.
-/// The state lives as long as the driver, so the counters only reset with the exporter.
-#[derive(Default)]
-pub struct CallCounters {
-    calls: BTreeMap<&'static str, f64>,
-    billsec: f64,
-    marks: BTreeMap<u64, Watermark>,
-}
-
-impl CallCounters {
-    /// Counts the records of `slot` not counted before. Records without a readable time are
-    /// left out and reported in `unrecognized`.
-    pub fn count(&mut self, slot: u64, records: &[CdrRecord], unrecognized: &mut Unrecognized) {
-        if self.calls.is_empty() {
-            for (_, label) in DISPOSITIONS {
-                self.calls.insert(label, 0.0);
-            }
-        }
-        let mark = self.marks.entry(slot).or_default();
-        let mut newest = mark.time;
-        let mut counted: Vec<(i64, RecordKey)> = Vec::new();
-        for r in records {
-            let Some(time) = time_key(&r.end).or_else(|| time_key(&r.start)) else {
-                unrecognized.cdr += 1;
-                continue;
-            };
-            let key = (
-                r.start.clone(),
-                r.end.clone(),
-                r.from_channel.clone(),
-                r.to_channel.clone(),
-            );
-            let seen = match mark.time {
-                Some(t) if time < t => true,
-                Some(t) if time == t => mark.at_time.contains(&key),
-                _ => false,
-            };
-            if seen || counted.iter().any(|(t, k)| *t == time && *k == key) {
-                continue;
-            }
-            let word = r.disposition.trim().to_ascii_uppercase();
-            let label = DISPOSITIONS
-                .iter()
-                .find(|(w, _)| *w == word)
-                .map(|(_, l)| *l)
-                .unwrap_or_else(|| {
-                    unrecognized.cdr += 1;
-                    "unknown"
-                });
-            *self.calls.entry(label).or_default() += 1.0;
-            self.billsec += r.billsec.filter(|s| *s > 0.0).unwrap_or(0.0);
-            newest = newest.max(Some(time));
-            counted.push((time, key));
-        }
-        if newest != mark.time {
-            mark.at_time.clear();
-            mark.time = newest;
-        }
-        mark.at_time.extend(
-            counted
-                .into_iter()
-                .filter(|(t, _)| Some(*t) == newest)
-                .map(|(_, k)| k),
-        );
-    }
-
-    /// Exports the counters once a CDR answer has been read.
-    pub fn export(&self, b: &mut SnapshotBuilder) {
-        if self.calls.is_empty() {
-            return;
-        }
-        for (label, n) in &self.calls {
-            b.add(&CALLS, &[label], *n);
-        }
-        b.add(&BILLSEC, &[], self.billsec);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Real gateway answers (fixtures/openvox) through the wire types and the mapping.
-    use super::super::model::{data_object, parse_answer, Answer, DeviceInfo, Interface};
+    use super::super::model::{
+        data_object, parse_answer, Answer, CdrRecord, DeviceInfo, Interface,
+    };
     use super::*;
     use crate::util::testing::fixture;
     use crate::util::testing::has;

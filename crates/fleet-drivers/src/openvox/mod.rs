@@ -3,28 +3,31 @@
 //!
 //! Calls per poll, one at a time: `sys_info/performance`, `sys_info/interface` for each slot,
 //! `sys_info/device_info` (no token needed, delayed 0–2 s by the device), and `sys_info/cdr` for
-//! each slot when `cdr = true`; `sys_info/oem` after each login and hourly. A failed section
-//! costs only its own series.
+//! each slot when `cdr = true`; `sys_info/oem` after each login and about hourly (every
+//! hour's worth of polls). A poll fetches every section's answer, then maps them; a failed
+//! section costs only its own series.
 
+mod calls;
 mod client;
+mod cpu;
 pub mod metrics;
 pub mod model;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
-use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
-use crate::util::Sections;
+use self::model::{cdr_records, data_object, CdrRecord, DeviceInfo, Interface, Oem, Performance};
+use crate::util::{Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
-pub const KIND: Kind = Kind {
+pub(crate) const KIND: Kind = Kind {
     name: "openvox",
     secret_keys: &["password"],
     families: metrics::FAMILIES,
@@ -32,6 +35,7 @@ pub const KIND: Kind = Kind {
 };
 
 /// `sys_info/oem` changes only with firmware; the document says to read it once after login.
+/// It is read again after this long's worth of polls all the same.
 const OEM_EVERY: Duration = Duration::from_secs(3600);
 /// A guard against a `maxslots` no gateway has: every slot costs a call per poll.
 const MAX_SLOTS: u64 = 16;
@@ -65,6 +69,8 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.token_ttl < Duration::from_secs(10) {
         return Err("token_ttl: must be at least 10s".into());
     }
+    let oem_every = (OEM_EVERY.as_secs_f64() / spec.interval.as_secs_f64().max(1e-3)).ceil();
+    let oem_every = (oem_every as u64).max(1);
     let opts = Arc::new(opts);
     let (url, timeout) = (spec.url.clone(), spec.timeout);
     Ok(factory(move || {
@@ -78,33 +84,46 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         OpenvoxDriver {
             client,
             cdr: opts.cdr,
-            oem: None,
+            oem: Cached::new(oem_every),
+            oem_logins: 0,
             cpu: CpuSampler::default(),
             calls: CallCounters::default(),
         }
     }))
 }
 
-/// The last `sys_info/oem` answer and when it was read.
-struct CachedOem {
-    oem: Oem,
-    read: Instant,
-    /// The client's login count at the time: a new login (maybe a rebooted, upgraded device)
-    /// makes it due again.
-    logins: u64,
-}
-
 struct OpenvoxDriver {
     client: OpenvoxClient,
     cdr: bool,
-    oem: Option<CachedOem>,
+    /// The last `sys_info/oem` answer, read about hourly and after every login.
+    oem: Cached<Oem>,
+    /// The client's login count when the OEM answer was read: a new login (maybe a rebooted,
+    /// upgraded device) makes it due again.
+    oem_logins: u64,
     cpu: CpuSampler,
     calls: CallCounters,
 }
 
+/// The typed answers of one poll; a failed section has none.
+#[derive(Default)]
+struct Answers {
+    performance: Option<Performance>,
+    /// By slot number.
+    interfaces: Vec<(u64, Interface)>,
+    device_info: Option<DeviceInfo>,
+    /// By slot number; only with `cdr = true`.
+    cdr: Vec<(u64, Vec<CdrRecord>)>,
+}
+
 impl Driver for OpenvoxDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.poll_gateway(ctx).await
+        self.client.begin_poll();
+        let mut sections = Sections::new(Policy::DEVICE);
+        let answers = self.fetch(ctx, &mut sections).await?;
+        let mut b = ctx.snapshot_builder();
+        self.map(&mut b, &answers, ctx);
+        sections.finish(ctx, false)?;
+        Ok(b.finish())
     }
 }
 
@@ -119,85 +138,105 @@ fn slot_params(slot: u64) -> Map<String, Value> {
 }
 
 impl OpenvoxDriver {
-    async fn poll_gateway(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
-        self.client.begin_poll();
-        let mut b = ctx.snapshot_builder();
-        let mut unrecognized = Unrecognized::default();
-        let mut sections = Sections::default();
-
-        sections.record(self.performance(ctx, &mut b).await)?;
+    /// Every section's answer, one call at a time.
+    async fn fetch(
+        &mut self,
+        ctx: &mut PollContext,
+        sections: &mut Sections,
+    ) -> Result<Answers, PollError> {
+        let mut a = Answers {
+            performance: sections.record(self.performance(ctx).await)?,
+            ..Answers::default()
+        };
         // A cached OEM answer is not a section that succeeded: a gateway answering nothing but
         // garbage must fail the poll rather than serve the cache.
-        if self.oem_due() {
+        if self.client.logins() != self.oem_logins {
+            self.oem.expire();
+        }
+        if self.oem.due() {
             sections.record(self.refresh_oem(ctx).await)?;
         }
-        if let Some(cached) = &self.oem {
-            metrics::info(&mut b, &cached.oem);
-        }
+        self.oem.tick();
         let slots = self.slots();
         for slot in 0..slots {
-            let r = self.interface(ctx, &mut b, slot, &mut unrecognized).await;
-            sections.record(r)?;
+            if let Some(iface) = sections.record(self.interface(ctx, slot).await)? {
+                a.interfaces.push((slot, iface));
+            }
         }
-        sections.record(self.device_info(&mut b).await)?;
+        a.device_info = sections.record(self.device_info().await)?;
         if self.cdr {
             for slot in 0..slots {
-                let r = self.cdr(ctx, slot, &mut unrecognized).await;
-                sections.record(r)?;
+                if let Some(records) = sections.record(self.cdr(ctx, slot).await)? {
+                    a.cdr.push((slot, records));
+                }
             }
-            self.calls.export(&mut b);
         }
-        unrecognized.export(&mut b);
+        Ok(a)
+    }
 
-        sections.finish(ctx)?;
-        Ok(b.finish())
+    /// One poll's answers → samples. Nested fields of a board that cannot be read cost only
+    /// their own series and become partial errors.
+    fn map(&mut self, b: &mut SnapshotBuilder, a: &Answers, ctx: &mut PollContext) {
+        let mut unrecognized = Unrecognized::default();
+        if let Some(perf) = &a.performance {
+            metrics::performance(b, perf, &mut self.cpu);
+        }
+        if let Some(oem) = self.oem.get() {
+            metrics::info(b, oem);
+        }
+        for (slot, iface) in &a.interfaces {
+            let mut problems = Vec::new();
+            for board in &iface.interface {
+                let label = board.slotnum.map_or(*slot, |s| s as u64).to_string();
+                metrics::board(
+                    b,
+                    iface.uptime,
+                    &label,
+                    board,
+                    &mut unrecognized,
+                    &mut problems,
+                );
+            }
+            ctx.partial_errors
+                .extend(problems.into_iter().map(decode("sys_info/interface")));
+        }
+        if let Some(info) = &a.device_info {
+            metrics::storage(b, info.use_storage);
+        }
+        if self.cdr {
+            for (slot, records) in &a.cdr {
+                self.calls.count(*slot, records, &mut unrecognized);
+            }
+            self.calls.export(b);
+        }
+        unrecognized.export(b);
     }
 
     /// Slots to read: `maxslots` from `sys_info/oem`, or slot 0 until it is known.
     fn slots(&self) -> u64 {
-        let max = self.oem.as_ref().and_then(|c| c.oem.maxslots);
+        let max = self.oem.get().and_then(|oem| oem.maxslots);
         max.map_or(1, |n| (n.max(1.0) as u64).min(MAX_SLOTS))
     }
 
-    async fn performance(
-        &mut self,
-        ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
-    ) -> Result<(), PollError> {
+    async fn performance(&mut self, ctx: &mut PollContext) -> Result<Performance, PollError> {
         const PATH: &str = "sys_info/performance";
         let data = self.client.call(ctx, PATH, Map::new()).await?;
-        let perf: Performance = data_object(data).map_err(decode(PATH))?;
-        metrics::performance(b, &perf, &mut self.cpu);
-        Ok(())
-    }
-
-    /// Whether to read the OEM answer: after every login, as the document says, and hourly.
-    fn oem_due(&self) -> bool {
-        let logins = self.client.logins();
-        self.oem
-            .as_ref()
-            .is_none_or(|c| c.logins != logins || c.read.elapsed() >= OEM_EVERY)
+        data_object(data).map_err(decode(PATH))
     }
 
     async fn refresh_oem(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
         const PATH: &str = "sys_info/oem";
         let data = self.client.call(ctx, PATH, Map::new()).await?;
-        let oem: Oem = data_object(data).map_err(decode(PATH))?;
-        self.oem = Some(CachedOem {
-            oem,
-            read: Instant::now(),
-            logins: self.client.logins(),
-        });
+        self.oem.store(data_object(data).map_err(decode(PATH))?);
+        self.oem_logins = self.client.logins();
         Ok(())
     }
 
     async fn interface(
         &mut self,
         ctx: &mut PollContext,
-        b: &mut SnapshotBuilder,
         slot: u64,
-        unrecognized: &mut Unrecognized,
-    ) -> Result<(), PollError> {
+    ) -> Result<Interface, PollError> {
         const PATH: &str = "sys_info/interface";
         let data = self.client.call(ctx, PATH, slot_params(slot)).await?;
         let iface: Interface = data_object(data).map_err(decode(PATH))?;
@@ -206,39 +245,23 @@ impl OpenvoxDriver {
                 "{PATH}: slot {slot} lists no interface board"
             )));
         }
-        let mut problems = Vec::new();
-        for board in &iface.interface {
-            let label = board.slotnum.map_or(slot, |s| s as u64).to_string();
-            metrics::board(b, iface.uptime, &label, board, unrecognized, &mut problems);
-        }
-        let problems = problems.into_iter().map(decode(PATH));
-        ctx.partial_errors.extend(problems);
-        Ok(())
+        Ok(iface)
     }
 
-    async fn device_info(&mut self, b: &mut SnapshotBuilder) -> Result<(), PollError> {
+    async fn device_info(&mut self) -> Result<DeviceInfo, PollError> {
         const PATH: &str = "sys_info/device_info";
         let data = self.client.call_anonymous(PATH).await?;
-        let info: DeviceInfo = data_object(data).map_err(decode(PATH))?;
-        metrics::storage(b, info.use_storage);
-        Ok(())
+        data_object(data).map_err(decode(PATH))
     }
 
-    async fn cdr(
-        &mut self,
-        ctx: &mut PollContext,
-        slot: u64,
-        unrecognized: &mut Unrecognized,
-    ) -> Result<(), PollError> {
+    async fn cdr(&mut self, ctx: &mut PollContext, slot: u64) -> Result<Vec<CdrRecord>, PollError> {
         const PATH: &str = "sys_info/cdr";
         let mut params = slot_params(slot);
         for key in ["limit", "source_tpl", "source"] {
             params.insert(key.into(), "".into());
         }
         let data = self.client.call(ctx, PATH, params).await?;
-        let records = cdr_records(data).map_err(decode(PATH))?;
-        self.calls.count(slot, &records, unrecognized);
-        Ok(())
+        cdr_records(data).map_err(decode(PATH))
     }
 }
 

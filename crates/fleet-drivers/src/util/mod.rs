@@ -1,49 +1,20 @@
-//! What the drivers share: HTTP plumbing, lenient readers, the section tally and small helpers.
+//! What the drivers share: HTTP plumbing, lenient readers, the section tally, the cached-answer
+//! refresh, the re-login budget, envelope errors and small helpers.
 
+mod cached;
+mod errors;
 pub mod http;
 pub mod lenient;
+mod relogin;
+mod sections;
 
-use fleet_core::driver::{PollContext, PollError, Reason};
-
-/// Tallies the sections of one poll: a failure that says the device as a whole cannot be polled
-/// now ends the poll, the others cost one section, and a poll in which every section failed
-/// fails with the first error.
-#[derive(Debug, Default)]
-pub struct Sections {
-    succeeded: usize,
-    failed: Vec<PollError>,
-}
-
-impl Sections {
-    /// Records a section's outcome; `Err` means the poll must stop with that error.
-    pub fn record(&mut self, result: Result<(), PollError>) -> Result<(), PollError> {
-        match result {
-            Ok(()) => self.succeeded += 1,
-            Err(e)
-                if matches!(
-                    e.reason(),
-                    Reason::Timeout | Reason::Connect | Reason::Auth | Reason::Http
-                ) =>
-            {
-                return Err(e)
-            }
-            Err(e) => self.failed.push(e),
-        }
-        Ok(())
-    }
-
-    /// Moves the failed sections into `ctx` as partial errors, unless none succeeded.
-    pub fn finish(mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        if self.succeeded == 0 && !self.failed.is_empty() {
-            return Err(self.failed.remove(0));
-        }
-        ctx.partial_errors.extend(self.failed);
-        Ok(())
-    }
-}
+pub(crate) use self::cached::Cached;
+pub(crate) use self::errors::{envelope_detail, envelope_error, with_context};
+pub(crate) use self::relogin::ReloginBudget;
+pub(crate) use self::sections::{OnFatal, Policy, Sections};
 
 /// Lowercase hex of a text's MD5, the password hash several device logins expect.
-pub fn md5_hex(text: &str) -> String {
+pub(crate) fn md5_hex(text: &str) -> String {
     use md5::{Digest, Md5};
     Md5::digest(text.as_bytes())
         .iter()
