@@ -8,12 +8,11 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
-use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use url::Url;
 
-use super::model::{parse_envelope, Envelope, Live};
+use super::model::{parse_envelope, refused, Envelope, Live};
 use super::socket::{self, Connection, LiveSocket, Reconnect, Socket};
 use crate::util::http::{self, MAX_BODY_BYTES};
 use crate::util::{envelope_error, ReloginBudget};
@@ -216,19 +215,6 @@ impl KomariClient {
     }
 }
 
-/// A non-success answer as an error, with the server's own message when it sent one.
-pub(super) fn refused(path: &str, status: StatusCode, body: &[u8]) -> PollError {
-    let message = match parse_envelope::<serde_json::Value>(body) {
-        Err(Envelope::Failed(m)) => format!("HTTP {status}: {m}"),
-        _ => format!("HTTP {status}"),
-    };
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        PollError::auth(format!("{path}: {message}"))
-    } else {
-        PollError::http(format!("{path}: {message}"))
-    }
-}
-
 fn decode<T: DeserializeOwned + Default>(path: &str, body: &[u8]) -> Result<T, PollError> {
     parse_envelope(body).map_err(|e| match e {
         Envelope::NotJson => PollError::decode(format!("{path}: answer is not JSON")),
@@ -246,6 +232,8 @@ fn session_token_of(set_cookie: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use reqwest::StatusCode;
+
     use super::*;
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use fleet_core::driver::PollError;
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -317,6 +319,19 @@ impl PingRecords {
                 (task.to_string(), summary)
             })
             .collect()
+    }
+}
+
+/// A non-success answer as an error, with the server's own message when it sent one.
+pub(super) fn refused(path: &str, status: StatusCode, body: &[u8]) -> PollError {
+    let message = match parse_envelope::<serde_json::Value>(body) {
+        Err(Envelope::Failed(m)) => format!("HTTP {status}: {m}"),
+        _ => format!("HTTP {status}"),
+    };
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        PollError::auth(format!("{path}: {message}"))
+    } else {
+        PollError::http(format!("{path}: {message}"))
     }
 }
 

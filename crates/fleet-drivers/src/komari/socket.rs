@@ -19,8 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
-use super::client::refused;
-use super::model::{parse_envelope, Envelope, Live};
+use super::model::{parse_envelope, refused, Envelope, Live};
 use crate::util::envelope_error;
 use crate::util::http::MAX_BODY_BYTES;
 use fleet_core::driver::{PollError, Reason};

@@ -6,9 +6,20 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::metrics::{Unrecognized, BILLSEC, CALLS};
 use super::model::{time_key, CdrRecord};
-use fleet_core::snapshot::SnapshotBuilder;
+use super::unrecognized::Unrecognized;
+use fleet_core::snapshot::{Family, SnapshotBuilder};
+
+pub(super) static CALLS: Family = Family::counter(
+    "openvox_calls_total",
+    "Finished calls from the gateway's CDR records, by disposition.",
+    &["disposition"],
+);
+pub(super) static BILLSEC: Family = Family::counter(
+    "openvox_call_billable_seconds_total",
+    "Answered time of finished calls from the gateway's CDR records.",
+    &[],
+);
 
 /// Dispositions as label values; the device's words are the keys.
 const DISPOSITIONS: [(&str, &str); 6] = [

@@ -7,8 +7,11 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 pub use super::calls::CallCounters;
+use super::calls::{BILLSEC, CALLS};
 pub use super::cpu::CpuSampler;
 use super::model::{nested, parse_port_state, parse_sip_state, Board, Oem, Performance, PortKind};
+pub use super::unrecognized::Unrecognized;
+use super::unrecognized::UNRECOGNIZED;
 use crate::util::lenient::{self, percent_to_ratio};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
@@ -102,22 +105,6 @@ static SIP_EXPIRY: Family = Family::gauge(
     "Seconds until the SIP registration expires; negative when it expired that long ago.",
     &["slot", "account"],
 );
-pub(super) static CALLS: Family = Family::counter(
-    "openvox_calls_total",
-    "Finished calls from the gateway's CDR records, by disposition.",
-    &["disposition"],
-);
-pub(super) static BILLSEC: Family = Family::counter(
-    "openvox_call_billable_seconds_total",
-    "Answered time of finished calls from the gateway's CDR records.",
-    &[],
-);
-static UNRECOGNIZED: Family = Family::gauge(
-    "openvox_unrecognized_values",
-    "Values in the last poll the exporter did not recognise (kept raw where a series shows them).",
-    &["field"],
-);
-
 pub static FAMILIES: &[&Family] = &[
     &INFO,
     &CHANNELS_MAX,
@@ -182,28 +169,6 @@ pub fn performance(b: &mut SnapshotBuilder, perf: &Performance, cpu: &mut CpuSam
 
 pub fn storage(b: &mut SnapshotBuilder, use_storage: Option<f64>) {
     b.add_opt(&STORAGE, &[], use_storage.map(percent_to_ratio));
-}
-
-/// Values the exporter did not recognise in one poll, by the field they came from.
-#[derive(Debug, Default)]
-pub struct Unrecognized {
-    pub port_state: u32,
-    pub hook_state: u32,
-    pub sip_state: u32,
-    pub cdr: u32,
-}
-
-impl Unrecognized {
-    pub fn export(&self, b: &mut SnapshotBuilder) {
-        for (field, n) in [
-            ("port_state", self.port_state),
-            ("hook_state", self.hook_state),
-            ("sip_state", self.sip_state),
-            ("cdr", self.cdr),
-        ] {
-            b.add(&UNRECOGNIZED, &[field], f64::from(n));
-        }
-    }
 }
 
 /// Maps one interface board. Nested fields that cannot be read are reported in `problems` (by

@@ -12,6 +12,7 @@ mod client;
 mod cpu;
 pub mod metrics;
 pub mod model;
+mod unrecognized;
 
 use std::sync::Arc;
 use std::time::Duration;

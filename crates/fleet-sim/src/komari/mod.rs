@@ -29,6 +29,8 @@ use std::time::Duration;
 
 pub use config::{Fault, KomariSimConfig, WsFault};
 
+use axum::routing::get;
+
 use crate::handle::{SimHandle, Switches};
 use crate::util::lock;
 use server::Shared;
@@ -44,8 +46,14 @@ impl KomariSim {
     pub async fn start(cfg: KomariSimConfig) -> std::io::Result<KomariSim> {
         let switches = Switches::new(Fault::None);
         let shared = Arc::new(Shared::new(cfg, Arc::clone(&switches)));
-        let handle =
-            SimHandle::serve(server::router(Arc::clone(&shared)), "komari", switches).await?;
+        let handle = SimHandle::serve(
+            server::routes()
+                .route("/api/clients", get(socket::upgrade))
+                .with_state(Arc::clone(&shared)),
+            "komari",
+            switches,
+        )
+        .await?;
         Ok(KomariSim { handle, shared })
     }
 

@@ -1,7 +1,8 @@
 //! The server's HTTP side: `/api/version` (public even on private sites), `/api/public`,
 //! `/api/me`, `POST /api/login` with its `session_token` cookie, `/api/nodes` and
 //! `/api/records/ping`; the private-site check (Bearer API key or session) and the injected
-//! HTTP faults. Sessions are bounded. The WebSocket half is in `socket`.
+//! HTTP faults. Sessions are bounded. The WebSocket half is in `socket`, which shares this
+//! state; the handle joins the two routers.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +19,6 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::config::{Fault, KomariSimConfig, WsFault};
-use super::socket;
 use super::wire::success;
 use super::world::{node_uuid, World};
 use crate::handle::Switches;
@@ -130,7 +130,8 @@ impl Shared {
     }
 }
 
-pub(super) fn router(shared: Arc<Shared>) -> Router {
+/// The HTTP routes; the handle adds the WebSocket one and the state.
+pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/version", get(version))
         .route("/api/public", get(public))
@@ -138,8 +139,6 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/login", post(login))
         .route("/api/nodes", get(nodes))
         .route("/api/records/ping", get(ping_records))
-        .route("/api/clients", get(socket::upgrade))
-        .with_state(shared)
 }
 
 /// Public even on private sites (notes).
