@@ -349,53 +349,27 @@ pub fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Du
     parse_duration(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
-/// Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, or a bare number of seconds.
+/// Parses a duration as humantime writes one (`"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, `"1d"`,
+/// `"1h 30m"`), or a bare number of seconds (`15`, `2.5`, `"15"`). Zero is refused: a zero
+/// interval or timeout would spin or fail every poll.
 pub fn parse_duration(v: &Value) -> Result<Duration, String> {
     let s = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.trim().to_string(),
         other => return Err(format!("expected a duration like \"30s\", got {other}")),
     };
-    let bad = || format!("expected a duration like \"30s\", \"5m\" or \"500ms\", got {s:?}");
-    if let Ok(secs) = s.parse::<f64>() {
-        let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
-        return non_zero(&s, d);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s.as_str();
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            "d" => n * 86400.0,
-            _ => return Err(bad()),
-        };
-        total = Duration::try_from_secs_f64(secs)
-            .ok()
-            .and_then(|d| total.checked_add(d))
-            .ok_or_else(bad)?;
-        rest = tail;
-    }
-    non_zero(&s, total)
-}
-
-fn non_zero(s: &str, d: Duration) -> Result<Duration, String> {
+    let bad = |why: &dyn fmt::Display| {
+        format!("expected a duration like \"30s\", \"5m\" or \"500ms\", got {s:?}: {why}")
+    };
+    // humantime insists on a unit; a bare number has always meant seconds here.
+    let d = match s.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| bad(&e))?,
+        Err(_) => humantime::parse_duration(&s).map_err(|e| bad(&e))?,
+    };
     if d.is_zero() {
-        Err(format!("duration {s:?} must be above zero"))
-    } else {
-        Ok(d)
+        return Err(format!("duration {s:?} must be above zero"));
     }
+    Ok(d)
 }
 
 /// Replaces `${VAR}` in every string value with the environment variable's value.
@@ -450,6 +424,7 @@ pub enum Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn durations() {
@@ -468,5 +443,32 @@ mod tests {
         assert!(d("").is_err());
         // A sum past Duration::MAX once panicked.
         assert!(d("18446744073709551615s18446744073709551615s").is_err());
+    }
+
+    #[test]
+    fn durations_in_every_accepted_form() {
+        let d = |v: Value| parse_duration(&v);
+        assert_eq!(d(json!("1d")), Ok(Duration::from_secs(86400)));
+        assert_eq!(d(json!("  45s \n")), Ok(Duration::from_secs(45)));
+        assert_eq!(d(json!("15")), Ok(Duration::from_secs(15)));
+        assert_eq!(d(json!(" 2.5 ")), Ok(Duration::from_millis(2500)));
+        assert_eq!(d(json!(0.25)), Ok(Duration::from_millis(250)));
+        assert_eq!(d(json!("1h 30m")), Ok(Duration::from_secs(5400)));
+        for refused in [
+            json!(0),
+            json!("0"),
+            json!(-1),
+            json!("-1"),
+            json!("   "),
+            json!("1e400"),
+            json!("18446744073709551616"),
+            json!("99999999999999999999d"),
+            json!(true),
+            json!(["30s"]),
+        ] {
+            assert!(d(refused.clone()).is_err(), "{refused} was accepted");
+        }
+        let e = d(json!("10 parsecs")).unwrap_err();
+        assert!(e.contains("\"10 parsecs\""), "{e}");
     }
 }
