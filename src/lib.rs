@@ -1,7 +1,7 @@
 //! The fleet-exporter binary's library half: what integration tests and benchmarks drive.
 //!
 //! It serves what the core holds: the HTTP endpoints ([`server`]), TLS and basic auth in front
-//! of them ([`web`]), demo mode ([`demo`], feature `demo`) and the allocator settings
+//! of them and the one serve path for plain and TLS listeners ([`web`]), demo mode ([`demo`], feature `demo`) and the allocator settings
 //! ([`allocator`]). The device-neutral core is `fleet-core`, the drivers are `fleet-drivers`
 //! (whose `KINDS` is the registry handed to the core), the simulators are `fleet-sim`.
 

@@ -197,9 +197,8 @@ async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<(
     );
     tokio::spawn(reload_on_sighup(app.clone()));
     web::serve(
-        listener,
-        server::router(app.clone()),
-        &web,
+        web::Listener::new(listener, &web)?,
+        web::protect(server::router(app.clone()), &web),
         shutdown_signal(),
     )
     .await?;
