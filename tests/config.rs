@@ -169,3 +169,11 @@ fn common_keys_stay_out_of_driver_options() {
     let keys: Vec<_> = t.options.keys().map(String::as_str).collect();
     assert_eq!(keys, ["password"]);
 }
+
+#[test]
+fn an_unknown_kind_is_reported_before_missing_keys() {
+    let e = parse("[[targets]]\nname = \"a\"\nkind = \"nope\"\n").unwrap_err();
+    assert!(e.contains("target \"a\".kind"), "{e}");
+    let e = parse("[[targets]]\nname = \"a\"\nkind = \"ikuai\"\n").unwrap_err();
+    assert!(e.contains("target \"a\"") && e.contains("url"), "{e}");
+}

@@ -157,7 +157,9 @@ struct TargetName {
 struct RawTarget {
     name: String,
     kind: String,
-    url: String,
+    /// Checked after `kind`: a file naming an unknown kind hears about that first, whatever
+    /// else it lacks.
+    url: Option<String>,
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
     interval: Option<Duration>,
     #[serde(default, deserialize_with = "deserialize_optional_duration")]
@@ -311,6 +313,7 @@ fn configure(
             format!("unknown kind {kind_name:?} (known: {})", known.join(", ")),
         )
     })?;
+    let url = url.ok_or_else(|| ConfigError::at(&path, "missing field `url`"))?;
     let url = parse_url(&url).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?;
     let interval = target_interval.unwrap_or(interval);
     // A default timeout never exceeds the target's own interval; an explicit one must fit.
