@@ -20,7 +20,7 @@ use fleet_core::config::{Config, FileFormat, Source};
 use fleet_core::driver::PollContext;
 use fleet_core::exposition::{render, render_shared, Format};
 use fleet_core::snapshot::Snapshot;
-use fleet_exporter::server;
+use fleet_exporter::{server, web};
 use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 
 /// LAN clients per simulated router.
@@ -203,7 +203,7 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
         let router = server::router(app.clone()).route("/floor", floor_route);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(server::serve(listener, router, std::future::pending()));
+        let server = tokio::spawn(web::serve(listener, router, std::future::pending()));
         let client = reqwest::Client::new();
 
         let rss_before = rss_bytes();

@@ -2,7 +2,8 @@
 //!
 //! It serves what the core holds: the HTTP endpoints ([`server`], with service discovery in
 //! `sd` and the exporter's own series in [`self_metrics`]), TLS and basic auth in front of them
-//! ([`web`]), demo mode ([`demo`], feature `demo`) and the allocator settings
+//! and the one serve path for plain and TLS listeners ([`web`]), demo mode ([`demo`], feature
+//! `demo`) and the allocator settings
 //! ([`allocator`]). The device-neutral core is `fleet-core`, the drivers are `fleet-drivers`
 //! (whose `KINDS` is the registry handed to the core), the simulators are `fleet-sim`.
 

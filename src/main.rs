@@ -222,15 +222,17 @@ async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<(
     );
     tokio::spawn(reload_on_sighup(app.clone()));
     web::serve(
-        listener,
-        server::router_with(
-            app.clone(),
-            &server::Options {
-                telemetry_path: cli.telemetry_path.clone(),
-                exporter_metrics: !cli.disable_exporter_metrics,
-            },
+        web::Listener::new(listener, &web)?,
+        web::protect(
+            server::router_with(
+                app.clone(),
+                &server::Options {
+                    telemetry_path: cli.telemetry_path.clone(),
+                    exporter_metrics: !cli.disable_exporter_metrics,
+                },
+            ),
+            &web,
         ),
-        &web,
         shutdown_signal(),
     )
     .await?;

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::fmt::Write;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,13 +12,10 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{middleware, Extension, Router};
 use http_body::{Frame, SizeHint};
 use serde::Deserialize;
-use tokio::net::TcpListener;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
-use tracing::debug;
 
 use fleet_core::app::{App, REVISION, VERSION};
 use fleet_core::exposition::{render_shared, Format};
@@ -73,24 +69,6 @@ pub fn router_with(app: Arc<App>, options: &Options) -> Router {
         // The fastest level already keeps most bytes off the wire (BENCHMARKS.md has the
         // figures); a client that does not ask gets the uncompressed, zero-copy body.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
-}
-
-/// Serves `router` on `listener` until `shutdown` completes. Nagle's algorithm is off: a scrape
-/// is written as many pieces, and the kernel would hold the last small one back until the
-/// client's delayed ACK, adding 40 ms to a scrape.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// What the handlers know of the options.

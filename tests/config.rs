@@ -118,3 +118,62 @@ fn yaml_works_too() {
     assert_eq!(c.targets[0].spec.interval, Duration::from_secs(60));
     assert_eq!(c.targets[0].spec.options["max_clients"], 10);
 }
+
+#[test]
+fn a_target_without_a_usable_name_is_named_by_its_index() {
+    let e = parse(&ONE.replace("name = \"hq\"", "")).unwrap_err();
+    assert!(e.contains("targets[0]") && e.contains("name"), "{e}");
+    let e = parse(&ONE.replace("name = \"hq\"", "name = 5")).unwrap_err();
+    assert!(e.contains("targets[0].name"), "{e}");
+    let e = parse(&format!(
+        "{ONE}\n{}",
+        ONE.replace("name = \"hq\"", "name = \" \"")
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("targets[1].name") && e.contains("non-empty"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duration_errors_name_the_key() {
+    let e = parse(&format!("{ONE}interval = \"10 parsecs\"\n")).unwrap_err();
+    assert!(
+        e.contains("target \"hq\".interval") && e.contains("parsecs"),
+        "{e}"
+    );
+    let e = parse(&format!("[defaults]\ninterval = \"0s\"\n{ONE}")).unwrap_err();
+    assert!(
+        e.contains("defaults.interval") && e.contains("above zero"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{ONE}backoff_max = \"18446744073709551615s18446744073709551615s\"\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("target \"hq\".backoff_max"), "{e}");
+    let e = parse(&ONE.replace("kind = \"ikuai\"", "kind = 3")).unwrap_err();
+    assert!(e.contains("target \"hq\".kind"), "{e}");
+}
+
+#[test]
+fn common_keys_stay_out_of_driver_options() {
+    let c = parse(&format!(
+        "{ONE}interval = 60\ntimeout = \"5s\"\nbackoff_max = \"10m\"\n"
+    ))
+    .unwrap();
+    let t = &c.targets[0].spec;
+    assert_eq!(t.interval, Duration::from_secs(60));
+    assert_eq!(t.backoff_max, Duration::from_secs(600));
+    let keys: Vec<_> = t.options.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["password"]);
+}
+
+#[test]
+fn an_unknown_kind_is_reported_before_missing_keys() {
+    let e = parse("[[targets]]\nname = \"a\"\nkind = \"nope\"\n").unwrap_err();
+    assert!(e.contains("target \"a\".kind"), "{e}");
+    let e = parse("[[targets]]\nname = \"a\"\nkind = \"ikuai\"\n").unwrap_err();
+    assert!(e.contains("target \"a\"") && e.contains("url"), "{e}");
+}

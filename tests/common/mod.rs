@@ -64,9 +64,10 @@ pub(crate) async fn start_exporter_full(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if web.tls_enabled() { "https" } else { "http" };
     let url = format!("{scheme}://{}", listener.local_addr().unwrap());
-    let router = server::router_with(app.clone(), options);
+    let listener = web::Listener::new(listener, &web).unwrap();
+    let router = web::protect(server::router_with(app.clone(), options), &web);
     let server = tokio::spawn(async move {
-        let _ = web::serve(listener, router, &web, std::future::pending()).await;
+        let _ = web::serve(listener, router, std::future::pending()).await;
     });
     Exporter { app, url, server }
 }

@@ -62,8 +62,9 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     defaults: RawDefaults,
+    /// Read one by one ([`RawTarget::read`]), so errors name the target rather than its index.
     #[serde(default)]
-    targets: Vec<Map<String, Value>>,
+    targets: Vec<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -75,9 +76,72 @@ struct RawServer {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
-    interval: Option<Value>,
-    timeout: Option<Value>,
-    backoff_max: Option<Value>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    interval: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    backoff_max: Option<Duration>,
+}
+
+/// A target's name, read before the rest: every later error about the target is reported
+/// under it, and until it is known only the target's index can say which one is meant.
+#[derive(Deserialize)]
+#[serde(expecting = "a target table")]
+struct TargetName {
+    name: String,
+}
+
+/// One `[[targets]]` table. The common keys ([`COMMON_KEYS`]) are fields; every other key is
+/// the driver's, collected into `options`, so the driver never sees a common key.
+#[derive(Deserialize)]
+#[serde(expecting = "a target table")]
+struct RawTarget {
+    name: String,
+    kind: String,
+    /// Checked after `kind`: a file naming an unknown kind hears about that first, whatever
+    /// else it lacks.
+    url: Option<String>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    interval: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_optional_duration")]
+    backoff_max: Option<Duration>,
+    #[serde(flatten)]
+    options: Map<String, Value>,
+}
+
+impl RawTarget {
+    /// Reads the `i`th target, naming it (or, without a usable name, its index) on error.
+    fn read(i: usize, table: Value) -> Result<RawTarget, ConfigError> {
+        let index = format!("targets[{i}]");
+        let TargetName { name } = deserialize_at(&index, &table)?;
+        if name.trim().is_empty() {
+            return Err(ConfigError::at(
+                &format!("{index}.name"),
+                "must be a non-empty string",
+            ));
+        }
+        deserialize_at(&format!("target {name:?}"), table)
+    }
+}
+
+/// Deserializes `value`, prefixing an error with `at` and the key it concerns: `at.key: why`.
+fn deserialize_at<'de, T: Deserialize<'de>>(
+    at: &str,
+    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        match (at.is_empty(), key.as_str()) {
+            (true, ".") => ConfigError(inner.to_string()),
+            (true, key) => ConfigError::at(key, inner),
+            (false, ".") => ConfigError::at(at, inner),
+            (false, key) => ConfigError::at(&format!("{at}.{key}"), inner),
+        }
+    })
 }
 
 /// The file formats a config may be written in.
@@ -135,8 +199,7 @@ impl Config {
             .try_deserialize()
             .map_err(|e| ConfigError(e.to_string()))?;
         expand_env(&mut tree, "")?;
-        let raw: RawConfig =
-            serde_json::from_value(tree).map_err(|e| ConfigError(e.to_string()))?;
+        let raw: RawConfig = deserialize_at("", tree)?;
         Self::validate(raw, base_dir, kinds)
     }
 
@@ -145,15 +208,16 @@ impl Config {
         let listen = listen
             .parse()
             .map_err(|e| ConfigError::at("server.listen", format!("{listen:?}: {e}")))?;
-        let interval = duration_or(&raw.defaults.interval, "defaults.interval", 30)?;
-        let timeout = duration_or(&raw.defaults.timeout, "defaults.timeout", 10)?;
-        let backoff_max = duration_or(&raw.defaults.backoff_max, "defaults.backoff_max", 300)?;
+        let defaults = &raw.defaults;
+        let interval = defaults.interval.unwrap_or(Duration::from_secs(30));
+        let timeout = defaults.timeout.unwrap_or(Duration::from_secs(10));
+        let backoff_max = defaults.backoff_max.unwrap_or(Duration::from_secs(300));
 
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, table) in raw.targets.into_iter().enumerate() {
-            let target =
-                target_from_table(i, table, (interval, timeout, backoff_max), base_dir, kinds)?;
+            let raw = RawTarget::read(i, table)?;
+            let target = configure(raw, (interval, timeout, backoff_max), base_dir, kinds)?;
             if !names.insert(target.spec.name.clone()) {
                 return Err(ConfigError::at(
                     &format!("targets[{i}].name"),
@@ -166,24 +230,24 @@ impl Config {
     }
 }
 
-fn target_from_table(
-    i: usize,
-    mut table: Map<String, Value>,
+/// Checks a target against its kind and the defaults, reads its secret files, and has its
+/// driver check the options.
+fn configure(
+    raw: RawTarget,
     (interval, timeout, backoff_max): (Duration, Duration, Duration),
     base_dir: &Path,
     kinds: Registry,
 ) -> Result<TargetConfig, ConfigError> {
-    let mut path = format!("targets[{i}]");
-    let name = match table.remove("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s,
-        Some(_) => return Err(ConfigError::at(&path, "`name` must be a non-empty string")),
-        None => return Err(ConfigError::at(&path, "missing key `name`")),
-    };
-    path = format!("target {name:?}");
-    let kind_name = match table.remove("kind") {
-        Some(Value::String(s)) => s,
-        _ => return Err(ConfigError::at(&path, "missing key `kind` (a string)")),
-    };
+    let RawTarget {
+        name,
+        kind: kind_name,
+        url,
+        interval: target_interval,
+        timeout: target_timeout,
+        backoff_max: target_backoff_max,
+        options: mut table,
+    } = raw;
+    let path = format!("target {name:?}");
     let kind = kinds.iter().find(|k| k.name == kind_name).ok_or_else(|| {
         let known: Vec<_> = kinds.iter().map(|k| k.name).collect();
         ConfigError::at(
@@ -191,30 +255,12 @@ fn target_from_table(
             format!("unknown kind {kind_name:?} (known: {})", known.join(", ")),
         )
     })?;
-    let url = match table.remove("url") {
-        Some(Value::String(s)) => {
-            parse_url(&s).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?
-        }
-        _ => return Err(ConfigError::at(&path, "missing key `url` (a string)")),
-    };
-    let interval = match table.remove("interval") {
-        Some(v) => {
-            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.interval"), e))?
-        }
-        None => interval,
-    };
-    let timeout = match table.remove("timeout") {
-        Some(v) => {
-            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.timeout"), e))?
-        }
-        None => timeout.min(interval),
-    };
-    let backoff_max = match table.remove("backoff_max") {
-        Some(v) => {
-            parse_duration(&v).map_err(|e| ConfigError::at(&format!("{path}.backoff_max"), e))?
-        }
-        None => backoff_max,
-    };
+    let url = url.ok_or_else(|| ConfigError::at(&path, "missing field `url`"))?;
+    let url = parse_url(&url).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?;
+    let interval = target_interval.unwrap_or(interval);
+    // A default timeout never exceeds the target's own interval; an explicit one must fit.
+    let timeout = target_timeout.unwrap_or(timeout.min(interval));
+    let backoff_max = target_backoff_max.unwrap_or(backoff_max);
     if timeout >= interval {
         return Err(ConfigError::at(
             &format!("{path}.timeout"),
@@ -279,65 +325,39 @@ fn read_secret_file(base_dir: &Path, file: &str) -> Result<String, String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn duration_or(v: &Option<Value>, at: &str, default_secs: u64) -> Result<Duration, ConfigError> {
-    match v {
-        Some(v) => parse_duration(v).map_err(|e| ConfigError::at(at, e)),
-        None => Ok(Duration::from_secs(default_secs)),
-    }
-}
-
 /// `deserialize_with` for drivers' duration options, read like every duration in the config.
 pub fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
-/// Parses `"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, or a bare number of seconds.
+/// [`deserialize_duration`] for a key that may be left out (with `#[serde(default)]`).
+fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    deserialize_duration(d).map(Some)
+}
+
+/// Parses a duration as humantime writes one (`"30s"`, `"1m30s"`, `"500ms"`, `"2h"`, `"1d"`,
+/// `"1h 30m"`), or a bare number of seconds (`15`, `2.5`, `"15"`). Zero is refused: a zero
+/// interval or timeout would spin or fail every poll.
 pub fn parse_duration(v: &Value) -> Result<Duration, String> {
     let s = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.trim().to_string(),
         other => return Err(format!("expected a duration like \"30s\", got {other}")),
     };
-    let bad = || format!("expected a duration like \"30s\", \"5m\" or \"500ms\", got {s:?}");
-    if let Ok(secs) = s.parse::<f64>() {
-        let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
-        return non_zero(&s, d);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s.as_str();
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            "d" => n * 86400.0,
-            _ => return Err(bad()),
-        };
-        total = Duration::try_from_secs_f64(secs)
-            .ok()
-            .and_then(|d| total.checked_add(d))
-            .ok_or_else(bad)?;
-        rest = tail;
-    }
-    non_zero(&s, total)
-}
-
-fn non_zero(s: &str, d: Duration) -> Result<Duration, String> {
+    let bad = |why: &dyn fmt::Display| {
+        format!("expected a duration like \"30s\", \"5m\" or \"500ms\", got {s:?}: {why}")
+    };
+    // humantime insists on a unit; a bare number has always meant seconds here.
+    let d = match s.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| bad(&e))?,
+        Err(_) => humantime::parse_duration(&s).map_err(|e| bad(&e))?,
+    };
     if d.is_zero() {
-        Err(format!("duration {s:?} must be above zero"))
-    } else {
-        Ok(d)
+        return Err(format!("duration {s:?} must be above zero"));
     }
+    Ok(d)
 }
 
 /// Replaces `${VAR}` in every string value with the environment variable's value.
@@ -392,6 +412,7 @@ pub enum Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn durations() {
@@ -410,5 +431,32 @@ mod tests {
         assert!(d("").is_err());
         // A sum past Duration::MAX once panicked.
         assert!(d("18446744073709551615s18446744073709551615s").is_err());
+    }
+
+    #[test]
+    fn durations_in_every_accepted_form() {
+        let d = |v: Value| parse_duration(&v);
+        assert_eq!(d(json!("1d")), Ok(Duration::from_secs(86400)));
+        assert_eq!(d(json!("  45s \n")), Ok(Duration::from_secs(45)));
+        assert_eq!(d(json!("15")), Ok(Duration::from_secs(15)));
+        assert_eq!(d(json!(" 2.5 ")), Ok(Duration::from_millis(2500)));
+        assert_eq!(d(json!(0.25)), Ok(Duration::from_millis(250)));
+        assert_eq!(d(json!("1h 30m")), Ok(Duration::from_secs(5400)));
+        for refused in [
+            json!(0),
+            json!("0"),
+            json!(-1),
+            json!("-1"),
+            json!("   "),
+            json!("1e400"),
+            json!("18446744073709551616"),
+            json!("99999999999999999999d"),
+            json!(true),
+            json!(["30s"]),
+        ] {
+            assert!(d(refused.clone()).is_err(), "{refused} was accepted");
+        }
+        let e = d(json!("10 parsecs")).unwrap_err();
+        assert!(e.contains("\"10 parsecs\""), "{e}");
     }
 }
