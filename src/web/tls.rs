@@ -283,7 +283,15 @@ fn cipher_suites(
     };
     let mut tls12 = Vec::new();
     for name in names {
-        match all.iter().find(|s| s.suite().as_str() == Some(name)) {
+        // Go and IANA write TLS 1.3 suites without rustls' `TLS13_` prefix.
+        let tls13_name = name
+            .strip_prefix("TLS_")
+            .map(|rest| format!("TLS13_{rest}"));
+        let found = all.iter().find(|s| {
+            let ours = s.suite().as_str();
+            ours == Some(name) || (s.tls13().is_some() && ours == tls13_name.as_deref())
+        });
+        match found {
             Some(s) if s.tls13().is_some() => {}
             Some(s) => {
                 if !tls12.contains(s) {
