@@ -397,8 +397,8 @@ rate_limit:
     for (auth, want) in [(None, 401), (Some(("alice", "s3cret")), 200)] {
         let resp = status(&scraper, &url, auth).await.unwrap();
         assert_eq!(resp.status(), want);
-        // http2: true is offered by ALPN and taken.
-        assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+        // http2: true is accepted; an HTTP/2-capable client is served HTTP/1.1.
+        assert_eq!(resp.version(), reqwest::Version::HTTP_11);
         let h = resp.headers();
         assert_eq!(h["content-security-policy"], "default-src 'none'");
         assert_eq!(h["x-frame-options"], "deny");
@@ -561,18 +561,24 @@ async fn require_any_client_cert_takes_an_unverified_certificate_but_not_none() 
 }
 
 #[tokio::test]
-async fn http2_false_keeps_connections_on_http11() {
+async fn http2_true_and_false_are_accepted_and_served_as_http11() {
     let dir = temp_dir("web-http2-off");
     let cert = write_server_cert(&dir);
-    let exp = exporter(&dir, &format!("{TLS}http_server_config:\n  http2: false\n")).await;
-    let resp = status(
-        &client(&cert, None),
-        &format!("{}/-/healthy", exp.url),
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    for http2 in [false, true] {
+        let exp = exporter(
+            &dir,
+            &format!("{TLS}http_server_config:\n  http2: {http2}\n"),
+        )
+        .await;
+        let resp = status(
+            &client(&cert, None),
+            &format!("{}/-/healthy", exp.url),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.version(), reqwest::Version::HTTP_11, "http2: {http2}");
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,11 @@
 //! Policy: as exporter-toolkit, only its five security headers may be set (two of them only to
 //! their well-defined values), so every exporter of a site answers alike; they are on every
 //! response, 401s included. The rate limit is one token bucket for the whole server, checked
-//! before anything else (basic auth included), that answers 429 past it.
+//! before anything else (basic auth included), that answers 429 past it. HTTP/2 is not served:
+//! `http2: true`, the toolkit's default, is accepted and TLS clients are offered HTTP/1.1 by
+//! ALPN, which every HTTP/2 client falls back to. (A graceful shutdown would otherwise wait
+//! for each HTTP/2 client to answer its GOAWAY ping, where idle HTTP/1.1 connections are
+//! simply closed.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Deserialize;
+use tracing::info;
 
 use super::WebConfigError;
 
@@ -32,7 +37,7 @@ const HEADERS: &[(&str, &[&str])] = &[
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
-    /// The toolkit's default is on.
+    /// The toolkit's default is on; accepted either way, HTTP/1.1 is served.
     http2: Option<bool>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -49,7 +54,6 @@ pub(super) struct RawRateLimit {
 /// `http_server_config` checked.
 #[derive(Debug, Clone, Default)]
 pub(super) struct HttpSettings {
-    pub(super) http2: bool,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -81,10 +85,12 @@ impl HttpSettings {
                 .map_err(|e| WebConfigError(format!("{key}: {e}")))?;
             headers.push((name, value));
         }
-        Ok(HttpSettings {
-            http2: raw.http2.unwrap_or(true),
-            headers,
-        })
+        if raw.http2 == Some(true) {
+            info!(
+                "http_server_config.http2: serving HTTP/1.1 only; HTTP/2 clients fall back to it"
+            );
+        }
+        Ok(HttpSettings { headers })
     }
 }
 

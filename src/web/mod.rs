@@ -89,7 +89,7 @@ impl WebConfig {
         let http = HttpSettings::new(raw.http_server_config.unwrap_or_default())?;
         let rate_limit = http_server::rate_limit(raw.rate_limit.unwrap_or_default())?;
         let tls = match raw.tls_server_config {
-            Some(t) if t.enabled() => Some(TlsSettings::new(t, base_dir, http.http2)?),
+            Some(t) if t.enabled() => Some(TlsSettings::new(t, base_dir)?),
             Some(_) => {
                 info!("tls_server_config names no certificate, key or client auth: serving plain HTTP, as exporter-toolkit does");
                 None

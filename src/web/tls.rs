@@ -329,13 +329,11 @@ pub(super) struct TlsSettings {
     /// The suites and groups on offer, in the server's order of preference.
     provider: Arc<CryptoProvider>,
     prefer_server_order: bool,
-    alpn: Vec<Vec<u8>>,
 }
 
 impl TlsSettings {
-    /// Resolves `raw` against `base_dir` and checks that it makes a usable config; `http2`
-    /// says whether HTTP/2 is offered (by ALPN) besides HTTP/1.1.
-    pub(super) fn new(raw: RawTls, base_dir: &Path, http2: bool) -> Result<Self, WebConfigError> {
+    /// Resolves `raw` against `base_dir` and checks that it makes a usable config.
+    pub(super) fn new(raw: RawTls, base_dir: &Path) -> Result<Self, WebConfigError> {
         let cert = Pem::pick(raw.cert, raw.cert_file, base_dir, ("cert", "cert_file"))?
             .ok_or_else(|| {
                 WebConfigError("tls_server_config: missing one of cert or cert_file".into())
@@ -427,11 +425,6 @@ impl TlsSettings {
             versions,
             provider: Arc::new(provider),
             prefer_server_order: raw.prefer_server_cipher_suites.unwrap_or(true),
-            alpn: if http2 {
-                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-            } else {
-                vec![b"http/1.1".to_vec()]
-            },
         };
         // Fail at startup, not on the first connection.
         settings.build()?;
@@ -508,7 +501,8 @@ impl TlsSettings {
             .with_single_cert(certs, key)
             .map_err(|e| WebConfigError(format!("tls_server_config: {e}")))?;
         config.ignore_client_order = self.prefer_server_order;
-        config.alpn_protocols = self.alpn.clone();
+        // The server speaks HTTP/1.1 only: see `http_server_config.http2`.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
 }
