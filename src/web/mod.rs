@@ -4,7 +4,7 @@
 //!
 //! Policy: a web config is validated whole when it loads, certificates and hashes included, so
 //! a bad file fails at startup; the default protects nothing (plain HTTP, no auth). Basic auth
-//! is `auth`'s concern, TLS `tls`'s; both notice a changed file by its `Stamp` and pick it up
+//! is `auth`'s concern, TLS `tls`'s, response headers and the rate limit `http_server`'s; both notice a changed file by its `Stamp` and pick it up
 //! without a restart. Plain and TLS connections are served by the same [`serve`], through
 //! one [`Listener`].
 
