@@ -37,7 +37,7 @@ impl fmt::Debug for Users {
 }
 
 /// `router` behind basic auth when `web` names users; every path, as exporter-toolkit does.
-pub fn protect(router: Router, web: &WebConfig) -> Router {
+pub(super) fn protect(router: Router, web: &WebConfig) -> Router {
     if !web.auth_enabled() {
         return router;
     }

@@ -4,11 +4,12 @@
 //!
 //! Policy: a web config is validated whole when it loads, certificates and hashes included, so
 //! a bad file fails at startup; the default protects nothing (plain HTTP, no auth). Basic auth
-//! is `auth`'s concern, TLS `tls`'s; both notice a changed file by its `Stamp` and pick it up
+//! is `auth`'s concern, TLS `tls`'s, response headers and the rate limit `http_server`'s; both notice a changed file by its `Stamp` and pick it up
 //! without a restart. Plain and TLS connections are served by the same [`serve`], through
 //! one [`Listener`].
 
 mod auth;
+mod http_server;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -25,10 +26,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
-use tracing::debug;
+use tracing::{debug, info};
 
-pub use auth::protect;
 use auth::Users;
+use http_server::{HttpSettings, RateLimit, RawHttp, RawRateLimit};
 use tls::{RawTls, TlsListener, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,16 +41,21 @@ pub struct WebConfigError(String);
 pub struct WebConfig {
     tls: Option<TlsSettings>,
     users: Users,
+    http: HttpSettings,
+    rate_limit: Option<RateLimit>,
     /// The file it was loaded from: basic-auth users are re-read from it when it changes.
     file: Option<PathBuf>,
 }
 
+/// exporter-toolkit's web config, as written: every key it knows, and no other.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWebConfig {
     tls_server_config: Option<RawTls>,
+    http_server_config: Option<RawHttp>,
     #[serde(default)]
     basic_auth_users: BTreeMap<String, String>,
+    rate_limit: Option<RawRateLimit>,
 }
 
 impl WebConfig {
@@ -71,21 +77,30 @@ impl WebConfig {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| WebConfigError(e.to_string()))?;
+        // The path names the key: `tls_server_config: unknown field `certfile`, ...`.
         let raw: RawWebConfig =
-            serde_json::from_value(tree).map_err(|e| WebConfigError(e.to_string()))?;
+            serde_path_to_error::deserialize(tree).map_err(|e| WebConfigError(e.to_string()))?;
 
         for (user, hash) in &raw.basic_auth_users {
             hash.parse::<bcrypt::HashParts>().map_err(|e| {
                 WebConfigError(format!("basic_auth_users.{user}: not a bcrypt hash: {e}"))
             })?;
         }
-        let tls = raw
-            .tls_server_config
-            .map(|t| TlsSettings::new(t, base_dir))
-            .transpose()?;
+        let http = HttpSettings::new(raw.http_server_config.unwrap_or_default())?;
+        let rate_limit = http_server::rate_limit(raw.rate_limit.unwrap_or_default())?;
+        let tls = match raw.tls_server_config {
+            Some(t) if t.enabled() => Some(TlsSettings::new(t, base_dir)?),
+            Some(_) => {
+                info!("tls_server_config names no certificate, key or client auth: serving plain HTTP, as exporter-toolkit does");
+                None
+            }
+            None => None,
+        };
         Ok(WebConfig {
             tls,
             users: Users(raw.basic_auth_users),
+            http,
+            rate_limit,
             file: None,
         })
     }
@@ -97,6 +112,13 @@ impl WebConfig {
     pub fn auth_enabled(&self) -> bool {
         !self.users.0.is_empty()
     }
+}
+
+/// `router` as `web` asks: behind its rate limit, with its headers on every response and
+/// behind its basic auth, in that order, as exporter-toolkit does (a 429 comes before the
+/// credentials are looked at; a 401 carries the headers).
+pub fn protect(router: Router, web: &WebConfig) -> Router {
+    http_server::apply(auth::protect(router, web), &web.http, web.rate_limit)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes: the one serve path, for plain and
@@ -276,17 +298,77 @@ mod tests {
     }
 
     #[test]
-    fn bad_hashes_and_unverifiable_client_auth_are_refused() {
-        let err = parse("basic_auth_users:\n  bob: plaintext\n").unwrap_err();
-        assert!(err.contains("basic_auth_users.bob"), "{err}");
-        let err = parse(
-            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequestClientCert\n",
-        )
-        .unwrap_err();
-        assert!(err.contains("RequestClientCert"), "{err}");
+    fn unknown_keys_are_named_with_their_section() {
+        for (yaml, want) in [
+            ("http_server_config:\n  http3: true\n", "http_server_config"),
+            ("rate_limit:\n  interval: 1s\n  bursts: 2\n", "bursts"),
+            (
+                "tls_server_config:\n  cert: x\n  ciphers: []\n",
+                "tls_server_config",
+            ),
+        ] {
+            let err = parse(yaml).unwrap_err();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+    }
+
+    /// Each refusal names the key and the value it cannot honour; none needs a certificate on
+    /// disk, so they are checked before any file is read.
+    #[test]
+    fn what_cannot_be_honoured_is_refused_naming_key_and_value() {
+        const T: &str = "tls_server_config:\n  cert_file: a\n  key_file: b\n";
+        for (yaml, want) in [
+            ("basic_auth_users:\n  bob: plaintext\n".to_string(), &["basic_auth_users.bob"][..]),
+            (format!("{T}  client_auth_type: Sometimes\n"), &["client_auth_type", "Sometimes"]),
+            (format!("{T}  client_auth_type: RequireAndVerifyClientCert\n"), &["client_ca_file"]),
+            (format!("{T}  client_ca_file: ca.pem\n"), &["NoClientCert"]),
+            (
+                format!("{T}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: c\n  client_allowed_sans: [x]\n"),
+                &["client_allowed_sans", "VerifyClientCertIfGiven"],
+            ),
+            (format!("{T}  max_version: TLS11\n"), &["max_version", "TLS11"]),
+            (format!("{T}  min_version: TLS14\n"), &["min_version", "TLS14"]),
+            (format!("{T}  min_version: TLS13\n  max_version: TLS12\n"), &["min_version TLS13", "max_version TLS12"]),
+            (
+                format!("{T}  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n"),
+                &["cipher_suites", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "CBC"],
+            ),
+            (format!("{T}  cipher_suites: [TLS_MADE_UP]\n"), &["cipher_suites", "TLS_MADE_UP"]),
+            (format!("{T}  curve_preferences: [CurveP521]\n"), &["curve_preferences", "CurveP521"]),
+            (format!("{T}  curve_preferences: [Curve25519]\n"), &["curve_preferences", "Curve25519"]),
+            ("tls_server_config:\n  cert: x\n  cert_file: a\n  key: y\n".into(), &["cert and cert_file"]),
+            ("tls_server_config:\n  key_file: b\n".into(), &["missing one of cert or cert_file"]),
+            ("http_server_config:\n  headers:\n    Server: me\n".into(), &["http_server_config.headers.Server"]),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: allow\n".into(),
+                &["http_server_config.headers.X-Frame-Options", "allow", "sameorigin"],
+            ),
+            ("rate_limit:\n  interval: 1s\n".into(), &["rate_limit.burst"]),
+            ("rate_limit:\n  interval: soon\n  burst: 1\n".into(), &["rate_limit.interval", "soon"]),
+            ("rate_limit:\n  interval: 5\n  burst: 1\n".into(), &["rate_limit.interval", "unit"]),
+        ] {
+            let err = parse(&yaml).unwrap_err();
+            for w in want {
+                assert!(err.contains(w), "{yaml}: {err:?} should name {w:?}");
+            }
+        }
         let err = parse("tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: b\n")
             .unwrap_err();
-        assert!(err.contains("/nonexistent.pem"), "{err}");
+        assert!(err.contains("cert_file /nonexistent.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_section_without_certificate_or_client_auth_serves_plain_http() {
+        let web = parse("tls_server_config:\n  min_version: TLS13\n  cert_file: ''\n").unwrap();
+        assert!(!web.tls_enabled());
+        let web = parse("rate_limit:\n  interval: 0\n  burst: 0\n").unwrap();
+        assert!(web.rate_limit.is_none());
+    }
+
+    #[test]
+    fn an_inline_key_stays_out_of_error_messages() {
+        let err = parse("tls_server_config:\n  cert: not-pem\n  key: SECRET-KEY\n").unwrap_err();
+        assert!(!err.contains("SECRET-KEY"), "{err}");
     }
 
     #[test]
