@@ -5,14 +5,15 @@
 //! Policy: a web config is validated whole when it loads, certificates and hashes included, so
 //! a bad file fails at startup; the default protects nothing (plain HTTP, no auth). Basic auth
 //! is `auth`'s concern, TLS `tls`'s; both notice a changed file by its `Stamp` and pick it up
-//! without a restart. Plain and TLS connections are served by the same [`serve`], through
-//! one [`Listener`].
+//! without a restart. Plain and TLS connections, on one listener or many, are served by the
+//! same [`serve`] (`serve`'s module keeps the connection cap and the timeouts), through
+//! [`Listener`]s.
 
 mod auth;
+mod serve;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use axum::Router;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,6 +29,8 @@ use tracing::debug;
 
 pub use auth::protect;
 use auth::Users;
+pub(crate) use serve::hold;
+pub use serve::{serve, serve_with, Limits, ListenAddr, Listeners, DEFAULT_MAX_CONNECTIONS};
 use tls::{RawTls, TlsListener, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,18 +99,6 @@ impl WebConfig {
     pub fn auth_enabled(&self) -> bool {
         !self.users.0.is_empty()
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` completes: the one serve path, for plain and
-/// TLS listeners alike. Put [`protect`] around `router` for the web config's basic auth.
-pub async fn serve(
-    listener: impl Into<Listener>,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    axum::serve(listener.into(), router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Where the exporter accepts connections: a TCP listener, with TLS in front of it when the
