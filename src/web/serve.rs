@@ -69,7 +69,8 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             // Longer than Prometheus' usual scrape intervals, so a scraper keeps its connection.
             idle_timeout: Duration::from_secs(120),
-            write_timeout: Duration::from_secs(30),
+            // Past Prometheus' default scrape timeout (10 s): nobody legitimate is still waiting.
+            write_timeout: Duration::from_secs(15),
             // With the pollers' own 3 s, SIGTERM ends the process within 5 s.
             drain_timeout: Duration::from_millis(1500),
         }
