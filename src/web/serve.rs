@@ -641,18 +641,21 @@ mod tests {
     #[tokio::test]
     async fn all_interfaces_answers_on_ipv4_and_ipv6_loopback() {
         let listeners = ListenAddr::AllInterfaces(0).bind().unwrap();
-        let port = listeners[0].local_addr().unwrap().port();
-        // `:0` on two sockets would give two ports; this system has dual-stack sockets.
-        assert_eq!(listeners.len(), 1, "dual-stack expected here");
-        for addr in [
-            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
-        ] {
-            let connect = tokio::net::TcpStream::connect(addr);
-            let accept = listeners[0].accept();
-            let (c, a) = tokio::join!(connect, accept);
-            c.unwrap_or_else(|e| panic!("{addr}: {e}"));
-            a.unwrap();
+        for listener in &listeners {
+            let local = listener.local_addr().unwrap();
+            let mut loopbacks = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, local.port()))];
+            if local.is_ipv6() {
+                loopbacks.push((Ipv6Addr::LOCALHOST, local.port()).into());
+            }
+            if listeners.len() > 1 {
+                // Separate sockets: each answers its own family.
+                loopbacks.retain(|a| a.is_ipv6() == local.is_ipv6());
+            }
+            for addr in loopbacks {
+                let (c, a) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+                c.unwrap_or_else(|e| panic!("{addr}: {e}"));
+                a.unwrap();
+            }
         }
     }
 }
