@@ -79,6 +79,8 @@ async fn run(run_for: Duration, gzip: bool) -> bool {
             .arg(format!("--config.file={}", path.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            // Every scraper at once: the default 40 would answer the rest 503.
+            .arg(format!("--web.max-requests={SCRAPERS}"))
             .stdout(Stdio::null())
             .spawn()
             .expect("start the exporter"),

@@ -1,4 +1,3 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,7 +9,7 @@ use tracing::{debug, error, info, warn};
 use fleet_core::app::App;
 use fleet_core::config::{Config, Source};
 use fleet_drivers::KINDS;
-use fleet_exporter::web::WebConfig;
+use fleet_exporter::web::{ListenAddr, WebConfig};
 use fleet_exporter::{server, web};
 
 mod fdlimit;
@@ -32,9 +31,22 @@ struct Cli {
     /// Run against built-in device simulators on loopback: no config, no network.
     #[arg(long, conflicts_with = "config_file")]
     demo: bool,
-    /// Address to serve /metrics on (overrides `server.listen`).
+    /// Address to listen on: host:port, [v6]:port, or :PORT for every interface (IPv4 and
+    /// IPv6). Repeat for several; overrides `server.listen`.
     #[arg(long = "web.listen-address", value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    listen: Vec<ListenAddr>,
+    /// Serve on the sockets systemd passes (socket activation, LISTEN_FDS) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket", conflicts_with = "listen")]
+    systemd_socket: bool,
+    /// Open HTTP connections at most; at the cap a new one replaces the one idle longest.
+    #[arg(long = "web.max-connections", value_name = "N",
+          default_value_t = web::DEFAULT_MAX_CONNECTIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Scrapes (/metrics, /probe) in flight at most; past it they get 503 at once. 0: no limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = server::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
     /// Web config file (exporter-toolkit format): TLS and basic auth for every endpoint.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
@@ -51,11 +63,14 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     log_format: LogFormat,
-    /// Ask a running exporter's /-/healthy (at --web.listen-address) and exit 0 when it answers:
-    /// a container health check that needs no shell tools in the image. With --web.config.file it
-    /// speaks TLS (without verifying the certificate: it checks liveness, on loopback) and counts
-    /// a 401 as alive, since it has no password; a required client certificate makes it fail.
-    #[arg(long, conflicts_with_all = ["demo", "config_check"])]
+    /// Ask a running exporter's /-/healthy and exit 0 when it answers: a container health check
+    /// that needs no shell tools in the image. Give it the server's flags: it asks the first
+    /// --web.listen-address, else --config.file's `server.listen` (loopback for `:PORT` and
+    /// unspecified addresses). With --web.config.file it speaks TLS (without verifying the
+    /// certificate: it checks liveness, on loopback); basic auth comes from
+    /// FLEET_EXPORTER_HEALTHCHECK_USERNAME and FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE, and
+    /// without them a 401 counts as alive. A required client certificate makes it fail.
+    #[arg(long, conflicts_with_all = ["demo", "config_check", "systemd_socket"])]
     healthcheck: bool,
 }
 
@@ -87,15 +102,20 @@ fn main() -> ExitCode {
         };
     }
     if cli.healthcheck {
-        let web = match load_web_config(cli.web_config_file.as_deref()) {
-            Ok(web) => web,
+        return healthcheck(&cli);
+    }
+    // Before any thread starts: taking the sockets clears systemd's variables.
+    let systemd = if cli.systemd_socket {
+        match systemd_sockets() {
+            Ok(sockets) => Some(sockets),
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("fleet-exporter: {e:#}");
                 return ExitCode::FAILURE;
             }
-        };
-        return healthcheck(cli.listen, &web);
-    }
+        }
+    } else {
+        None
+    };
     // Pollers get threads of their own; see `App::with_poll_runtime`.
     let (runtime, poll_runtime) =
         match new_runtime("fleet-serve").and_then(|r| Ok((r, new_runtime("fleet-poll")?))) {
@@ -105,7 +125,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    match runtime.block_on(run(cli, poll_runtime.handle().clone())) {
+    let result = runtime.block_on(run(cli, poll_runtime.handle().clone(), systemd));
+    // Whatever a blocking task (a bcrypt check, a file read) is still doing, the process ends.
+    runtime.shutdown_timeout(Duration::from_millis(300));
+    poll_runtime.shutdown_timeout(Duration::from_millis(300));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An error that ends the process is shown whatever the log filter lets through.
@@ -158,24 +182,94 @@ fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<WebConfig> 
     }
 }
 
-fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
-    let mut addr = listen.unwrap_or_else(|| {
-        fleet_core::config::DEFAULT_LISTEN
-            .parse()
-            .expect("valid default")
-    });
-    if addr.ip().is_unspecified() {
-        addr.set_ip([127, 0, 0, 1].into());
+/// The sockets systemd passed (`LISTEN_FDS`, for this process by `LISTEN_PID`), read by
+/// `listenfd`, which implements `sd_listen_fds(3)`.
+fn systemd_sockets() -> anyhow::Result<Vec<std::net::TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    anyhow::ensure!(
+        fds.len() > 0,
+        "--web.systemd-socket: systemd passed no socket (LISTEN_FDS unset, or LISTEN_PID names \
+         another process)"
+    );
+    (0..fds.len())
+        .map(|i| {
+            let socket = fds
+                .take_tcp_listener(i)
+                .with_context(|| format!("--web.systemd-socket: socket {i}"))?
+                .with_context(|| format!("--web.systemd-socket: socket {i} is not there"))?;
+            socket.set_nonblocking(true)?;
+            Ok(socket)
+        })
+        .collect()
+}
+
+/// Where `--healthcheck` takes basic-auth credentials from: a user name, and a file holding the
+/// password (never the password itself in the environment, as with every other secret).
+const HEALTHCHECK_USERNAME: &str = "FLEET_EXPORTER_HEALTHCHECK_USERNAME";
+const HEALTHCHECK_PASSWORD_FILE: &str = "FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE";
+
+fn healthcheck(cli: &Cli) -> ExitCode {
+    match healthcheck_target(cli) {
+        Ok((url, web, credentials)) => ask_healthy(&url, &web, credentials),
+        Err(e) => {
+            eprintln!("fleet-exporter --healthcheck: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+type Credentials = Option<(String, String)>;
+
+fn healthcheck_target(cli: &Cli) -> anyhow::Result<(String, WebConfig, Credentials)> {
+    let web = load_web_config(cli.web_config_file.as_deref())?;
+    let listen = match (cli.listen.first(), &cli.config_file) {
+        (Some(first), _) => *first,
+        (None, Some(path)) => ListenAddr::from(Config::load(path, KINDS)?.listen),
+        (None, None) => fleet_core::config::DEFAULT_LISTEN
+            .parse()
+            .expect("valid default"),
+    };
+    let credentials = match (
+        std::env::var_os(HEALTHCHECK_USERNAME),
+        std::env::var_os(HEALTHCHECK_PASSWORD_FILE),
+    ) {
+        (None, None) => None,
+        (Some(user), Some(file)) => {
+            let password = std::fs::read_to_string(&file).with_context(|| {
+                format!("{HEALTHCHECK_PASSWORD_FILE}={}", file.to_string_lossy())
+            })?;
+            let user = user
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{HEALTHCHECK_USERNAME} is not UTF-8"))?;
+            Some((user, password.trim_end_matches(['\r', '\n']).to_string()))
+        }
+        _ => anyhow::bail!("give both {HEALTHCHECK_USERNAME} and {HEALTHCHECK_PASSWORD_FILE}"),
+    };
     let scheme = if web.tls_enabled() { "https" } else { "http" };
-    let url = format!("{scheme}://{addr}/-/healthy");
+    Ok((
+        format!("{scheme}://{}/-/healthy", listen.local()),
+        web,
+        credentials,
+    ))
+}
+
+fn ask_healthy(url: &str, web: &WebConfig, credentials: Credentials) -> ExitCode {
     let check = async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .danger_accept_invalid_certs(web.tls_enabled())
             .build()?;
-        let resp = client.get(&url).send().await?;
-        if resp.status() == reqwest::StatusCode::UNAUTHORIZED && web.auth_enabled() {
+        let mut req = client.get(url);
+        let have_credentials = credentials.is_some();
+        if let Some((user, password)) = credentials {
+            req = req.basic_auth(user, Some(password));
+        }
+        let resp = req.send().await?;
+        // Without a password, being refused one is proof enough of life.
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+            && web.auth_enabled()
+            && !have_credentials
+        {
             return Ok(resp);
         }
         resp.error_for_status()
@@ -194,7 +288,11 @@ fn healthcheck(listen: Option<SocketAddr>, web: &WebConfig) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn run(
+    cli: Cli,
+    poll_runtime: tokio::runtime::Handle,
+    systemd: Option<Vec<std::net::TcpListener>>,
+) -> anyhow::Result<()> {
     let (config, source, _demo) = if cli.demo {
         let (config, demo) = start_demo().await?;
         (config, Source::Builtin, Some(demo))
@@ -206,33 +304,61 @@ async fn run(cli: Cli, poll_runtime: tokio::runtime::Handle) -> anyhow::Result<(
         (config, Source::File(path), None)
     };
     let web = load_web_config(cli.web_config_file.as_deref())?;
-    let listen = cli.listen.unwrap_or(config.listen);
     let app = App::with_poll_runtime(source, KINDS, poll_runtime);
     let summary = app.apply(&config).await;
     info!(targets = summary.added.len(), "configuration loaded");
 
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    info!(
-        address = %listener.local_addr()?,
-        tls = web.tls_enabled(),
-        basic_auth = web.auth_enabled(),
-        "serving /metrics"
-    );
+    let sockets = match systemd {
+        Some(sockets) => sockets
+            .into_iter()
+            .map(tokio::net::TcpListener::from_std)
+            .collect::<std::io::Result<Vec<_>>>()?,
+        None => {
+            let addrs = if cli.listen.is_empty() {
+                vec![ListenAddr::from(config.listen)]
+            } else {
+                cli.listen.clone()
+            };
+            let mut sockets = Vec::new();
+            for addr in addrs {
+                let bound = addr
+                    .bind()
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                sockets.extend(bound);
+            }
+            sockets
+        }
+    };
+    let mut listeners = Vec::with_capacity(sockets.len());
+    for socket in sockets {
+        info!(
+            address = %socket.local_addr()?,
+            systemd = cli.systemd_socket,
+            tls = web.tls_enabled(),
+            basic_auth = web.auth_enabled(),
+            "serving {}", cli.telemetry_path
+        );
+        listeners.push(web::Listener::new(socket, &web)?);
+    }
+    let limits = web::Limits {
+        max_connections: cli.max_connections as usize,
+        ..web::Limits::default()
+    };
     tokio::spawn(reload_on_sighup(app.clone()));
-    web::serve(
-        web::Listener::new(listener, &web)?,
+    web::serve_with(
+        web::Listeners::new(listeners),
         web::protect(
             server::router_with(
                 app.clone(),
                 &server::Options {
                     telemetry_path: cli.telemetry_path.clone(),
                     exporter_metrics: !cli.disable_exporter_metrics,
+                    max_requests: cli.max_requests,
                 },
             ),
             &web,
         ),
+        &limits,
         shutdown_signal(),
     )
     .await?;

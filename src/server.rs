@@ -8,13 +8,15 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Extension, Router};
 use http_body::{Frame, SizeHint};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 use fleet_core::app::{App, REVISION, VERSION};
@@ -32,13 +34,20 @@ pub struct Options {
     /// The exporter's own process and HTTP series on that path (off with
     /// `--web.disable-exporter-metrics`).
     pub exporter_metrics: bool,
+    /// Scrapes (telemetry path and `/probe`) in flight at most, bodies still being sent
+    /// included; past it they are answered 503 at once (`--web.max-requests`, 0 for no limit).
+    pub max_requests: usize,
 }
+
+/// `--web.max-requests`' default, node_exporter's.
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             telemetry_path: "/metrics".into(),
             exporter_metrics: true,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -51,9 +60,11 @@ pub fn router(app: Arc<App>) -> Router {
 pub fn router_with(app: Arc<App>, options: &Options) -> Router {
     let requests = Arc::new(HttpRequests::default());
     let exporter_metrics = options.exporter_metrics.then(|| requests.clone());
+    let scrapes = ScrapeSlots::new(options.max_requests);
+    let limited = || middleware::from_fn_with_state(scrapes.clone(), limit_scrapes);
     Router::new()
-        .route(&options.telemetry_path, get(metrics))
-        .route("/probe", get(probe))
+        .route(&options.telemetry_path, get(metrics).layer(limited()))
+        .route("/probe", get(probe).layer(limited()))
         .route("/sd", get(crate::sd::sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
@@ -93,6 +104,32 @@ async fn metrics(
         sources.push(Arc::new(self_metrics::snapshot(requests)));
     }
     encode(&headers, &sources)
+}
+
+/// The scrape slots of `--web.max-requests`; `None` for no limit.
+#[derive(Clone)]
+struct ScrapeSlots(Option<Arc<Semaphore>>);
+
+impl ScrapeSlots {
+    fn new(max: usize) -> Self {
+        ScrapeSlots((max > 0).then(|| Arc::new(Semaphore::new(max))))
+    }
+}
+
+/// A scrape holds its slot until its body is sent or dropped, so clients that stall reading
+/// cannot pin more than `max_requests` bodies; past that, 503 at once, as promhttp answers.
+async fn limit_scrapes(State(slots): State<ScrapeSlots>, req: Request, next: Next) -> Response {
+    let Some(slots) = slots.0 else {
+        return next.run(req).await;
+    };
+    let Ok(slot) = slots.try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many concurrent scrapes (--web.max-requests)\n",
+        )
+            .into_response();
+    };
+    next.run(req).await.map(|body| crate::web::hold(body, slot))
 }
 
 #[derive(Deserialize)]

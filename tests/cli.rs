@@ -35,9 +35,15 @@ struct Running {
 impl Running {
     fn start(args: &[&str]) -> Running {
         let port = free_port();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        Running::launch(cmd, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Runs `cmd` (the binary, or a shell that execs it) and scrapes it at `url`.
+    fn launch(mut cmd: Command, url: String) -> Running {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -48,11 +54,7 @@ impl Running {
             let _ = pipe.read_to_string(&mut text);
             text
         });
-        Running {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            stderr,
-        }
+        Running { child, url, stderr }
     }
 
     async fn get(&self, path: &str) -> Option<String> {
@@ -560,6 +562,38 @@ async fn the_example_web_config_protects_the_demo_and_the_healthcheck_speaks_it(
         .unwrap()
         .contains("fleet_exporter_build_info{"));
 
+    // Basic auth from the documented source: a user name and a password file.
+    let password = dir.join("healthcheck-password");
+    std::fs::write(&password, "changeme\n").unwrap();
+    let wrong = dir.join("wrong-password");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    let listen = format!("--web.listen-address={addr}");
+    let with = |file: &std::path::Path| {
+        healthcheck(
+            &[&listen, &web_flag],
+            &[
+                ("FLEET_EXPORTER_HEALTHCHECK_USERNAME", "prometheus"),
+                (
+                    "FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE",
+                    file.to_str().unwrap(),
+                ),
+            ],
+        )
+    };
+    let out = with(&password);
+    assert!(out.status.success(), "right password: {out:?}");
+    let out = with(&wrong);
+    assert!(!out.status.success(), "a wrong password is a failed check");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
+    let out = healthcheck(
+        &[&listen, &web_flag],
+        &[("FLEET_EXPORTER_HEALTHCHECK_USERNAME", "prometheus")],
+    );
+    assert!(!out.status.success(), "a user name without a password file");
+
     let (ok, _, stderr) = exporter.terminate();
     assert!(ok, "{stderr}");
     std::fs::remove_dir_all(dir).ok();
@@ -958,4 +992,146 @@ fn version_prints_revision_build_date_and_toolchain_like_the_prometheus_binaries
     for key in ["build date:", "rust version:     rustc ", "platform:"] {
         assert!(text.contains(key), "{key} missing: {text}");
     }
+}
+
+fn healthcheck(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--healthcheck")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn listen_address_repeats_and_colon_port_means_ipv4_and_ipv6() {
+    let (all, one) = (free_port(), free_port());
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--demo".to_string(),
+        format!("--web.listen-address=:{all}"),
+        format!("--web.listen-address=127.0.0.1:{one}"),
+    ]);
+    let exporter = Running::launch(cmd, format!("http://127.0.0.1:{one}"));
+    exporter.wait_for("the server", |_| true).await;
+    for url in [
+        format!("http://127.0.0.1:{all}/-/healthy"),
+        format!("http://[::1]:{all}/-/healthy"),
+        format!("http://127.0.0.1:{one}/-/healthy"),
+    ] {
+        let resp = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(resp.status(), 200, "{url}");
+    }
+    assert!(
+        reqwest::get(format!("http://[::1]:{one}/-/healthy"))
+            .await
+            .is_err(),
+        "127.0.0.1:PORT is IPv4 loopback only"
+    );
+    // The health check finds a `:PORT` server on loopback.
+    let out = healthcheck(&[&format!("--web.listen-address=:{all}")], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stderr.matches("msg=\"serving /metrics\"").count(),
+        2,
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_reads_the_listen_address_from_the_config_file() {
+    let port = free_port();
+    let dir = temp_dir("cli-hc-config");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[[targets]]\nname = \"hq\"\nkind = \"ikuai\"\nurl = \"http://127.0.0.1:9\"\npassword = \"x\"\n"
+        ),
+    )
+    .unwrap();
+    let config_flag = format!("--config.file={}", config.display());
+    let mut cmd = Command::new(BIN);
+    cmd.arg(&config_flag);
+    let exporter = Running::launch(cmd, format!("http://127.0.0.1:{port}"));
+    exporter.wait_for("the server", |_| true).await;
+    let out = healthcheck(&[&config_flag], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    let out = healthcheck(&[&config_flag], &[]);
+    assert!(!out.status.success(), "nothing listens any more");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")),
+        "{out:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn systemd_socket_serves_on_the_socket_it_is_passed() {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let fd = socket.as_raw_fd();
+    let mut cmd = Command::new("sh");
+    // `exec` keeps the shell's pid, so `$$` is the exporter's LISTEN_PID.
+    cmd.args([
+        "-c",
+        "export LISTEN_PID=$$ LISTEN_FDS=1; exec \"$0\" \"$@\"",
+        BIN,
+        "--demo",
+        "--web.systemd-socket",
+    ]);
+    // SAFETY: dup2 and fcntl are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The first passed socket is fd 3, open across exec.
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(fd, 3) != -1
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let exporter = Running::launch(cmd, format!("http://{addr}"));
+    drop(socket);
+    let m = exporter
+        .wait_for("the demo through the passed socket", |m| {
+            m.contains("ikuai_info{target=\"demo-ikuai-v3\"")
+        })
+        .await;
+    assert!(m.contains("fleet_exporter_build_info{"));
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("systemd=true"), "{stderr}");
+
+    let out = Command::new(BIN)
+        .args(["--demo", "--web.systemd-socket"])
+        .env_remove("LISTEN_FDS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("systemd passed no socket"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["--demo", "--web.systemd-socket", "--web.listen-address=:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "exclusive, as in exporter-toolkit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be used with"), "{err}");
 }

@@ -4,16 +4,17 @@
 //!
 //! Policy: a web config is validated whole when it loads, certificates and hashes included, so
 //! a bad file fails at startup; the default protects nothing (plain HTTP, no auth). Basic auth
-//! is `auth`'s concern, TLS `tls`'s, response headers and the rate limit `http_server`'s; both notice a changed file by its `Stamp` and pick it up
-//! without a restart. Plain and TLS connections are served by the same [`serve`], through
-//! one [`Listener`].
+//! is `auth`'s concern, TLS `tls`'s, response headers and the rate limit `http_server`'s; both
+//! auth and TLS notice a changed file by its `Stamp` and pick it up without a restart. Plain
+//! and TLS connections, on one listener or many, are served by the same [`serve`] (`serve`'s
+//! module keeps the connection cap and the timeouts), through [`Listener`]s.
 
 mod auth;
 mod http_server;
+mod serve;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ use tracing::{debug, info};
 
 use auth::Users;
 use http_server::{HttpSettings, RateLimit, RawHttp, RawRateLimit};
+pub(crate) use serve::hold;
+pub use serve::{serve, serve_with, Limits, ListenAddr, Listeners, DEFAULT_MAX_CONNECTIONS};
 use tls::{RawTls, TlsListener, TlsSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -119,18 +122,6 @@ impl WebConfig {
 /// credentials are looked at; a 401 carries the headers).
 pub fn protect(router: Router, web: &WebConfig) -> Router {
     http_server::apply(auth::protect(router, web), &web.http, web.rate_limit)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes: the one serve path, for plain and
-/// TLS listeners alike. Put [`protect`] around `router` for the web config's basic auth.
-pub async fn serve(
-    listener: impl Into<Listener>,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    axum::serve(listener.into(), router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Where the exporter accepts connections: a TCP listener, with TLS in front of it when the
