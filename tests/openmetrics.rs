@@ -29,7 +29,7 @@ struct ParsedFamily {
     kind: String,
     unit: Option<String>,
     help: bool,
-    samples: Vec<(String, Vec<(String, String)>, f64)>,
+    samples: Vec<(String, Labels, f64)>,
 }
 
 /// Parses an OpenMetrics 1.0 exposition, failing on anything the spec (or this exporter's

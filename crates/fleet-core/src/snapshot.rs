@@ -316,14 +316,17 @@ mod tests {
         );
     }
 
-    fn header(f: &'static Family) -> (&'static str, &'static str, Option<&'static str>) {
+    /// An OpenMetrics header as (name, type, unit).
+    type Header = (&'static str, &'static str, Option<&'static str>);
+
+    fn header(f: &'static Family) -> Header {
         let h = f.openmetrics();
         (h.name, h.kind, h.unit)
     }
 
     #[test]
     fn openmetrics_unit_is_the_base_unit_the_name_ends_in() {
-        static CASES: [(Family, (&str, &str, Option<&str>)); 9] = [
+        static CASES: [(Family, Header); 9] = [
             (
                 Family::gauge("a_uptime_seconds", "", &[]),
                 ("a_uptime_seconds", "gauge", Some("seconds")),
