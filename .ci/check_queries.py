@@ -101,8 +101,9 @@ for path in sorted(glob.glob("dashboards/*.json")):
                     results[sname] = len(body["data"]["result"])
             errors = {s: r for s, r in results.items() if isinstance(r, str)}
             empty = [s for s, r in results.items() if r == 0]
-            # a panel about the replicas themselves (by instance) shows fewer under one replica
-            per_replica = re.match(r"\w+ by \(instance\)", expr) is not None
+            # a panel about the replicas themselves (by instance, or by instance and more)
+            # shows fewer under one replica
+            per_replica = re.match(r"\w+ by \(instance[,)]", expr) is not None
             counts = {r for s, r in results.items()
                       if isinstance(r, int) and not (per_replica and "instance=" in s)}
             if not errors and not empty and (filtered(expr) or len(counts) == 1):

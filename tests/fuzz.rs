@@ -186,6 +186,7 @@ fn parse_exposition(text: &str, format: Format) -> Result<Vec<Sample>, String> {
                     current_family = name.to_string();
                 }
                 "TYPE" if name == current_family => {}
+                "UNIT" if format == Format::OpenMetrics && name == current_family => {}
                 _ => return Err(format!("unexpected comment {line:?}")),
             }
             continue;

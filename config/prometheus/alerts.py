@@ -29,6 +29,11 @@ _config = {
     # SIP registrations are refreshed well before they expire (the gateway's default period is
     # 3600 s); less than this many seconds left, for 3 minutes, means refreshes fail.
     "sip_expiry_warning_seconds": 300,
+    # An exporter's resident memory is a few MiB plus 150-300 bytes per series it holds
+    # (BENCHMARKS.md); above this base plus this much per series, for 30 minutes, it grows
+    # beyond what its series explain (a leak, or scrapers piling up).
+    "exporter_memory_base_bytes": 128 * 1024 * 1024,
+    "exporter_memory_bytes_per_series": 1024,
 }
 
 S = _config["selector"]
@@ -87,6 +92,19 @@ EXPORTER = [
         "{{ $labels.target }} ({{ $labels.kind }}) is up but {{ $value | humanize }} poll "
         "sections failed with reason {{ $labels.reason }} in the last 15 minutes; some of its "
         "series are missing.",
+    ),
+    rule(
+        "FleetExporterMemoryHigh",
+        f"max by (instance) ({m('process_resident_memory_bytes')}) > "
+        f"{_config['exporter_memory_base_bytes']} + {_config['exporter_memory_bytes_per_series']} * "
+        f"(sum by (instance) (max by (instance, target) ({m('fleet_target_series')})) "
+        f"or on (instance) max by (instance) ({m('process_resident_memory_bytes')}) * 0)",
+        "30m", "warning",
+        "fleet-exporter on {{ $labels.instance }} uses {{ $value | humanize1024 }}B of memory",
+        f"The exporter's resident memory has stayed above "
+        f"{_config['exporter_memory_base_bytes'] // (1024 * 1024)} MiB plus "
+        f"{_config['exporter_memory_bytes_per_series']} bytes per series it holds for 30 "
+        "minutes, several times what its series need; left alone it may be killed for memory.",
     ),
     rule(
         "FleetExporterConfigReloadFailed",

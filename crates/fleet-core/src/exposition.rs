@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::snapshot::{Family, MetricType, Snapshot};
+use crate::snapshot::{Family, Snapshot};
 
 /// The two exposition formats Prometheus understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +21,40 @@ pub enum Format {
 }
 
 impl Format {
-    /// Picks OpenMetrics only when the client asks for it, as Prometheus does.
+    /// Picks the format from an `Accept` header as RFC 9110 says: each format the exporter
+    /// offers gets the q-value of the most specific media range that matches it
+    /// (`type/subtype;version=…` over `type/subtype` over `type/*` over `*/*`), and the highest
+    /// q above 0 wins. OpenMetrics matches `application/openmetrics-text` with version 1.0.0 or
+    /// none, text matches `text/plain` with version 0.0.4 or none; other versions (OpenMetrics
+    /// 0.0.1, text 1.0.0) and other types (protobuf) are not offered. On a tie the range the
+    /// client listed first wins, and between two formats matched by the same range (`*/*`), text.
+    /// No header, nothing acceptable, or only `q=0`: text 0.0.4, as every Prometheus exporter
+    /// answers rather than refusing a scrape.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        // For each offer: (specificity, q, position of the range that gave it).
+        let mut best: [Option<(u8, f32, usize)>; 2] = [None, None];
+        for (position, range) in accept.split(',').enumerate() {
+            let Some(range) = MediaRange::parse(range) else {
+                continue;
+            };
+            for (slot, format) in [Format::Text, Format::OpenMetrics].into_iter().enumerate() {
+                let Some(specificity) = range.matches(format) else {
+                    continue;
+                };
+                if best[slot].is_none_or(|(s, _, _)| specificity > s) {
+                    best[slot] = Some((specificity, range.q, position));
+                }
+            }
+        }
+        let score = |slot: usize| best[slot].filter(|&(_, q, _)| q > 0.0);
+        match (score(0), score(1)) {
+            (Some((_, tq, tp)), Some((_, oq, op))) if oq > tq || (oq == tq && op < tp) => {
+                Format::OpenMetrics
+            }
+            (None, Some(_)) => Format::OpenMetrics,
             _ => Format::Text,
         }
     }
@@ -33,6 +63,70 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// One media range of an `Accept` header: only what negotiation needs.
+struct MediaRange<'a> {
+    kind: &'a str,
+    subtype: &'a str,
+    version: Option<&'a str>,
+    q: f32,
+}
+
+impl<'a> MediaRange<'a> {
+    /// `None` for a range that is not `type/subtype` or whose q-value is not a number in 0..=1:
+    /// such a range says nothing usable, so it is skipped rather than guessed at.
+    fn parse(text: &'a str) -> Option<MediaRange<'a>> {
+        let mut parts = text.split(';');
+        let (kind, subtype) = parts.next()?.trim().split_once('/')?;
+        let (kind, subtype) = (kind.trim(), subtype.trim());
+        if kind.is_empty() || subtype.is_empty() {
+            return None;
+        }
+        let mut range = MediaRange {
+            kind,
+            subtype,
+            version: None,
+            q: 1.0,
+        };
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match name.trim() {
+                n if n.eq_ignore_ascii_case("q") => {
+                    range.q = value.parse().ok().filter(|q| (0.0..=1.0).contains(q))?;
+                }
+                n if n.eq_ignore_ascii_case("version") => range.version = Some(value),
+                // charset, escaping, …: the exposition is UTF-8 and its names are valid in
+                // every escaping scheme, so these never rule a format out.
+                _ => {}
+            }
+        }
+        Some(range)
+    }
+
+    /// How specifically this range names `format` (3 with a matching version, 2 without one,
+    /// 1 for `type/*`, 0 for `*/*`), or `None` when it does not match it.
+    fn matches(&self, format: Format) -> Option<u8> {
+        let (kind, subtype, version) = match format {
+            Format::Text => ("text", "plain", "0.0.4"),
+            Format::OpenMetrics => ("application", "openmetrics-text", "1.0.0"),
+        };
+        match (self.kind, self.subtype) {
+            ("*", "*") => Some(0),
+            (k, "*") if k.eq_ignore_ascii_case(kind) => Some(1),
+            (k, s) if k.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(subtype) => {
+                match self.version {
+                    None => Some(2),
+                    Some(v) if v == version => Some(3),
+                    Some(_) => None,
+                }
+            }
+            _ => None,
         }
     }
 }
@@ -109,12 +203,12 @@ impl AsRef<[u8]> for SharedBlock {
 }
 
 fn write_header(out: &mut Vec<u8>, format: Format, family: &Family) {
-    // OpenMetrics names a counter family without its `_total` sample suffix.
-    let name = match (format, family.metric_type) {
-        (Format::OpenMetrics, MetricType::Counter) => {
-            family.name.strip_suffix("_total").unwrap_or(family.name)
+    let (name, kind, unit) = match format {
+        Format::Text => (family.name, family.metric_type.as_str(), None),
+        Format::OpenMetrics => {
+            let om = family.openmetrics();
+            (om.name, om.kind, om.unit)
         }
-        _ => family.name,
     };
     out.extend_from_slice(b"# HELP ");
     out.extend_from_slice(name.as_bytes());
@@ -123,8 +217,15 @@ fn write_header(out: &mut Vec<u8>, format: Format, family: &Family) {
     out.extend_from_slice(b"\n# TYPE ");
     out.extend_from_slice(name.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(family.metric_type.as_str().as_bytes());
+    out.extend_from_slice(kind.as_bytes());
     out.push(b'\n');
+    if let Some(unit) = unit {
+        out.extend_from_slice(b"# UNIT ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(unit.as_bytes());
+        out.push(b'\n');
+    }
 }
 
 fn escape_help(help: &str, out: &mut Vec<u8>) {
@@ -171,7 +272,9 @@ mod tests {
     fn openmetrics_names_counters_without_total_and_ends_with_eof() {
         let a = source("a", 1.0);
         let om = String::from_utf8(render(Format::OpenMetrics, [&a])).unwrap();
-        assert!(om.starts_with("# HELP a_bytes Bytes.\n# TYPE a_bytes counter\na_bytes_total{"));
+        assert!(om.starts_with(
+            "# HELP a_bytes Bytes.\n# TYPE a_bytes counter\n# UNIT a_bytes bytes\na_bytes_total{"
+        ));
         assert!(om.ends_with("a_up{target=\"a\"} 1\n# EOF\n"));
     }
 
@@ -187,11 +290,173 @@ mod tests {
         }
     }
 
+    /// Prometheus before 2.49 (and the Debian 2.42 the e2e runs).
+    const PROM_2_OLD: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// Prometheus 2.49 to 2.55, default `scrape_protocols`.
+    const PROM_2: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    /// Prometheus 3.x, default `scrape_protocols`.
+    const PROM_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    /// Prometheus with native histograms on: protobuf first, which the exporter does not speak.
+    const PROM_PROTO_FIRST: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+    fn pick(accept: &str) -> Format {
+        Format::negotiate(Some(accept))
+    }
+
     #[test]
-    fn negotiation() {
+    fn prometheus_default_accept_headers_get_openmetrics() {
+        for accept in [PROM_2_OLD, PROM_2, PROM_3, PROM_PROTO_FIRST] {
+            assert_eq!(pick(accept), Format::OpenMetrics, "{accept}");
+        }
+    }
+
+    #[test]
+    fn scrape_protocols_preferring_text_get_text() {
+        // scrape_protocols: [PrometheusText0.0.4, OpenMetricsText1.0.0]
+        let text_first = "text/plain;version=0.0.4;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.4";
+        assert_eq!(pick(text_first), Format::Text);
+        // scrape_protocols: [PrometheusText1.0.0, OpenMetricsText1.0.0] (3.x): text 1.0.0 is
+        // not offered, so OpenMetrics is the best the exporter has.
+        let text1_first = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.4";
+        assert_eq!(pick(text1_first), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn formats_the_exporter_does_not_offer_fall_back_to_text_through_the_wildcard() {
+        // scrape_protocols: [PrometheusProto]; [OpenMetricsText0.0.1]; [PrometheusText1.0.0].
+        for accept in [
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,*/*;q=0.5",
+            "application/openmetrics-text;version=0.0.1;q=0.6,*/*;q=0.5",
+            "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.6,*/*;q=0.5",
+        ] {
+            assert_eq!(pick(accept), Format::Text, "{accept}");
+        }
+    }
+
+    #[test]
+    fn no_header_nothing_acceptable_or_garbage_is_text() {
         assert_eq!(Format::negotiate(None), Format::Text);
-        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
-        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+        for accept in [
+            "",
+            "application/json",
+            "application/openmetrics-text;version=2.0.0",
+            "garbage",
+            ",,;",
+            "application/openmetrics-text;q=abc",
+            "application/openmetrics-text;q=2",
+        ] {
+            assert_eq!(pick(accept), Format::Text, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_highest_q_wins_whatever_the_order() {
+        assert_eq!(
+            pick("text/plain;q=0.2, application/openmetrics-text;q=0.9"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            pick("application/openmetrics-text;q=0.2, text/plain;q=0.9"),
+            Format::Text
+        );
+        assert_eq!(
+            pick("application/openmetrics-text;version=1.0.0;q=0.001,text/plain;q=0"),
+            Format::OpenMetrics
+        );
+    }
+
+    #[test]
+    fn ties_go_to_the_range_listed_first_and_a_shared_wildcard_to_text() {
+        assert_eq!(
+            pick("application/openmetrics-text, text/plain"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            pick("text/plain, application/openmetrics-text"),
+            Format::Text
+        );
+        assert_eq!(pick("*/*"), Format::Text);
+        assert_eq!(pick("*/*;q=0.8"), Format::Text);
+    }
+
+    #[test]
+    fn q_zero_excludes_a_format() {
+        assert_eq!(pick("text/plain;q=0, */*"), Format::OpenMetrics);
+        assert_eq!(pick("application/openmetrics-text;q=0, */*"), Format::Text);
+        // Both excluded: the fallback.
+        assert_eq!(
+            pick("text/plain;q=0,application/openmetrics-text;q=0.0"),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn the_most_specific_matching_range_sets_a_formats_q() {
+        // The versioned range outranks the bare one for the same type, in either order.
+        assert_eq!(
+            pick("application/openmetrics-text;q=0,application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.4"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            pick("application/openmetrics-text;version=1.0.0;q=0.1,application/openmetrics-text;q=0.9,text/plain;q=0.5"),
+            Format::Text
+        );
+        // type/* outranks */*.
+        assert_eq!(pick("application/*;q=0.9, */*;q=0.1"), Format::OpenMetrics);
+        assert_eq!(pick("text/*;q=0, */*"), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn negotiation_ignores_case_spaces_quotes_and_other_parameters() {
+        assert_eq!(
+            pick("Application/OpenMetrics-Text ; Version=\"1.0.0\" ; Charset=utf-8 ; Q=0.7 , TEXT/PLAIN ; q=0.3"),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            pick("application/openmetrics-text; version=1.0.0; q=0.3, text/plain; version=0.0.4; charset=utf-8; q=0.7"),
+            Format::Text
+        );
+    }
+
+    static SECONDS: Family = Family::gauge("a_poll_duration_seconds", "Took.", &[]);
+    static RATE: Family = Family::gauge("a_receive_bytes_per_second", "Rate.", &[]);
+    static INFO: Family = Family::gauge("a_build_info", "Build.", &["version"]);
+
+    #[test]
+    fn openmetrics_writes_unit_lines_for_base_units_after_the_counter_suffix() {
+        let mut b = SnapshotBuilder::new(Some("a"));
+        b.add(&BYTES, &["in"], 1.0);
+        b.add(&SECONDS, &[], 0.5);
+        b.add(&RATE, &[], 2.0);
+        let s = b.finish();
+        let om = String::from_utf8(render(Format::OpenMetrics, [&s])).unwrap();
+        assert!(om.contains("# HELP a_bytes Bytes.\n# TYPE a_bytes counter\n# UNIT a_bytes bytes\na_bytes_total{"), "{om}");
+        assert!(
+            om.contains(
+                "# TYPE a_poll_duration_seconds gauge\n# UNIT a_poll_duration_seconds seconds\n"
+            ),
+            "{om}"
+        );
+        assert!(!om.contains("# UNIT a_receive_bytes_per_second"), "{om}");
+        let text = String::from_utf8(render(Format::Text, [&s])).unwrap();
+        assert!(
+            !text.contains("# UNIT"),
+            "text 0.0.4 has no UNIT line: {text}"
+        );
+    }
+
+    #[test]
+    fn info_families_are_info_in_openmetrics_and_gauges_in_text() {
+        let mut b = SnapshotBuilder::new(Some("a"));
+        b.add(&INFO, &["1.2"], 1.0);
+        let s = b.finish();
+        assert_eq!(
+            String::from_utf8(render(Format::OpenMetrics, [&s])).unwrap(),
+            "# HELP a_build Build.\n# TYPE a_build info\na_build_info{target=\"a\",version=\"1.2\"} 1\n# EOF\n"
+        );
+        assert_eq!(
+            String::from_utf8(render(Format::Text, [&s])).unwrap(),
+            "# HELP a_build_info Build.\n# TYPE a_build_info gauge\na_build_info{target=\"a\",version=\"1.2\"} 1\n"
+        );
     }
 }

@@ -63,6 +63,55 @@ impl Family {
     }
 }
 
+/// The units OpenMetrics names as base units. A family whose name (without a counter's
+/// `_total`) ends in `_<unit>` gets a `# UNIT` line in OpenMetrics; rates such as
+/// `_bytes_per_second` and non-base units (`_hertz`, `_dbm`, `_degrees`) get none.
+pub const BASE_UNITS: &[&str] = &[
+    "seconds", "bytes", "ratio", "celsius", "volts", "amperes", "joules", "grams", "meters",
+];
+
+/// A family's header as OpenMetrics spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenMetricsHeader {
+    /// The family name: a counter's without `_total`, an info family's without `_info`.
+    pub name: &'static str,
+    /// `counter`, `gauge` or `info`.
+    pub kind: &'static str,
+    /// The base unit the name ends in, if any.
+    pub unit: Option<&'static str>,
+}
+
+impl Family {
+    /// Whether the family holds `*_info` series: value 1, the labels the information. Typed
+    /// `info` in OpenMetrics; text 0.0.4 has no such type, so there it stays a gauge.
+    pub fn is_info(&self) -> bool {
+        self.metric_type == MetricType::Gauge
+            && self
+                .name
+                .strip_suffix("_info")
+                .is_some_and(|n| !n.is_empty())
+    }
+
+    /// The family's OpenMetrics header: the name without the sample suffix the type implies
+    /// (`_total` for counters, `_info` for info), the type, and the unit the name ends in.
+    pub fn openmetrics(&self) -> OpenMetricsHeader {
+        let (name, kind) = match self.metric_type {
+            MetricType::Counter => (
+                self.name.strip_suffix("_total").unwrap_or(self.name),
+                "counter",
+            ),
+            MetricType::Gauge if self.is_info() => (&self.name[..self.name.len() - 5], "info"),
+            MetricType::Gauge => (self.name, "gauge"),
+        };
+        let unit = BASE_UNITS.iter().copied().find(|unit| {
+            name.strip_suffix(unit)
+                .and_then(|rest| rest.strip_suffix('_'))
+                .is_some_and(|rest| !rest.is_empty())
+        });
+        OpenMetricsHeader { name, kind, unit }
+    }
+}
+
 /// One family's encoded sample lines from one source.
 #[derive(Debug)]
 pub struct FamilyBlock {
@@ -126,6 +175,11 @@ impl SnapshotBuilder {
             family.labels.len(),
             values.len(),
             "label values for {}",
+            family.name
+        );
+        debug_assert!(
+            !family.is_info() || value == 1.0,
+            "{} is an info family: its value is always 1",
             family.name
         );
         let slot = match self.index.get(family.name) {
@@ -260,5 +314,78 @@ mod tests {
             text(&s),
             "x_ratio{name=\"a\"} NaN\nx_ratio{name=\"b\"} +Inf\nx_total 3\nx_total 100000000000000000000\n"
         );
+    }
+
+    /// An OpenMetrics header as (name, type, unit).
+    type Header = (&'static str, &'static str, Option<&'static str>);
+
+    fn header(f: &'static Family) -> Header {
+        let h = f.openmetrics();
+        (h.name, h.kind, h.unit)
+    }
+
+    #[test]
+    fn openmetrics_unit_is_the_base_unit_the_name_ends_in() {
+        static CASES: [(Family, Header); 9] = [
+            (
+                Family::gauge("a_uptime_seconds", "", &[]),
+                ("a_uptime_seconds", "gauge", Some("seconds")),
+            ),
+            (
+                Family::gauge("a_last_success_timestamp_seconds", "", &[]),
+                ("a_last_success_timestamp_seconds", "gauge", Some("seconds")),
+            ),
+            (
+                Family::counter("a_receive_bytes_total", "", &[]),
+                ("a_receive_bytes", "counter", Some("bytes")),
+            ),
+            (
+                Family::counter("a_billable_seconds_total", "", &[]),
+                ("a_billable_seconds", "counter", Some("seconds")),
+            ),
+            (
+                Family::gauge("a_cpu_usage_ratio", "", &[]),
+                ("a_cpu_usage_ratio", "gauge", Some("ratio")),
+            ),
+            (
+                Family::gauge("a_line_voltage_volts", "", &[]),
+                ("a_line_voltage_volts", "gauge", Some("volts")),
+            ),
+            (
+                Family::gauge("a_receive_bytes_per_second", "", &[]),
+                ("a_receive_bytes_per_second", "gauge", None),
+            ),
+            (
+                Family::gauge("a_cpu_frequency_hertz", "", &[]),
+                ("a_cpu_frequency_hertz", "gauge", None),
+            ),
+            (
+                Family::gauge("seconds", "", &[]),
+                ("seconds", "gauge", None),
+            ),
+        ];
+        for (family, want) in &CASES {
+            assert_eq!(header(family), *want, "{}", family.name);
+        }
+    }
+
+    #[test]
+    fn info_families_drop_the_info_suffix_in_their_openmetrics_name() {
+        static INFO: Family = Family::gauge("a_node_info", "", &["name"]);
+        static BARE: Family = Family::gauge("_info", "", &[]);
+        static NOT_INFO: Family = Family::gauge("a_information", "", &[]);
+        assert!(INFO.is_info());
+        assert_eq!(header(&INFO), ("a_node", "info", None));
+        assert!(!BARE.is_info());
+        assert!(!NOT_INFO.is_info());
+        assert_eq!(header(&NOT_INFO), ("a_information", "gauge", None));
+    }
+
+    #[test]
+    #[should_panic(expected = "info family")]
+    #[cfg(debug_assertions)]
+    fn an_info_sample_other_than_one_is_a_bug() {
+        static INFO: Family = Family::gauge("a_node_info", "", &[]);
+        SnapshotBuilder::new(None).add(&INFO, &[], 2.0);
     }
 }
