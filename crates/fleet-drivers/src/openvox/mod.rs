@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
 use self::model::{cdr_records, data_object, CdrRecord, DeviceInfo, Interface, Oem, Performance};
-use crate::util::{Cached, Policy, Sections};
+use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
@@ -56,6 +56,23 @@ struct Options {
     /// Count calls from the CDR log (the device's CDR function must be on).
     #[serde(default)]
     cdr: bool,
+    /// Entries read per list of one answer (interface boards, ports); the rest are skipped
+    /// unread and counted as `limit`.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// CDR records read per answer (the device's log window); the rest are skipped unread.
+    #[serde(default = "default_max_cdr_records")]
+    max_cdr_records: usize,
+    /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
+    #[serde(default = "crate::util::default_max_series")]
+    max_series: usize,
+}
+
+fn default_max_rows() -> usize {
+    10_000
+}
+fn default_max_cdr_records() -> usize {
+    50_000
 }
 
 fn default_username() -> String {
@@ -70,6 +87,10 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.token_ttl < Duration::from_secs(10) {
         return Err("token_ttl: must be at least 10s".into());
     }
+    crate::util::check_max_rows(opts.max_rows)?;
+    if opts.max_cdr_records == 0 {
+        return Err("max_cdr_records: must be at least 1".into());
+    }
     let oem_every = (OEM_EVERY.as_secs_f64() / spec.interval.as_secs_f64().max(1e-3)).ceil();
     let oem_every = (oem_every as u64).max(1);
     let opts = Arc::new(opts);
@@ -81,6 +102,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             opts.password.clone(),
             timeout,
             opts.token_ttl,
+            (opts.max_rows, opts.max_cdr_records),
         );
         OpenvoxDriver {
             client,
@@ -89,6 +111,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             oem_logins: 0,
             cpu: CpuSampler::default(),
             calls: CallCounters::default(),
+            max_series: opts.max_series,
         }
     }))
 }
@@ -103,6 +126,7 @@ struct OpenvoxDriver {
     oem_logins: u64,
     cpu: CpuSampler,
     calls: CallCounters,
+    max_series: usize,
 }
 
 /// The typed answers of one poll; a failed section has none.
@@ -123,8 +147,10 @@ impl Driver for OpenvoxDriver {
         let answers = self.fetch(ctx, &mut sections).await?;
         let mut b = ctx.snapshot_builder();
         self.map(&mut b, &answers, ctx);
+        drop(answers);
+        self.client.rows_cut.finish(ctx, &self.client.caps());
         sections.finish(ctx, false)?;
-        Ok(b.finish())
+        check_series(b.finish(), self.max_series)
     }
 }
 

@@ -27,6 +27,10 @@ pub(crate) fn check_max_rows(max_rows: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Answers at least this large are decoded off the async runtime (a 1,000-client iKuai page is
+/// about a third of this).
+const OFF_RUNTIME_BYTES: usize = 1 << 20;
+
 /// Entries cut from the lists of one poll's answers (answers may be decoded concurrently, so
 /// the tally is atomic).
 #[derive(Debug, Default)]
@@ -40,17 +44,38 @@ impl RowCut {
         out
     }
 
+    /// [`RowCut::decode`] of `body`, on a blocking thread when the body is large, so decoding a
+    /// multi-megabyte answer holds up neither other targets' polls nor the HTTP side; a poll
+    /// cancelled at its deadline abandons the result.
+    pub(crate) async fn decode_body<R: Send + 'static>(
+        &self,
+        cap: usize,
+        body: Vec<u8>,
+        decode: impl FnOnce(&[u8]) -> R + Send + 'static,
+    ) -> Result<R, PollError> {
+        if body.len() < OFF_RUNTIME_BYTES {
+            return Ok(self.decode(cap, || decode(&body)));
+        }
+        let (out, cut) =
+            tokio::task::spawn_blocking(move || lenient::with_row_cap(cap, || decode(&body)))
+                .await
+                .map_err(|e| PollError::decode(format!("decoding stopped: {e}")))?;
+        self.add(cut);
+        Ok(out)
+    }
+
     /// Tallies `n` entries left out.
     pub(crate) fn add(&self, n: usize) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Ends a poll's tally: past the cap, one `limit` partial error saying how much was left out.
-    pub(crate) fn finish(&self, ctx: &mut PollContext, cap: usize) {
+    /// `caps` names the options and their values, e.g. `max_rows = 10000`.
+    pub(crate) fn finish(&self, ctx: &mut PollContext, caps: &str) {
         let cut = self.0.swap(0, Ordering::Relaxed);
         if cut > 0 {
             ctx.partial_errors.push(PollError::limit(format!(
-                "answers listed more than max_rows = {cap} entries: {cut} left out"
+                "answers listed more entries than {caps} allows: {cut} left out unread"
             )));
         }
     }
@@ -87,16 +112,25 @@ pub(crate) struct LabelFold {
     family: &'static str,
     label: &'static str,
     cap: usize,
+    /// Values that are always themselves and do not count against the cap (ours, not the
+    /// device's: success, our failure reasons).
+    reserved: &'static [&'static str],
     seen: BTreeSet<String>,
     folded: u64,
 }
 
 impl LabelFold {
-    pub(crate) fn new(family: &'static str, label: &'static str, cap: usize) -> Self {
+    pub(crate) fn new(
+        family: &'static str,
+        label: &'static str,
+        cap: usize,
+        reserved: &'static [&'static str],
+    ) -> Self {
         LabelFold {
             family,
             label,
             cap,
+            reserved,
             seen: BTreeSet::new(),
             folded: 0,
         }
@@ -104,7 +138,7 @@ impl LabelFold {
 
     /// `value` when it is known or there is room for it, else `other` (counted).
     pub(crate) fn fold<'v>(&mut self, value: &'v str) -> &'v str {
-        if self.seen.contains(value) {
+        if self.reserved.contains(&value) || self.seen.contains(value) {
             return value;
         }
         if self.seen.len() < self.cap {
@@ -143,13 +177,13 @@ mod tests {
 
     #[test]
     fn label_values_past_the_cap_fold_into_other_and_are_counted() {
-        let mut fold = LabelFold::new("f", "code", 2);
+        let mut fold = LabelFold::new("f", "code", 2, &["0"]);
         let mut counts = BTreeMap::new();
-        for code in ["a", "b", "c", "a", "d", "b"] {
+        for code in ["a", "0", "b", "c", "a", "d", "b", "0"] {
             count_folded(&mut counts, &mut fold, code, 1);
         }
         let got: Vec<_> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        assert_eq!(got, [("a", 2), ("b", 2), ("other", 2)]);
+        assert_eq!(got, [("0", 2), ("a", 2), ("b", 2), ("other", 2)]);
         assert_eq!(fold.folded, 2);
     }
 
