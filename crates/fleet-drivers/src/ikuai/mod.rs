@@ -244,7 +244,9 @@ impl IkuaiDriver {
             }
             if rows.len() >= max_rows {
                 // The router says there is more than we read: counted, not fetched.
-                self.client.rows_cut.add(total.saturating_sub(offset).max(1));
+                self.client
+                    .rows_cut
+                    .add(total.saturating_sub(offset).max(1));
                 break;
             }
         }

@@ -236,7 +236,10 @@ impl KomariClient {
     }
 }
 
-fn decode<T: DeserializeOwned + Default + Send + 'static>(path: &str, body: &[u8]) -> Result<T, PollError> {
+fn decode<T: DeserializeOwned + Default + Send + 'static>(
+    path: &str,
+    body: &[u8],
+) -> Result<T, PollError> {
     parse_envelope(body).map_err(|e| match e {
         Envelope::NotJson => PollError::decode(format!("{path}: answer is not JSON")),
         Envelope::Failed(m) => envelope_error(path, &m, None),

@@ -20,8 +20,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::model::{parse_envelope, refused, Envelope, Live};
-use crate::util::{envelope_error, RowCut};
 use crate::util::http::MAX_BODY_BYTES;
+use crate::util::{envelope_error, RowCut};
 use fleet_core::driver::{PollError, Reason};
 
 /// Why a WebSocket was replaced, the label of the reconnect counter.

@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod model;
 mod unrecognized;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
-use self::model::{cdr_records, data_object, CdrRecord, DeviceInfo, Interface, Oem, Performance};
+use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
 use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
@@ -110,7 +110,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             oem: Cached::new(oem_every),
             oem_logins: 0,
             cpu: CpuSampler::default(),
-            calls: CallCounters::default(),
+            calls: Arc::default(),
             max_series: opts.max_series,
         }
     }))
@@ -125,7 +125,8 @@ struct OpenvoxDriver {
     /// upgraded device) makes it due again.
     oem_logins: u64,
     cpu: CpuSampler,
-    calls: CallCounters,
+    /// Shared with the blocking thread that counts a CDR answer.
+    calls: Arc<Mutex<CallCounters>>,
     max_series: usize,
 }
 
@@ -136,8 +137,9 @@ struct Answers {
     /// By slot number.
     interfaces: Vec<(u64, Interface)>,
     device_info: Option<DeviceInfo>,
-    /// By slot number; only with `cdr = true`.
-    cdr: Vec<(u64, Vec<CdrRecord>)>,
+    /// CDR records without a readable time or disposition, over the slots read; `Some` once a
+    /// CDR answer was read (and counted). Only with `cdr = true`.
+    cdr: Option<u32>,
 }
 
 impl Driver for OpenvoxDriver {
@@ -152,6 +154,10 @@ impl Driver for OpenvoxDriver {
         sections.finish(ctx, false)?;
         check_series(b.finish(), self.max_series)
     }
+}
+
+fn lock(calls: &Mutex<CallCounters>) -> std::sync::MutexGuard<'_, CallCounters> {
+    calls.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn decode(path: &str) -> impl Fn(String) -> PollError + '_ {
@@ -193,8 +199,8 @@ impl OpenvoxDriver {
         a.device_info = sections.record(self.device_info().await)?;
         if self.cdr {
             for slot in 0..slots {
-                if let Some(records) = sections.record(self.cdr(ctx, slot).await)? {
-                    a.cdr.push((slot, records));
+                if let Some(unread) = sections.record(self.cdr(ctx, slot).await)? {
+                    *a.cdr.get_or_insert(0) += unread;
                 }
             }
         }
@@ -231,10 +237,8 @@ impl OpenvoxDriver {
             metrics::storage(b, info.use_storage);
         }
         if self.cdr {
-            for (slot, records) in &a.cdr {
-                self.calls.count(*slot, records, &mut unrecognized);
-            }
-            self.calls.export(b);
+            unrecognized.cdr += a.cdr.unwrap_or(0);
+            lock(&self.calls).export(b);
         }
         unrecognized.export(b);
     }
@@ -281,14 +285,27 @@ impl OpenvoxDriver {
         data_object(data).map_err(decode(PATH))
     }
 
-    async fn cdr(&mut self, ctx: &mut PollContext, slot: u64) -> Result<Vec<CdrRecord>, PollError> {
+    /// Reads and counts one slot's CDR answer, off the async runtime (tens of thousands of
+    /// records are real work); returns how many records were not recognised. A poll cancelled
+    /// meanwhile abandons the wait, not the count: the records are counted once either way.
+    async fn cdr(&mut self, ctx: &mut PollContext, slot: u64) -> Result<u32, PollError> {
         const PATH: &str = "sys_info/cdr";
         let mut params = slot_params(slot);
         for key in ["limit", "source_tpl", "source"] {
             params.insert(key.into(), "".into());
         }
         let data = self.client.call(ctx, PATH, params).await?;
-        cdr_records(data).map_err(decode(PATH))
+        let calls = self.calls.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            let records = cdr_records(data)?;
+            let mut unrecognized = Unrecognized::default();
+            lock(&calls).count(slot, &records, &mut unrecognized);
+            Ok(unrecognized.cdr)
+        });
+        counted
+            .await
+            .map_err(|e| PollError::decode(format!("{PATH}: {e}")))?
+            .map_err(decode(PATH))
     }
 }
 

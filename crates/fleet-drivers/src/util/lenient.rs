@@ -13,6 +13,9 @@ use serde_json::Value;
 /// Entries a list (or an object) read outside [`with_row_cap`] keeps: a guard, not a budget.
 pub const DEFAULT_ROW_CAP: usize = 100_000;
 
+/// Entries an object keeps whatever the list cap: records have dozens of fields.
+const MIN_OBJECT_CAP: usize = 256;
+
 thread_local! {
     static ROW_CAP: Cell<usize> = const { Cell::new(DEFAULT_ROW_CAP) };
     static ROWS_CUT: Cell<usize> = const { Cell::new(0) };
@@ -107,7 +110,8 @@ impl<'de> Visitor<'de> for BoundedVisitor {
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let cap = row_cap();
+        // A small list cap (a device's few SIM cards) must not cut a record's fields.
+        let cap = row_cap().max(MIN_OBJECT_CAP);
         let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.len() < cap {
@@ -419,9 +423,18 @@ mod tests {
         });
         assert_eq!((page.data.len(), page.ids.len()), (2, 2));
         assert_eq!(value.0["data"].as_array().map(Vec::len), Some(2));
-        assert_eq!(value.0.as_object().map(|m| m.len()), Some(2), "object entries capped too");
-        // Page: 8 rows and 1 id; value: 8 rows, 1 id, and the "x" entry.
-        assert_eq!(cut, 8 + 1 + 8 + 1 + 1);
+        assert_eq!(value.0["x"].as_array().map(Vec::len), Some(2));
+        // Page: 8 rows and 1 id; value: 8 rows, 1 id and 2 numbers.
+        assert_eq!(cut, 8 + 1 + 8 + 1 + 2);
+        let wide = format!(
+            "{{{}\"z\":0}}",
+            (0..300).map(|i| format!("\"k{i}\":0,")).collect::<String>()
+        );
+        let (value, cut) = with_row_cap(2, || serde_json::from_str::<BoundedValue>(&wide).unwrap());
+        assert_eq!(
+            (value.0.as_object().map(|m| m.len()), cut),
+            (Some(MIN_OBJECT_CAP), 301 - MIN_OBJECT_CAP)
+        );
         assert_eq!(row_cap(), DEFAULT_ROW_CAP, "the cap is restored");
     }
     use serde_json::json;

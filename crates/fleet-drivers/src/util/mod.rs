@@ -10,11 +10,11 @@ mod relogin;
 mod sections;
 
 pub(crate) use self::cached::Cached;
+pub(crate) use self::errors::{envelope_detail, envelope_error, with_context};
 pub(crate) use self::limits::{
     check_max_rows, check_series, count_folded, default_max_series, LabelFold, RowCut,
     DEFAULT_MAX_LABEL_VALUES, FOLDED,
 };
-pub(crate) use self::errors::{envelope_detail, envelope_error, with_context};
 pub(crate) use self::relogin::ReloginBudget;
 pub(crate) use self::sections::{OnFatal, Policy, Sections};
 
