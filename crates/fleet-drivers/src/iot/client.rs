@@ -88,9 +88,7 @@ impl IotClient {
             }
             Err(e) => return failed(e),
         };
-        let parsed = self
-            .rows_cut
-            .decode_body(self.max_rows, body, |b| parse_answer(b));
+        let parsed = self.rows_cut.decode_body(self.max_rows, body, parse_answer);
         let envelope = match parsed.await.and_then(|p| p.map_err(PollError::decode)) {
             Ok(envelope) => envelope,
             Err(e) => return failed(with_context(e, device_no)),

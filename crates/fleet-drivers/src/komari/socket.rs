@@ -113,7 +113,7 @@ impl LiveSocket {
         self.pending_reconnect = Some(Reconnect::Dropped);
         let text = request(&mut conn.socket).await?;
         let parsed = rows_cut
-            .decode_body(max_rows, text.into_bytes(), |b| parse_envelope::<Live>(b))
+            .decode_body(max_rows, text.into_bytes(), parse_envelope::<Live>)
             .await?;
         if matches!(parsed, Err(Envelope::NotJson | Envelope::BadData(_))) {
             // A socket that answered garbage (a confused proxy, a half-restarted server) is not

@@ -154,10 +154,7 @@ impl OpenvoxClient {
         } else {
             self.max_rows
         };
-        let parsed = self
-            .rows_cut
-            .decode_body(cap, bytes, |b| parse_answer(b))
-            .await?;
+        let parsed = self.rows_cut.decode_body(cap, bytes, parse_answer).await?;
         parsed.map_err(|e| PollError::decode(format!("{path}: {e}")))
     }
 
