@@ -86,18 +86,21 @@ pub enum Reason {
     Auth,
     Api,
     Decode,
+    /// An answer or a snapshot went past one of the target's bounds (`max_rows`, `max_series`).
+    Limit,
 }
 
 impl Reason {
     /// Every reason, in label order, so error counters start at zero and `rate()` sees the
     /// first error.
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::Timeout,
         Reason::Connect,
         Reason::Http,
         Reason::Auth,
         Reason::Api,
         Reason::Decode,
+        Reason::Limit,
     ];
 
     /// The label value.
@@ -109,6 +112,7 @@ impl Reason {
             Reason::Auth => "auth",
             Reason::Api => "api",
             Reason::Decode => "decode",
+            Reason::Limit => "limit",
         }
     }
 
@@ -125,6 +129,7 @@ impl Reason {
             Reason::Auth => "authentication failed",
             Reason::Api => "device API error",
             Reason::Decode => "cannot decode answer",
+            Reason::Limit => "over a limit",
         }
     }
 }
@@ -175,6 +180,11 @@ impl PollError {
 
     pub fn decode(detail: impl Into<String>) -> Self {
         PollError::new(Reason::Decode, detail)
+    }
+
+    /// An answer or a snapshot went past one of the target's bounds.
+    pub fn limit(detail: impl Into<String>) -> Self {
+        PollError::new(Reason::Limit, detail)
     }
 
     pub fn reason(&self) -> Reason {

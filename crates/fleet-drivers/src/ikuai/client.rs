@@ -12,7 +12,7 @@ use url::Url;
 
 use super::model::{parse_answer, Answer, Api};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget};
+use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget, RowCut};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError};
 
@@ -26,10 +26,20 @@ pub(super) struct IkuaiClient {
     session: Option<HeaderValue>,
     relogin: ReloginBudget,
     api: Option<Api>,
+    /// Entries read per list of one answer.
+    max_rows: usize,
+    /// Entries this poll's answers listed past `max_rows`.
+    pub(super) rows_cut: RowCut,
 }
 
 impl IkuaiClient {
-    pub(super) fn new(base: &Url, username: String, password: Secret, timeout: Duration) -> Self {
+    pub(super) fn new(
+        base: &Url,
+        username: String,
+        password: Secret,
+        timeout: Duration,
+        max_rows: usize,
+    ) -> Self {
         let join = |path: &str| base.join(path).unwrap_or_else(|_| base.clone());
         IkuaiClient {
             http: http::client(timeout),
@@ -40,6 +50,8 @@ impl IkuaiClient {
             session: None,
             relogin: ReloginBudget::default(),
             api: None,
+            max_rows,
+            rows_cut: RowCut::default(),
         }
     }
 
@@ -56,21 +68,33 @@ impl IkuaiClient {
     /// `POST /Action/call` with `func_name`, action `show` and `param`; returns the payload
     /// (`Data` or `results`). Logs in first when there is no session, and, when the router says
     /// the session expired and the poll has not logged in yet, once more, then retries once.
-    pub(super) async fn call<T: DeserializeOwned + Default>(
+    pub(super) async fn call<T: DeserializeOwned + Default + Send + 'static>(
         &mut self,
         ctx: &mut PollContext,
         func_name: &str,
         param: Value,
     ) -> Result<T, PollError> {
+        let cap = self.max_rows;
+        self.call_capped(ctx, func_name, param, cap).await
+    }
+
+    /// [`IkuaiClient::call`] with the answer's lists cut at `cap` entries.
+    pub(super) async fn call_capped<T: DeserializeOwned + Default + Send + 'static>(
+        &mut self,
+        ctx: &mut PollContext,
+        func_name: &str,
+        param: Value,
+        cap: usize,
+    ) -> Result<T, PollError> {
         let body = json!({"func_name": func_name, "action": "show", "param": param});
         if self.session.is_none() {
             self.login(ctx).await?;
         }
-        let mut answer = self.call_once(&body).await?;
+        let mut answer = self.call_once(&body, cap).await?;
         if matches!(answer, Answer::SessionExpired) && self.relogin.allows_relogin() {
             self.session = None;
             self.login(ctx).await?;
-            answer = self.call_once(&body).await?;
+            answer = self.call_once(&body, cap).await?;
         }
         match answer {
             Answer::Ok(payload) => Ok(payload),
@@ -84,9 +108,10 @@ impl IkuaiClient {
         }
     }
 
-    async fn call_once<T: DeserializeOwned + Default>(
+    async fn call_once<T: DeserializeOwned + Default + Send + 'static>(
         &mut self,
         body: &Value,
+        cap: usize,
     ) -> Result<Answer<T>, PollError> {
         let mut request = self.http.post(self.call_url.clone()).json(body);
         if let Some(cookie) = &self.session {
@@ -94,7 +119,11 @@ impl IkuaiClient {
         }
         let resp = http::send(request).await?;
         let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
-        let (api, answer) = parse_answer(&bytes).map_err(PollError::decode)?;
+        let parsed = self
+            .rows_cut
+            .decode_body(cap, bytes, |b| parse_answer(b))
+            .await?;
+        let (api, answer) = parsed.map_err(PollError::decode)?;
         self.api = Some(api);
         Ok(answer)
     }

@@ -12,11 +12,12 @@ pub mod model;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use self::client::IkuaiClient;
 use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Ports};
-use crate::util::{Cached, Policy, Sections};
+use crate::util::lenient::BoundedValue;
+use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
@@ -72,6 +73,17 @@ struct Options {
     /// Client rows asked for per call.
     #[serde(default = "default_page_size")]
     page_size: usize,
+    /// Entries read per list of one answer (interfaces, DNS and QoS rows, ports) and client rows
+    /// read per poll over all pages; the rest are skipped unread and counted as `limit`.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
+    #[serde(default = "crate::util::default_max_series")]
+    max_series: usize,
+}
+
+fn default_max_rows() -> usize {
+    10_000
 }
 
 fn default_username() -> String {
@@ -98,10 +110,17 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.page_size == 0 {
         return Err("page_size: must be at least 1".into());
     }
+    crate::util::check_max_rows(opts.max_rows)?;
     let opts = Arc::new(opts);
     let (url, timeout) = (spec.url.clone(), spec.timeout);
     Ok(factory(move || {
-        let client = IkuaiClient::new(&url, opts.username.clone(), opts.password.clone(), timeout);
+        let client = IkuaiClient::new(
+            &url,
+            opts.username.clone(),
+            opts.password.clone(),
+            timeout,
+            opts.max_rows,
+        );
         IkuaiDriver {
             client,
             ports: Cached::new(opts.ports_every),
@@ -125,8 +144,8 @@ struct Answers {
     iface: Option<MonitorIface>,
     /// Client rows by IP version, `"4"` before `"6"`.
     clients: Vec<(&'static str, Vec<LanClient>)>,
-    dns: Option<Value>,
-    qos: Option<Value>,
+    dns: Option<BoundedValue>,
+    qos: Option<BoundedValue>,
     /// The port answer (fresh or cached) is served: its section did not fail.
     ports: bool,
 }
@@ -139,8 +158,11 @@ impl Driver for IkuaiDriver {
         let ports = answers.ports.then(|| self.ports.get()).flatten();
         let mut b = ctx.snapshot_builder();
         map(&mut b, &answers, ports, self.opts.max_clients);
+        drop(answers);
+        let caps = format!("max_rows = {}", self.opts.max_rows);
+        self.client.rows_cut.finish(ctx, &caps);
         sections.finish(ctx, false)?;
-        Ok(b.finish())
+        check_series(b.finish(), self.opts.max_series)
     }
 }
 
@@ -194,27 +216,37 @@ impl IkuaiDriver {
         Ok(a)
     }
 
-    /// Pages through a client list until the router's `total` is reached.
+    /// Pages through a client list until the router's `total` is reached, reading at most
+    /// `max_rows` rows in all (a router's `total` is a claim, not a size to allocate).
     async fn clients(
         &mut self,
         ctx: &mut PollContext,
         func_name: &str,
     ) -> Result<Vec<LanClient>, PollError> {
-        let mut rows = Vec::new();
+        let max_rows = self.opts.max_rows;
+        let mut rows: Vec<LanClient> = Vec::new();
         let mut offset = 0;
         for _ in 0..MAX_PAGES {
+            let room = max_rows - rows.len();
             let param = json!({
                 "TYPE": "data,total",
-                "limit": format!("{offset},{}", self.opts.page_size),
+                "limit": format!("{offset},{}", self.opts.page_size.min(room)),
                 "ORDER_BY": "ip_addr_int",
                 "ORDER": "",
             });
-            let page: ClientPage = self.client.call(ctx, func_name, param).await?;
+            let page: ClientPage = self.client.call_capped(ctx, func_name, param, room).await?;
             let n = page.data.len();
             let total = page.total.unwrap_or(0.0) as usize;
             rows.extend(page.data);
             offset += n;
             if n == 0 || offset >= total {
+                break;
+            }
+            if rows.len() >= max_rows {
+                // The router says there is more than we read: counted, not fetched.
+                self.client
+                    .rows_cut
+                    .add(total.saturating_sub(offset).max(1));
                 break;
             }
         }
@@ -241,10 +273,10 @@ fn map(b: &mut SnapshotBuilder, a: &Answers, ports: Option<&Ports>, max_clients:
     if let Some(iface) = &a.iface {
         metrics::interfaces(b, iface);
     }
-    if let Some(payload) = &a.dns {
+    if let Some(BoundedValue(payload)) = &a.dns {
         metrics::dns(b, &model::dns_cache_rows(payload));
     }
-    if let Some(payload) = &a.qos {
+    if let Some(BoundedValue(payload)) = &a.qos {
         metrics::qos(b, &model::qos_rows(payload));
     }
     if let Some(ports) = ports {

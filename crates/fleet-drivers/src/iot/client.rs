@@ -6,7 +6,7 @@ use url::Url;
 
 use super::model::{parse_answer, Answer, DeviceFlow};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::{envelope_detail, md5_hex};
+use crate::util::{envelope_detail, md5_hex, with_context, RowCut};
 use fleet_core::config::Secret;
 use fleet_core::driver::PollError;
 use fleet_core::time::unix_seconds;
@@ -28,16 +28,28 @@ pub(super) struct IotClient {
     url: Url,
     app_id: String,
     secret: Secret,
+    /// Entries read per list of one answer.
+    max_rows: usize,
+    /// Entries the answers listed past `max_rows`, since the driver last looked.
+    pub(super) rows_cut: RowCut,
 }
 
 impl IotClient {
     /// `base` is the agent back office's URL without `/admin`; `timeout` bounds one request.
-    pub(super) fn new(base: &Url, app_id: String, secret: Secret, timeout: Duration) -> Self {
+    pub(super) fn new(
+        base: &Url,
+        app_id: String,
+        secret: Secret,
+        timeout: Duration,
+        max_rows: usize,
+    ) -> Self {
         IotClient {
             http: http::client(timeout),
             url: base.join(DEVICE_FLOW_PATH).unwrap_or_else(|_| base.clone()),
             app_id,
             secret,
+            max_rows,
+            rows_cut: RowCut::default(),
         }
     }
 
@@ -76,9 +88,10 @@ impl IotClient {
             }
             Err(e) => return failed(e),
         };
-        let envelope = match parse_answer(&body) {
+        let parsed = self.rows_cut.decode_body(self.max_rows, body, parse_answer);
+        let envelope = match parsed.await.and_then(|p| p.map_err(PollError::decode)) {
             Ok(envelope) => envelope,
-            Err(e) => return failed(PollError::decode(format!("{device_no}: {e}"))),
+            Err(e) => return failed(with_context(e, device_no)),
         };
         match envelope.answer {
             Answer::Ok(flow) => Outcome {

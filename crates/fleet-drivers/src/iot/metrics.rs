@@ -160,6 +160,7 @@ pub static FAMILIES: &[&Family] = &[
     &SIM_ACTIVE,
     &DEVICES,
     &REQUESTS,
+    &crate::util::FOLDED,
 ];
 
 /// How a target reads the platform's values.

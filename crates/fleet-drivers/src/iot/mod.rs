@@ -28,7 +28,7 @@ use self::devices::{device_list, DeviceList};
 use self::metrics::Mapping;
 use self::model::DeviceFlow;
 use self::pacing::{Pacer, Rotation};
-use crate::util::{OnFatal, Policy, Sections};
+use crate::util::{check_series, count_folded, LabelFold, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError, Reason};
 use fleet_core::snapshot::Snapshot;
@@ -109,6 +109,24 @@ struct Options {
     sim_activated_codes: Vec<i64>,
     #[serde(default = "default_sim_codes")]
     sim_realname_codes: Vec<i64>,
+    /// SIM cards read per device answer (a device has up to three); the rest are skipped
+    /// unread and counted as `limit`. Also the cap on entries of any other list in an answer.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// Distinct platform answer codes `iot_api_requests_total` keeps; later new codes count as
+    /// `other`.
+    #[serde(default = "default_max_label_values")]
+    max_label_values: usize,
+    /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
+    #[serde(default = "crate::util::default_max_series")]
+    max_series: usize,
+}
+
+fn default_max_rows() -> usize {
+    16
+}
+fn default_max_label_values() -> usize {
+    crate::util::DEFAULT_MAX_LABEL_VALUES
 }
 
 fn default_rate_limit() -> f64 {
@@ -171,6 +189,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.concurrency == 0 {
         return Err("concurrency: must be at least 1".into());
     }
+    crate::util::check_max_rows(opts.max_rows)?;
     let devices_file = opts.devices_file.as_ref().map(|f| spec.config_dir.join(f));
     let devices = device_list(&opts.devices, devices_file.as_deref())?;
     if devices.is_empty() {
@@ -205,6 +224,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             s.opts.app_id.clone(),
             s.opts.app_secret.clone(),
             s.request_timeout,
+            s.opts.max_rows,
         );
         IotDriver {
             client: Arc::new(client),
@@ -214,6 +234,12 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             rotation: Rotation::default(),
             pacer: Pacer::new(s.spacing),
             requests: BTreeMap::new(),
+            codes: LabelFold::new(
+                "iot_api_requests_total",
+                "code",
+                s.opts.max_label_values,
+                OWN_CODES,
+            ),
         }
     }))
 }
@@ -235,7 +261,14 @@ struct IotDriver {
     pacer: Pacer,
     /// `iot_api_requests_total` by answer code.
     requests: BTreeMap<String, u64>,
+    /// The platform's codes seen so far, up to `max_label_values`.
+    codes: LabelFold,
 }
+
+/// `code` values that are not the platform's choice: success and our own failure reasons.
+const OWN_CODES: &[&str] = &[
+    "0", "timeout", "connect", "http", "auth", "api", "decode", "limit",
+];
 
 impl Driver for IotDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
@@ -249,8 +282,10 @@ impl Driver for IotDriver {
         let mut tally = Sections::new(FLEET);
         self.ask_due_devices(&mut tally).await;
         let known = self.state.values().any(|d| d.data.is_some());
+        let caps = format!("max_rows = {}", self.settings.opts.max_rows);
+        self.client.rows_cut.finish(ctx, &caps);
         tally.finish(ctx, known)?;
-        Ok(self.snapshot(ctx))
+        check_series(self.snapshot(ctx), self.settings.opts.max_series)
     }
 }
 
@@ -296,7 +331,7 @@ impl IotDriver {
     }
 
     fn record(&mut self, device: String, outcome: Outcome, tally: &mut Sections) {
-        *self.requests.entry(outcome.code.clone()).or_default() += 1;
+        count_folded(&mut self.requests, &mut self.codes, &outcome.code, 1);
         if outcome.result.is_ok() {
             self.pacer.answered();
         } else if outcome.code == "http_429" || outcome.code.starts_with("http_5") {
@@ -319,6 +354,7 @@ impl IotDriver {
             .map(|(code, n)| (DEVICE_FLOW, code.as_str(), *n));
         let devices = self.devices.devices();
         metrics::target(&mut b, devices.len(), requests);
+        self.codes.export(&mut b);
         for device in devices {
             let Some(state) = self.state.get(device) else {
                 continue;

@@ -5,7 +5,6 @@
 //! exporter does not use are never read, so secrets never enter these types.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::util::lenient;
 
@@ -30,7 +29,7 @@ struct RawEnvelope {
     #[serde(default, deserialize_with = "lenient::string")]
     message: String,
     #[serde(default)]
-    data: Value,
+    data: lenient::BoundedValue,
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     timestamp: Option<f64>,
 }
@@ -41,7 +40,7 @@ pub fn parse_answer(body: &[u8]) -> Result<Envelope, String> {
         serde_json::from_slice(body).map_err(|e| format!("not a platform answer: {e}"))?;
     let answer = match raw.code {
         Some(0.0) => Answer::Ok(Box::new(
-            serde_json::from_value(raw.data).unwrap_or_default(),
+            serde_json::from_value(raw.data.0).unwrap_or_default(),
         )),
         Some(c) => Answer::Failed {
             code: c as i64,

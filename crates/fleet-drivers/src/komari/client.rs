@@ -15,7 +15,7 @@ use url::Url;
 use super::model::{parse_envelope, refused, Envelope, Live};
 use super::socket::{self, Connection, LiveSocket, Reconnect, Socket};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::{envelope_error, ReloginBudget};
+use crate::util::{envelope_error, ReloginBudget, RowCut};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError, Reason};
 
@@ -41,10 +41,20 @@ pub(super) struct KomariClient {
     relogin: ReloginBudget,
     connect_timeout: Duration,
     socket: LiveSocket,
+    /// Entries read per list of one answer.
+    max_rows: usize,
+    /// Entries this poll's answers listed past `max_rows`.
+    rows_cut: RowCut,
 }
 
 impl KomariClient {
-    pub(super) fn new(url: &Url, auth: Auth, timeout: Duration, ws_max_age: Duration) -> Self {
+    pub(super) fn new(
+        url: &Url,
+        auth: Auth,
+        timeout: Duration,
+        ws_max_age: Duration,
+        max_rows: usize,
+    ) -> Self {
         let mut base = url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -66,6 +76,8 @@ impl KomariClient {
             relogin: ReloginBudget::default(),
             connect_timeout: timeout.min(Duration::from_secs(5)),
             socket: LiveSocket::new(ws_max_age),
+            max_rows,
+            rows_cut: RowCut::default(),
         }
     }
 
@@ -79,8 +91,14 @@ impl KomariClient {
         self.relogin.new_poll();
     }
 
+    /// Ends a poll: entries its answers listed past `max_rows` become one `limit` error.
+    pub(super) fn finish_poll(&self, ctx: &mut PollContext) {
+        self.rows_cut
+            .finish(ctx, &format!("max_rows = {}", self.max_rows));
+    }
+
     /// `GET <path>` and its envelope's `data`, logging in again after a 401 (once a poll).
-    pub(super) async fn get<T: DeserializeOwned + Default>(
+    pub(super) async fn get<T: DeserializeOwned + Default + Send + 'static>(
         &mut self,
         ctx: &mut PollContext,
         path: &str,
@@ -97,7 +115,7 @@ impl KomariClient {
     }
 
     /// `GET <path>` with the current credential, never logging in: safe to run concurrently.
-    pub(super) async fn fetch<T: DeserializeOwned + Default>(
+    pub(super) async fn fetch<T: DeserializeOwned + Default + Send + 'static>(
         &self,
         path: &str,
     ) -> Result<T, PollError> {
@@ -115,7 +133,10 @@ impl KomariClient {
         if !status.is_success() {
             return Err(refused(path, status, &body));
         }
-        decode(path, &body)
+        let path_owned = path.to_string();
+        self.rows_cut
+            .decode_body(self.max_rows, body, move |b| decode(&path_owned, b))
+            .await?
     }
 
     /// One `get` over the WebSocket: every node's latest report and the online list.
@@ -124,7 +145,7 @@ impl KomariClient {
             Some(conn) => conn,
             None => self.connect(ctx).await?,
         };
-        self.socket.get(conn).await
+        self.socket.get(conn, self.max_rows, &self.rows_cut).await
     }
 
     /// Opens the WebSocket, logging in again when the upgrade is answered 401 (once a poll). At
@@ -215,7 +236,10 @@ impl KomariClient {
     }
 }
 
-fn decode<T: DeserializeOwned + Default>(path: &str, body: &[u8]) -> Result<T, PollError> {
+fn decode<T: DeserializeOwned + Default + Send + 'static>(
+    path: &str,
+    body: &[u8],
+) -> Result<T, PollError> {
     parse_envelope(body).map_err(|e| match e {
         Envelope::NotJson => PollError::decode(format!("{path}: answer is not JSON")),
         Envelope::Failed(m) => envelope_error(path, &m, None),
@@ -245,6 +269,7 @@ mod tests {
             auth.clone(),
             t,
             t,
+            100,
         );
         assert_eq!(c.ws_url.as_str(), "wss://status.example.com/api/clients");
         assert_eq!(c.origin, "https://status.example.com");
@@ -253,6 +278,7 @@ mod tests {
             auth,
             t,
             t,
+            100,
         );
         assert_eq!(c.ws_url.as_str(), "ws://10.0.0.5:25774/komari/api/clients");
         assert_eq!(c.origin, "http://10.0.0.5:25774");

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use self::client::{Auth, KomariClient};
 use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
-use crate::util::{with_context, Cached, OnFatal, Policy, Sections};
+use crate::util::{check_series, with_context, Cached, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::Snapshot;
@@ -65,8 +65,18 @@ struct Options {
         deserialize_with = "fleet_core::config::deserialize_duration"
     )]
     ws_max_age: Duration,
+    /// Entries read per list of one answer (nodes, online ids, reports, ping records); the rest
+    /// are skipped unread and counted as `limit`.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
+    #[serde(default = "crate::util::default_max_series")]
+    max_series: usize,
 }
 
+fn default_max_rows() -> usize {
+    10_000
+}
 fn default_nodes_every() -> u64 {
     10
 }
@@ -118,10 +128,11 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.ping_concurrency == 0 {
         return Err("ping_concurrency: must be at least 1".into());
     }
+    crate::util::check_max_rows(opts.max_rows)?;
     let opts = Arc::new(opts);
     let (url, timeout) = (spec.url.clone(), spec.timeout);
     Ok(factory(move || {
-        let client = KomariClient::new(&url, auth.clone(), timeout, opts.ws_max_age);
+        let client = KomariClient::new(&url, auth.clone(), timeout, opts.ws_max_age, opts.max_rows);
         KomariDriver {
             client,
             nodes: Cached::new(opts.nodes_every),
@@ -198,8 +209,10 @@ impl Driver for KomariDriver {
             metrics::pings(&mut b, &p.by_node, &p.tasks, p.omitted);
         }
         metrics::reconnects(&mut b, self.client.reconnects());
+        drop(live);
+        self.client.finish_poll(ctx);
         sections.finish(ctx, false)?;
-        Ok(b.finish())
+        check_series(b.finish(), self.opts.max_series)
     }
 }
 

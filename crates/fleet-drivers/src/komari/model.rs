@@ -14,7 +14,7 @@ use crate::util::lenient;
 /// Reads the `{"status","message","data"}` envelope of the HTTP API (and the WebSocket reply,
 /// whose errors say `error` instead of `message`) and decodes `data`.
 pub fn parse_envelope<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Envelope> {
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(lenient::BoundedValue(Value::Object(mut map))) = serde_json::from_slice(body) else {
         return Err(Envelope::NotJson);
     };
     let status = map.get("status").and_then(Value::as_str).unwrap_or("");
@@ -127,7 +127,7 @@ pub struct Live {
 
 /// Reports by uuid; a report that does not read is dropped, a non-object is empty.
 fn reports<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Report>, D::Error> {
-    Ok(match Value::deserialize(d)? {
+    Ok(match lenient::bounded(d)? {
         Value::Object(map) => map
             .into_iter()
             .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))

@@ -20,8 +20,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::model::{parse_envelope, refused, Envelope, Live};
-use crate::util::envelope_error;
 use crate::util::http::MAX_BODY_BYTES;
+use crate::util::{envelope_error, RowCut};
 use fleet_core::driver::{PollError, Reason};
 
 /// Why a WebSocket was replaced, the label of the reconnect counter.
@@ -103,11 +103,18 @@ impl LiveSocket {
 
     /// One `get` over `conn`, which is kept for the next poll unless the request failed or the
     /// reply was garbage.
-    pub(super) async fn get(&mut self, mut conn: Connection) -> Result<Live, PollError> {
+    pub(super) async fn get(
+        &mut self,
+        mut conn: Connection,
+        max_rows: usize,
+        rows_cut: &RowCut,
+    ) -> Result<Live, PollError> {
         // Until this request completes, the socket counts as lost (also if the poll is cancelled).
         self.pending_reconnect = Some(Reconnect::Dropped);
         let text = request(&mut conn.socket).await?;
-        let parsed = parse_envelope::<Live>(text.as_bytes());
+        let parsed = rows_cut
+            .decode_body(max_rows, text.into_bytes(), parse_envelope::<Live>)
+            .await?;
         if matches!(parsed, Err(Envelope::NotJson | Envelope::BadData(_))) {
             // A socket that answered garbage (a confused proxy, a half-restarted server) is not
             // trusted with the next request: the next poll opens a fresh one.

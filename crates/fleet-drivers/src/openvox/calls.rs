@@ -62,7 +62,9 @@ impl CallCounters {
         }
         let mark = self.marks.entry(slot).or_default();
         let mut newest = mark.time;
-        let mut counted: Vec<(i64, RecordKey)> = Vec::new();
+        // Records counted in this answer, looked up by hash: the answer can list tens of
+        // thousands (`max_cdr_records`), so the duplicate check stays linear.
+        let mut counted: HashSet<(i64, RecordKey)> = HashSet::new();
         for r in records {
             let Some(time) = time_key(&r.end).or_else(|| time_key(&r.start)) else {
                 unrecognized.cdr += 1;
@@ -79,7 +81,11 @@ impl CallCounters {
                 Some(t) if time == t => mark.at_time.contains(&key),
                 _ => false,
             };
-            if seen || counted.iter().any(|(t, k)| *t == time && *k == key) {
+            if seen {
+                continue;
+            }
+            let key = (time, key);
+            if counted.contains(&key) {
                 continue;
             }
             let word = r.disposition.trim().to_ascii_uppercase();
@@ -94,7 +100,7 @@ impl CallCounters {
             *self.calls.entry(label).or_default() += 1.0;
             self.billsec += r.billsec.filter(|s| *s > 0.0).unwrap_or(0.0);
             newest = newest.max(Some(time));
-            counted.push((time, key));
+            counted.insert(key);
         }
         if newest != mark.time {
             mark.at_time.clear();

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::model::{data_object, parse_answer, Answer, Login};
 use crate::util::http::{self, MAX_BODY_BYTES};
-use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget};
+use crate::util::{envelope_detail, envelope_error, md5_hex, ReloginBudget, RowCut};
 use fleet_core::config::Secret;
 use fleet_core::driver::{PollContext, PollError};
 
@@ -40,6 +40,11 @@ pub(super) struct OpenvoxClient {
     /// One login a poll, whether a renewal or a retry.
     relogin: ReloginBudget,
     logins: u64,
+    /// Entries read per list of one answer, and CDR records read per answer.
+    max_rows: usize,
+    max_cdr_records: usize,
+    /// Entries this poll's answers listed past their cap.
+    pub(super) rows_cut: RowCut,
 }
 
 impl OpenvoxClient {
@@ -49,6 +54,7 @@ impl OpenvoxClient {
         password: Secret,
         timeout: Duration,
         token_ttl: Duration,
+        (max_rows, max_cdr_records): (usize, usize),
     ) -> Self {
         OpenvoxClient {
             http: http::client(timeout),
@@ -60,7 +66,18 @@ impl OpenvoxClient {
             proven: false,
             relogin: ReloginBudget::default(),
             logins: 0,
+            max_rows,
+            max_cdr_records,
+            rows_cut: RowCut::default(),
         }
+    }
+
+    /// The caps on lists, as a limit error names them.
+    pub(super) fn caps(&self) -> String {
+        format!(
+            "max_rows = {} (max_cdr_records = {} for CDR records)",
+            self.max_rows, self.max_cdr_records
+        )
     }
 
     /// Successful logins so far; a change tells the driver the device may have rebooted.
@@ -132,7 +149,13 @@ impl OpenvoxClient {
             .map_err(|e| PollError::http(format!("{path}: {e}")))?;
         let resp = http::send(self.http.post(url).json(&body)).await?;
         let bytes = http::read_body(resp, MAX_BODY_BYTES).await?;
-        parse_answer(&bytes).map_err(|e| PollError::decode(format!("{path}: {e}")))
+        let cap = if path == "sys_info/cdr" {
+            self.max_cdr_records
+        } else {
+            self.max_rows
+        };
+        let parsed = self.rows_cut.decode_body(cap, bytes, parse_answer).await?;
+        parsed.map_err(|e| PollError::decode(format!("{path}: {e}")))
     }
 
     async fn login(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {

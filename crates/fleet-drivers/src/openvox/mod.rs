@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod model;
 mod unrecognized;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,8 +22,8 @@ use serde_json::{json, Map, Value};
 
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
-use self::model::{cdr_records, data_object, CdrRecord, DeviceInfo, Interface, Oem, Performance};
-use crate::util::{Cached, Policy, Sections};
+use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
+use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
@@ -56,6 +56,23 @@ struct Options {
     /// Count calls from the CDR log (the device's CDR function must be on).
     #[serde(default)]
     cdr: bool,
+    /// Entries read per list of one answer (interface boards, ports); the rest are skipped
+    /// unread and counted as `limit`.
+    #[serde(default = "default_max_rows")]
+    max_rows: usize,
+    /// CDR records read per answer (the device's log window); the rest are skipped unread.
+    #[serde(default = "default_max_cdr_records")]
+    max_cdr_records: usize,
+    /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
+    #[serde(default = "crate::util::default_max_series")]
+    max_series: usize,
+}
+
+fn default_max_rows() -> usize {
+    10_000
+}
+fn default_max_cdr_records() -> usize {
+    50_000
 }
 
 fn default_username() -> String {
@@ -70,6 +87,10 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.token_ttl < Duration::from_secs(10) {
         return Err("token_ttl: must be at least 10s".into());
     }
+    crate::util::check_max_rows(opts.max_rows)?;
+    if opts.max_cdr_records == 0 {
+        return Err("max_cdr_records: must be at least 1".into());
+    }
     let oem_every = (OEM_EVERY.as_secs_f64() / spec.interval.as_secs_f64().max(1e-3)).ceil();
     let oem_every = (oem_every as u64).max(1);
     let opts = Arc::new(opts);
@@ -81,6 +102,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             opts.password.clone(),
             timeout,
             opts.token_ttl,
+            (opts.max_rows, opts.max_cdr_records),
         );
         OpenvoxDriver {
             client,
@@ -88,7 +110,8 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             oem: Cached::new(oem_every),
             oem_logins: 0,
             cpu: CpuSampler::default(),
-            calls: CallCounters::default(),
+            calls: Arc::default(),
+            max_series: opts.max_series,
         }
     }))
 }
@@ -102,7 +125,9 @@ struct OpenvoxDriver {
     /// upgraded device) makes it due again.
     oem_logins: u64,
     cpu: CpuSampler,
-    calls: CallCounters,
+    /// Shared with the blocking thread that counts a CDR answer.
+    calls: Arc<Mutex<CallCounters>>,
+    max_series: usize,
 }
 
 /// The typed answers of one poll; a failed section has none.
@@ -112,8 +137,9 @@ struct Answers {
     /// By slot number.
     interfaces: Vec<(u64, Interface)>,
     device_info: Option<DeviceInfo>,
-    /// By slot number; only with `cdr = true`.
-    cdr: Vec<(u64, Vec<CdrRecord>)>,
+    /// CDR records without a readable time or disposition, over the slots read; `Some` once a
+    /// CDR answer was read (and counted). Only with `cdr = true`.
+    cdr: Option<u32>,
 }
 
 impl Driver for OpenvoxDriver {
@@ -123,9 +149,15 @@ impl Driver for OpenvoxDriver {
         let answers = self.fetch(ctx, &mut sections).await?;
         let mut b = ctx.snapshot_builder();
         self.map(&mut b, &answers, ctx);
+        drop(answers);
+        self.client.rows_cut.finish(ctx, &self.client.caps());
         sections.finish(ctx, false)?;
-        Ok(b.finish())
+        check_series(b.finish(), self.max_series)
     }
+}
+
+fn lock(calls: &Mutex<CallCounters>) -> std::sync::MutexGuard<'_, CallCounters> {
+    calls.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn decode(path: &str) -> impl Fn(String) -> PollError + '_ {
@@ -167,8 +199,8 @@ impl OpenvoxDriver {
         a.device_info = sections.record(self.device_info().await)?;
         if self.cdr {
             for slot in 0..slots {
-                if let Some(records) = sections.record(self.cdr(ctx, slot).await)? {
-                    a.cdr.push((slot, records));
+                if let Some(unread) = sections.record(self.cdr(ctx, slot).await)? {
+                    *a.cdr.get_or_insert(0) += unread;
                 }
             }
         }
@@ -205,10 +237,8 @@ impl OpenvoxDriver {
             metrics::storage(b, info.use_storage);
         }
         if self.cdr {
-            for (slot, records) in &a.cdr {
-                self.calls.count(*slot, records, &mut unrecognized);
-            }
-            self.calls.export(b);
+            unrecognized.cdr += a.cdr.unwrap_or(0);
+            lock(&self.calls).export(b);
         }
         unrecognized.export(b);
     }
@@ -255,14 +285,27 @@ impl OpenvoxDriver {
         data_object(data).map_err(decode(PATH))
     }
 
-    async fn cdr(&mut self, ctx: &mut PollContext, slot: u64) -> Result<Vec<CdrRecord>, PollError> {
+    /// Reads and counts one slot's CDR answer, off the async runtime (tens of thousands of
+    /// records are real work); returns how many records were not recognised. A poll cancelled
+    /// meanwhile abandons the wait, not the count: the records are counted once either way.
+    async fn cdr(&mut self, ctx: &mut PollContext, slot: u64) -> Result<u32, PollError> {
         const PATH: &str = "sys_info/cdr";
         let mut params = slot_params(slot);
         for key in ["limit", "source_tpl", "source"] {
             params.insert(key.into(), "".into());
         }
         let data = self.client.call(ctx, PATH, params).await?;
-        cdr_records(data).map_err(decode(PATH))
+        let calls = self.calls.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            let records = cdr_records(data)?;
+            let mut unrecognized = Unrecognized::default();
+            lock(&calls).count(slot, &records, &mut unrecognized);
+            Ok(unrecognized.cdr)
+        });
+        counted
+            .await
+            .map_err(|e| PollError::decode(format!("{PATH}: {e}")))?
+            .map_err(decode(PATH))
     }
 }
 

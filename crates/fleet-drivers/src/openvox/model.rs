@@ -20,7 +20,8 @@ pub enum Answer {
 
 /// Reads the envelope. `code` is 200 as a number or, on some firmware, as a string.
 pub fn parse_answer(body: &[u8]) -> Result<Answer, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let lenient::BoundedValue(value) =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(mut map) = value else {
         return Err("answer is not a JSON object".into());
     };

@@ -2,12 +2,134 @@
 //! unknowns as `"--"` or `""`, and objects where lists belong. Where the meaning is clear these
 //! read the value; where it is not they read "unknown" (`None`) instead of failing the answer.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+/// Entries a list (or an object) read outside [`with_row_cap`] keeps: a guard, not a budget.
+pub const DEFAULT_ROW_CAP: usize = 100_000;
+
+/// Entries an object keeps whatever the list cap: records have dozens of fields.
+const MIN_OBJECT_CAP: usize = 256;
+
+thread_local! {
+    static ROW_CAP: Cell<usize> = const { Cell::new(DEFAULT_ROW_CAP) };
+    static ROWS_CUT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `decode` (synchronous: the cap is this thread's) with every list [`rows`], [`strings`],
+/// [`BoundedValue`] and the other list readers here read cut at `cap` entries: the entries past
+/// it are skipped without being built. Returns `decode`'s result and how many entries were cut.
+pub fn with_row_cap<R>(cap: usize, decode: impl FnOnce() -> R) -> (R, usize) {
+    let (old_cap, old_cut) = (ROW_CAP.replace(cap), ROWS_CUT.replace(0));
+    let out = decode();
+    ROW_CAP.set(old_cap);
+    (out, ROWS_CUT.replace(old_cut))
+}
+
+/// The current cap on entries per list.
+pub fn row_cap() -> usize {
+    ROW_CAP.get()
+}
+
+/// Records `n` entries cut from a list.
+pub fn note_cut(n: usize) {
+    ROWS_CUT.set(ROWS_CUT.get().saturating_add(n));
+}
+
+/// Skips what is left of a sequence, counting it as cut.
+fn skip_rest<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+    let mut n = 0usize;
+    while seq.next_element::<IgnoredAny>()?.is_some() {
+        n += 1;
+    }
+    note_cut(n);
+    Ok(())
+}
+
+/// A JSON value whose lists and objects hold at most [`row_cap`] entries each (the rest are
+/// skipped while reading), so a body of a million `{}` never becomes a million values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BoundedValue(pub Value);
+
+impl<'de> Deserialize<'de> for BoundedValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BoundedVisitor).map(BoundedValue)
+    }
+}
+
+struct BoundedVisitor;
+
+impl<'de> Visitor<'de> for BoundedVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(BoundedVisitor)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let cap = row_cap();
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(cap).min(1024));
+        while out.len() < cap {
+            match seq.next_element::<BoundedValue>()? {
+                Some(BoundedValue(v)) => out.push(v),
+                None => return Ok(Value::Array(out)),
+            }
+        }
+        skip_rest(&mut seq)?;
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // A small list cap (a device's few SIM cards) must not cut a record's fields.
+        let cap = row_cap().max(MIN_OBJECT_CAP);
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.len() < cap {
+                let BoundedValue(v) = map.next_value()?;
+                out.insert(key, v);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                note_cut(1);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Any JSON value, its lists and objects cut at [`row_cap`] entries.
+pub fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    BoundedValue::deserialize(d).map(|v| v.0)
+}
 
 /// A number from a JSON number or a numeric string (`"320"`, `"1.0e+14"`, `"9.45%"`, `" 48 "`).
 /// `"--"`, `""`, `null` and anything else non-numeric are unknown.
@@ -41,17 +163,17 @@ pub fn text(v: &Value) -> Option<String> {
 
 /// `deserialize_with` for `Option<f64>` fields: never fails.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(number(&Value::deserialize(d)?))
+    Ok(number(&bounded(d)?))
 }
 
 /// `deserialize_with` for `String` fields: numbers become text, anything else empty.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(text(&Value::deserialize(d)?).unwrap_or_default())
+    Ok(text(&bounded(d)?).unwrap_or_default())
 }
 
 /// `deserialize_with` for `Vec<Option<f64>>`: a list of lenient numbers; a non-list is empty.
 pub fn f64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<f64>>, D::Error> {
-    Ok(match Value::deserialize(d)? {
+    Ok(match bounded(d)? {
         Value::Array(items) => items.iter().map(number).collect(),
         _ => Vec::new(),
     })
@@ -63,7 +185,7 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned + Default,
 {
-    Ok(serde_json::from_value(Value::deserialize(d)?).unwrap_or_default())
+    Ok(serde_json::from_value(bounded(d)?).unwrap_or_default())
 }
 
 /// `deserialize_with` for lists of rows: rows that do not read are dropped, a non-list is empty.
@@ -83,10 +205,17 @@ where
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-            while let Some(row) = seq.next_element::<Value>()? {
-                out.extend(serde_json::from_value(row).ok());
+            let cap = row_cap();
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(cap).min(1024));
+            // Rows are counted as read, kept or not: a list of a million rows that do not read
+            // is as much work as a million that do.
+            for _ in 0..cap {
+                match seq.next_element::<BoundedValue>()? {
+                    Some(BoundedValue(row)) => out.extend(serde_json::from_value(row).ok()),
+                    None => return Ok(out),
+                }
             }
+            skip_rest(&mut seq)?;
             Ok(out)
         }
 
@@ -195,12 +324,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// `deserialize_with` for `Option<f64>` timestamps (see [`timestamp`]): never fails.
 pub fn opt_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(timestamp(&Value::deserialize(d)?))
+    Ok(timestamp(&bounded(d)?))
 }
 
 /// `deserialize_with` for lists of strings: non-string items are dropped, a non-list is empty.
 pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
+    Ok(match bounded(d)? {
         Value::Array(items) => items
             .into_iter()
             .filter_map(|v| match v {
@@ -272,6 +401,42 @@ pub fn url_decoded(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_past_the_row_cap_are_skipped_unbuilt_and_counted() {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Page {
+            #[serde(deserialize_with = "rows")]
+            data: Vec<Value>,
+            #[serde(deserialize_with = "strings")]
+            ids: Vec<String>,
+        }
+        let body = format!(
+            r#"{{"data":[{}{{}}],"ids":["a","b","c"],"x":[1,2,3,4]}}"#,
+            "{},".repeat(9)
+        );
+        let ((page, value), cut) = with_row_cap(2, || {
+            let page: Page = serde_json::from_str(&body).unwrap();
+            let value: BoundedValue = serde_json::from_str(&body).unwrap();
+            (page, value)
+        });
+        assert_eq!((page.data.len(), page.ids.len()), (2, 2));
+        assert_eq!(value.0["data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value.0["x"].as_array().map(Vec::len), Some(2));
+        // Page: 8 rows and 1 id; value: 8 rows, 1 id and 2 numbers.
+        assert_eq!(cut, 8 + 1 + 8 + 1 + 2);
+        let wide = format!(
+            "{{{}\"z\":0}}",
+            (0..300).map(|i| format!("\"k{i}\":0,")).collect::<String>()
+        );
+        let (value, cut) = with_row_cap(2, || serde_json::from_str::<BoundedValue>(&wide).unwrap());
+        assert_eq!(
+            (value.0.as_object().map(|m| m.len()), cut),
+            (Some(MIN_OBJECT_CAP), 301 - MIN_OBJECT_CAP)
+        );
+        assert_eq!(row_cap(), DEFAULT_ROW_CAP, "the cap is restored");
+    }
     use serde_json::json;
 
     #[test]

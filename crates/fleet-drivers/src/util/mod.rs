@@ -5,11 +5,16 @@ mod cached;
 mod errors;
 pub mod http;
 pub mod lenient;
+mod limits;
 mod relogin;
 mod sections;
 
 pub(crate) use self::cached::Cached;
 pub(crate) use self::errors::{envelope_detail, envelope_error, with_context};
+pub(crate) use self::limits::{
+    check_max_rows, check_series, count_folded, default_max_series, LabelFold, RowCut,
+    DEFAULT_MAX_LABEL_VALUES, FOLDED,
+};
 pub(crate) use self::relogin::ReloginBudget;
 pub(crate) use self::sections::{OnFatal, Policy, Sections};
 

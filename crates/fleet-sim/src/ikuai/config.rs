@@ -23,6 +23,9 @@ pub enum Fault {
     Html,
     /// HTTP 500.
     Status500,
+    /// Client lists (`monitor_lanip`, `monitor_lanipv6`) answer every page with about 7 MB of
+    /// empty rows `{}` and a `total` of a trillion, whatever the page asked for.
+    HugeClientPages,
 }
 
 #[derive(Clone, Debug)]

@@ -123,7 +123,11 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
 
-    let answer = if session_valid(&sh, &headers) {
+    let hostile = fault == Fault::HugeClientPages
+        && std::str::from_utf8(&body).is_ok_and(|b| b.contains("monitor_lanip"));
+    let answer = if session_valid(&sh, &headers) && hostile {
+        huge_client_page(sh.cfg.firmware)
+    } else if session_valid(&sh, &headers) {
         answer_call(&sh, &body)
     } else {
         match sh.cfg.firmware {
@@ -134,10 +138,22 @@ async fn call(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 
     match fault {
         // Hang has already returned above.
-        Fault::None | Fault::Hang => json_response(StatusCode::OK, answer),
+        Fault::None | Fault::Hang | Fault::HugeClientPages => json_response(StatusCode::OK, answer),
         Fault::Truncated => json_response(StatusCode::OK, first_half(&answer)),
         Fault::Html => proxy_page(),
         Fault::Status500 => server_error_page(),
+    }
+}
+
+/// A client page of about 7 MB of empty rows claiming a trillion clients.
+fn huge_client_page(firmware: Firmware) -> String {
+    const ROWS: usize = 7 << 20 >> 2;
+    let mut rows = "{},".repeat(ROWS);
+    rows.push_str("{}");
+    let data = format!(r#"{{"data":[{rows}],"total":1000000000000}}"#);
+    match firmware {
+        Firmware::V3 => format!(r#"{{"Result":30000,"ErrMsg":"Success","Data":{data}}}"#),
+        Firmware::V4 => format!(r#"{{"code":0,"message":"Success","results":{data}}}"#),
     }
 }
 

@@ -16,6 +16,10 @@ pub enum Fault {
     Status500,
     /// HTTP 429 on every request, as when another client of the same app uses up the limit.
     Status429,
+    /// Every device answers with about 7 MB of empty SIM cards `{}`.
+    HugeSimList,
+    /// Every other request (at random) is refused with a new random error code.
+    RandomCodes,
 }
 
 #[derive(Clone, Debug)]

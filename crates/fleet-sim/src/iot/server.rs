@@ -108,12 +108,28 @@ async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: By
     if answer.is_ok() {
         sh.answered_ok.fetch_add(1, Ordering::SeqCst);
     }
-    let text = envelope(answer, now, &trace_id);
+    let text = match fault {
+        Fault::HugeSimList => huge_sim_list(now),
+        Fault::RandomCodes if rand::random::<bool>() => {
+            let code = 100_000 + rand::random::<u32>() % 900_000;
+            envelope(Err((i64::from(code), "系统繁忙")), now, &trace_id)
+        }
+        _ => envelope(answer, now, &trace_id),
+    };
     match fault {
         Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
         Fault::Html => proxy_page(),
         _ => json_response(StatusCode::OK, text),
     }
+}
+
+/// A device answer of about 7 MB of empty SIM cards.
+fn huge_sim_list(now: i64) -> String {
+    let mut sims = "{},".repeat(7 << 20 >> 2);
+    sims.push_str("{}");
+    format!(
+        r#"{{"code":0,"message":"ok","data":{{"device":{{"deviceNo":"x"}},"sims":[{sims}]}},"timestamp":{now}}}"#
+    )
 }
 
 fn too_many_requests(sh: &Shared) -> Response {

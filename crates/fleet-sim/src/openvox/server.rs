@@ -128,13 +128,34 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
         (Answer::Ok(_), Fault::Code(code)) => Answer::Error(code, "Operation failed"),
         (a, _) => a,
     };
-    let text = envelope(&sh.cfg, uri, answer);
+    let text = match (fault, &answer) {
+        (Fault::FloodedCdr(n), Answer::Ok(_)) if path == "sys_info/cdr" => flooded_cdr(uri, n),
+        _ => envelope(&sh.cfg, uri, answer),
+    };
     match fault {
         Fault::Truncated => json_response(StatusCode::OK, first_half(&text)),
         Fault::Html => proxy_page(),
         Fault::Status500 => server_error_page(),
         _ => json_response(StatusCode::OK, text),
     }
+}
+
+/// The `sys_info/cdr` answer of `n` distinct records that all ended in the same second (written
+/// as text: a hostile device does not pay for its answers, and neither should the test).
+fn flooded_cdr(uri: &str, n: usize) -> String {
+    use std::fmt::Write;
+    let mut data = String::with_capacity(n * 56);
+    for i in 0..n {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(
+            data,
+            r#"{sep}{{"disposition":"ANSWERED","end":"2025-01-01 00:01:00","from_channel":"{i}"}}"#
+        );
+    }
+    format!(
+        r#"{{"uri":{},"msg":"","code":200,"data":[{data}]}}"#,
+        Value::from(uri)
+    )
 }
 
 /// The device's anti-DDoS delay: a random wait up to the configured maximum.
