@@ -383,7 +383,10 @@ pub fn read_regular_file(path: &Path, max_bytes: u64) -> Result<String, String> 
     let file = options.open(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err(format!("{}, not a regular file", describe(&meta.file_type())));
+        return Err(format!(
+            "{}, not a regular file",
+            describe(&meta.file_type())
+        ));
     }
     let over = |len: u64| format!("{len} bytes, over the limit of {}", bytes(max_bytes));
     if meta.len() > max_bytes {
