@@ -54,10 +54,6 @@ impl Running {
         }
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     async fn get(&self, path: &str) -> Option<(u16, String)> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -82,6 +78,15 @@ impl Running {
             }
             assert!(start.elapsed() < timeout, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for `/-/ready`: every target polled once.
+    async fn wait_ready(&self, timeout: Duration) {
+        let start = Instant::now();
+        while self.get("/-/ready").await.map(|r| r.0) != Some(200) {
+            assert!(start.elapsed() < timeout, "not ready after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -322,5 +327,126 @@ async fn a_reload_onto_a_fifo_secret_keeps_the_old_config_and_the_http_side_answ
     let (ok, secs, stderr) = exporter.terminate();
     assert!(ok, "{stderr}");
     assert!(secs < 5.0, "exit took {secs} s");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `n` targets with hour-long intervals against a closed loopback port: each polls once (a
+/// refused connection costs almost nothing), then the exporter only serves and reloads.
+fn large_config(n: usize) -> String {
+    let mut text = String::from("[defaults]\ninterval = \"1h\"\ntimeout = \"5s\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[targets]]\nname = \"t{i:05}\"\nkind = \"ikuai\"\nurl = \"http://127.0.0.1:1\"\n\
+             password = \"x\"\nmodules = [\"system\"]\n"
+        ));
+    }
+    text
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Scrapes `/metrics` one after another for `window`; returns each scrape's latency.
+async fn scrape_latencies(url: &str, window: Duration) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < window {
+        let t = Instant::now();
+        let resp = client.get(format!("{url}/metrics")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+        out.push(t.elapsed());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_reload_loops_on_a_large_changing_config_are_rate_limited_and_leave_metrics_fast() {
+    const TARGETS: usize = 10_000;
+    let dir = temp_dir("hostile-reload-storm");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, large_config(TARGETS)).unwrap();
+    let exporter = Running::start(&[&format!("--config.file={}", config.display())]);
+    exporter.wait_ready(Duration::from_secs(180)).await;
+    let client = reqwest::Client::new();
+    let reload = |client: reqwest::Client, url: String| async move {
+        let t = Instant::now();
+        let resp = client.post(format!("{url}/-/reload")).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        t.elapsed()
+    };
+    // An unchanged file, asked for alone (after the rate limit's second has passed).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let unchanged = reload(client.clone(), exporter.url.clone()).await;
+
+    let quiet = median(scrape_latencies(&exporter.url, Duration::from_secs(3)).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loops: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, stop) = (client.clone(), exporter.url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    reload(client.clone(), url.clone()).await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    // A comment that keeps changing: each reload parses all 10,000 targets, then finds them
+    // equal to the running ones.
+    let writer = {
+        let (config, dir) = (config.clone(), dir.clone());
+        let text = large_config(TARGETS);
+        tokio::spawn(async move {
+            for i in 0.. {
+                let tmp = dir.join("config.tmp");
+                std::fs::write(&tmp, format!("{text}# edit {i}\n")).unwrap();
+                std::fs::rename(&tmp, &config).unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let window = Duration::from_secs(6);
+    let started = Instant::now();
+    let busy = scrape_latencies(&exporter.url, window).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut requests = 0;
+    for l in loops {
+        requests += l.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    writer.abort();
+    let busy_median = median(busy.clone());
+    let busy_max = busy.iter().max().copied().unwrap_or_default();
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    let reloads = stderr.matches("msg=\"configuration reloaded\"").count()
+        + stderr.matches("msg=\"configuration unchanged\"").count();
+    println!(
+        "{TARGETS} targets: unchanged reload {unchanged:?}; /metrics median {quiet:?} quiet, \
+         {busy_median:?} (max {busy_max:?}) under 8 reload loops; {requests} reload requests, \
+         {reloads} reloads run in {elapsed:?}"
+    );
+    assert!(
+        busy_median <= quiet * 3 + Duration::from_millis(50),
+        "/metrics median {busy_median:?} under reload loops, {quiet:?} without"
+    );
+    // One reload started per second at most, plus the one before the loops.
+    let allowed = elapsed.as_secs() as usize + 2;
+    assert!(
+        reloads <= allowed,
+        "{reloads} reloads ran in {elapsed:?}: the rate limit allows {allowed}"
+    );
+    assert!(
+        unchanged < Duration::from_millis(1500),
+        "an unchanged reload took {unchanged:?}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

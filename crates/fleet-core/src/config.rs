@@ -50,6 +50,56 @@ impl ConfigError {
 pub struct Config {
     pub listen: SocketAddr,
     pub targets: Vec<TargetConfig>,
+    /// What a config loaded from a file was made of, so a reload can tell an unchanged one
+    /// without parsing it again.
+    inputs: Option<Arc<Inputs>>,
+}
+
+/// Everything a loaded config was made of: the file's text, the environment (overrides and
+/// `${VAR}`), and the contents of every secret file it read. Equal inputs parse into equal
+/// targets, so a reload whose inputs are unchanged need not parse at all. (Files a driver reads
+/// itself, such as an IoT `devices_file`, are the driver's to watch, at its polls.)
+#[derive(Clone, PartialEq)]
+pub struct Inputs {
+    path: PathBuf,
+    text: String,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    secrets: Vec<(PathBuf, String)>,
+}
+
+impl fmt::Debug for Inputs {
+    // Secrets are never shown; nor is the text, which may hold them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inputs")
+            .field("path", &self.path)
+            .field(
+                "secret_files",
+                &self.secrets.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Inputs {
+    fn env_now() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let mut env: Vec<_> = std::env::vars_os().collect();
+        env.sort();
+        env
+    }
+
+    /// True when the file, the environment and every secret file read as they did: the
+    /// config would parse into the same targets. Blocking file reads: call off the runtime.
+    pub fn unchanged(&self) -> bool {
+        let same_file = |path: &Path, max, seen: &str| {
+            read_regular_file(path, max).is_ok_and(|now| now == seen)
+        };
+        same_file(&self.path, CONFIG_FILE_MAX_BYTES, &self.text)
+            && self.env == Inputs::env_now()
+            && self
+                .secrets
+                .iter()
+                .all(|(path, seen)| same_file(path, SECRET_FILE_MAX_BYTES, seen))
+    }
 }
 
 /// One target, ready to poll.
@@ -190,8 +240,23 @@ impl Config {
         let text = read_regular_file(path, CONFIG_FILE_MAX_BYTES)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, FileFormat::of(path), &base, kinds)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        let env = Inputs::env_now();
+        let mut secrets = Vec::new();
+        let mut config =
+            Self::parse_reading(&text, FileFormat::of(path), &base, kinds, &mut secrets)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        config.inputs = Some(Arc::new(Inputs {
+            path: path.to_path_buf(),
+            text,
+            env,
+            secrets,
+        }));
+        Ok(config)
+    }
+
+    /// What the config was made of, when it was loaded from a file.
+    pub fn inputs(&self) -> Option<&Arc<Inputs>> {
+        self.inputs.as_ref()
     }
 
     /// Parses config text; relative `*_file` paths resolve against `base_dir`, and `kind` names
@@ -201,6 +266,17 @@ impl Config {
         format: FileFormat,
         base_dir: &Path,
         kinds: Registry,
+    ) -> Result<Config, ConfigError> {
+        Self::parse_reading(text, format, base_dir, kinds, &mut Vec::new())
+    }
+
+    /// [`Config::parse`], noting each secret file read and its contents in `secrets`.
+    fn parse_reading(
+        text: &str,
+        format: FileFormat,
+        base_dir: &Path,
+        kinds: Registry,
+        secrets: &mut Vec<(PathBuf, String)>,
     ) -> Result<Config, ConfigError> {
         let layered = config::Config::builder()
             .add_source(config::File::from_str(text, format.to_config()))
@@ -217,10 +293,15 @@ impl Config {
             .map_err(|e| ConfigError(e.to_string()))?;
         expand_env(&mut tree, "")?;
         let raw: RawConfig = deserialize_at("", tree)?;
-        Self::validate(raw, base_dir, kinds)
+        Self::validate(raw, base_dir, kinds, secrets)
     }
 
-    fn validate(raw: RawConfig, base_dir: &Path, kinds: Registry) -> Result<Config, ConfigError> {
+    fn validate(
+        raw: RawConfig,
+        base_dir: &Path,
+        kinds: Registry,
+        secrets: &mut Vec<(PathBuf, String)>,
+    ) -> Result<Config, ConfigError> {
         let listen = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen
             .parse()
@@ -234,7 +315,8 @@ impl Config {
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, table) in raw.targets.into_iter().enumerate() {
             let raw = RawTarget::read(i, table)?;
-            let target = configure(raw, (interval, timeout, backoff_max), base_dir, kinds)?;
+            let defaults = (interval, timeout, backoff_max);
+            let target = configure(raw, defaults, base_dir, kinds, secrets)?;
             if !names.insert(target.spec.name.clone()) {
                 return Err(ConfigError::at(
                     &format!("targets[{i}].name"),
@@ -243,7 +325,11 @@ impl Config {
             }
             targets.push(target);
         }
-        Ok(Config { listen, targets })
+        Ok(Config {
+            listen,
+            targets,
+            inputs: None,
+        })
     }
 }
 
@@ -254,6 +340,7 @@ fn configure(
     (interval, timeout, backoff_max): (Duration, Duration, Duration),
     base_dir: &Path,
     kinds: Registry,
+    secrets: &mut Vec<(PathBuf, String)>,
 ) -> Result<TargetConfig, ConfigError> {
     let RawTarget {
         name,
@@ -306,7 +393,8 @@ fn configure(
             table.insert(
                 key.to_string(),
                 Value::String(
-                    read_secret_file(base_dir, &file).map_err(|e| ConfigError::at(&at, e))?,
+                    read_secret_file(base_dir, &file, secrets)
+                        .map_err(|e| ConfigError::at(&at, e))?,
                 ),
             );
         }
@@ -435,12 +523,18 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn read_secret_file(base_dir: &Path, file: &str) -> Result<String, String> {
+fn read_secret_file(
+    base_dir: &Path,
+    file: &str,
+    read: &mut Vec<(PathBuf, String)>,
+) -> Result<String, String> {
     let path = base_dir.join(file);
     let text = read_regular_file(&path, SECRET_FILE_MAX_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     // Secret files conventionally end with a newline that is not part of the secret.
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    let secret = text.trim_end_matches(['\r', '\n']).to_string();
+    read.push((path, text));
+    Ok(secret)
 }
 
 /// `deserialize_with` for drivers' duration options, read like every duration in the config.
