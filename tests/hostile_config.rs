@@ -450,3 +450,103 @@ async fn eight_reload_loops_on_a_large_changing_config_are_rate_limited_and_leav
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The process's user plus system CPU time so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf only reads a constant.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_password_flood_takes_at_most_one_core_and_the_right_password_still_scrapes() {
+    let dir = temp_dir("hostile-bcrypt");
+    let (config, web) = (dir.join("config.toml"), dir.join("web.yml"));
+    std::fs::write(&config, "").unwrap();
+    // The example's user: "prometheus", "changeme", bcrypt cost 10.
+    std::fs::write(
+        &web,
+        "basic_auth_users:\n  prometheus: '$2b$10$3b3Za88.QBj.TSsf96wvZOYK75asjZVVFaoNkUtd7qJQEQuHpyPaC'\n",
+    )
+    .unwrap();
+    let exporter = Running::start(&[
+        &format!("--config.file={}", config.display()),
+        &format!("--web.config.file={}", web.display()),
+    ]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let metrics = format!("{}/metrics", exporter.url);
+    let right = || {
+        client
+            .get(&metrics)
+            .basic_auth("prometheus", Some("changeme"))
+    };
+    let start = Instant::now();
+    while right().send().await.map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(start.elapsed() < Duration::from_secs(15), "never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    const FLOODERS: usize = 200;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..FLOODERS)
+        .map(|i| {
+            let (client, url, stop) = (client.clone(), metrics.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let resp = client
+                        .get(&url)
+                        .basic_auth("prometheus", Some(format!("wrong-{i}-{n}")))
+                        .send()
+                        .await
+                        .expect("a flood request answered");
+                    assert_eq!(resp.status(), 401);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (cpu0, t0) = (cpu_seconds(exporter.child.id()), Instant::now());
+    let mut right_latencies = Vec::new();
+    while t0.elapsed() < Duration::from_secs(6) {
+        let t = Instant::now();
+        let resp = right().send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+        right_latencies.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cores = (cpu_seconds(exporter.child.id()) - cpu0) / t0.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = 0;
+    for f in flood {
+        refused += f.await.unwrap();
+    }
+    let worst = right_latencies.iter().max().copied().unwrap();
+    println!(
+        "{FLOODERS} wrong-password clients: exporter used {cores:.2} cores; {refused} refused; \
+         right password: worst /metrics {worst:?} over {} scrapes",
+        right_latencies.len()
+    );
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    assert!(cores <= 1.25, "the flood took {cores:.2} cores");
+    assert!(
+        worst < Duration::from_millis(500),
+        "the right password waited {worst:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
