@@ -181,6 +181,11 @@ impl App {
                 }
             }
         }
+        let starting = config
+            .targets
+            .iter()
+            .filter(|t| !pollers.contains_key(&t.spec.name))
+            .count();
         for target in &config.targets {
             let name = &target.spec.name;
             if pollers.contains_key(name) {
@@ -190,7 +195,12 @@ impl App {
             if !summary.restarted.contains(name) {
                 summary.added.push(name.clone());
             }
-            let poller = Poller::spawn(target.clone(), self.store.clone(), &self.poll_runtime);
+            let poller = Poller::spawn(
+                target.clone(),
+                self.store.clone(),
+                &self.poll_runtime,
+                starting,
+            );
             pollers.insert(name.clone(), (target.spec.clone(), poller));
         }
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
