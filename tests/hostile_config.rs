@@ -550,3 +550,56 @@ async fn a_wrong_password_flood_takes_at_most_one_core_and_the_right_password_st
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_targets_poll_one_device_at_a_steady_rate_from_the_first_seconds() {
+    // 250 targets every 10 s: 25 polls a second once on their phases; the first polls spread
+    // over a 5 s start window, 50 a second. (Fewer than the simulator's 256 sessions, so a
+    // poll is one `/Action/call`.)
+    const TARGETS: usize = 250;
+    let sim = IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap();
+    let dir = temp_dir("hostile-spread");
+    let config = dir.join("config.toml");
+    let mut text = String::new();
+    for i in 0..TARGETS {
+        text.push_str(&format!(
+            "[[targets]]\nname = \"router-{i}\"\nkind = \"ikuai\"\nurl = \"{}\"\n\
+             password = \"admin\"\ninterval = \"10s\"\ntimeout = \"2s\"\nmodules = [\"system\"]\n",
+            sim.url()
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let exporter = Running::start(&[&format!("--config.file={}", config.display())]);
+    let start = Instant::now();
+    let mut per_second = Vec::new();
+    let mut last = 0;
+    for s in 1..=22u32 {
+        tokio::time::sleep_until((start + Duration::from_secs(s.into())).into()).await;
+        let now = sim.calls();
+        per_second.push(now - last);
+        last = now;
+    }
+    let (ok, _, stderr) = exporter.terminate();
+    assert!(ok, "{stderr}");
+    println!(
+        "/Action/call requests per second: {per_second:?}; {} logins",
+        sim.logins()
+    );
+    let first: u64 = per_second[..6].iter().sum();
+    assert!(
+        first >= TARGETS as u64 * 9 / 10,
+        "only {first} first polls in 6 s: {per_second:?}"
+    );
+    // The start window: no second above one and a half times the first-poll pace.
+    assert!(
+        per_second[..5].iter().all(|&n| n <= 75),
+        "a burst in the first seconds: {per_second:?}"
+    );
+    // Steady state (the process's start takes part of the first second, so from the 7th on):
+    // about 25 a second, never an idle second or a second of many.
+    assert!(
+        per_second[6..].iter().all(|&n| (10..=45).contains(&n)),
+        "not a steady 25 a second: {per_second:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -181,10 +181,13 @@ async fn run(target: TargetConfig, store: Arc<Store>, window: Duration, cancel: 
                 partial_errors: ctx.partial_errors,
             },
         );
-        // On the phase, about the delay after this poll's start (half an interval either way:
-        // the first poll was off the phase). Never before now: no tight loop.
+        // The first instant on the phase past three quarters of an interval short of the delay:
+        // the next one on the phase for a poll that started on it (however late it woke), and
+        // a quarter to a whole interval and a quarter away for the first poll, which started
+        // off it. Never before now: no tight loop.
         let delay = next_delay(spec.interval, spec.backoff_max, failures);
-        next = next_on_phase(started + delay - spec.interval / 2, phase, spec.interval);
+        let not_before = started + delay.saturating_sub(spec.interval * 3 / 4);
+        next = next_on_phase(not_before, phase, spec.interval);
     }
     debug!(target_name = %name, "poller stopped");
 }
