@@ -58,7 +58,7 @@ pub struct Config {
 /// Everything a loaded config was made of: the file's text, the environment (overrides and
 /// `${VAR}`), and the contents of every secret file it read. Equal inputs parse into equal
 /// targets, so a reload whose inputs are unchanged need not parse at all. (Files a driver reads
-/// itself, such as an IoT `devices_file`, are the driver's to watch, at its polls.)
+/// itself, such as a device list file, are the driver's to watch, at its polls.)
 #[derive(Clone, PartialEq)]
 pub struct Inputs {
     path: PathBuf,
