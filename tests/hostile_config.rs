@@ -16,6 +16,10 @@ use common::temp_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 
+/// Held by the tests that measure rates, latencies and CPU, so they do not run at once and
+/// disturb each other's figures.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -365,6 +369,7 @@ async fn scrape_latencies(url: &str, window: Duration) -> Vec<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_reload_loops_on_a_large_changing_config_are_rate_limited_and_leave_metrics_fast() {
+    let _measuring = MEASURING.lock().await;
     const TARGETS: usize = 10_000;
     let dir = temp_dir("hostile-reload-storm");
     let config = dir.join("config.toml");
@@ -468,6 +473,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_password_flood_takes_at_most_one_core_and_the_right_password_still_scrapes() {
+    let _measuring = MEASURING.lock().await;
     let dir = temp_dir("hostile-bcrypt");
     let (config, web) = (dir.join("config.toml"), dir.join("web.yml"));
     std::fs::write(&config, "").unwrap();
@@ -553,6 +559,7 @@ async fn a_wrong_password_flood_takes_at_most_one_core_and_the_right_password_st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_targets_poll_one_device_at_a_steady_rate_from_the_first_seconds() {
+    let _measuring = MEASURING.lock().await;
     // 250 targets every 10 s: 25 polls a second once on their phases; the first polls spread
     // over a 5 s start window, 50 a second. (Fewer than the simulator's 256 sessions, so a
     // poll is one `/Action/call`.)
