@@ -6,6 +6,14 @@
 //! per request, and a flood of random passwords cannot grow memory. An unknown user costs the
 //! same bcrypt as a known one. Users are re-read when the web config file changes; a changed
 //! file that does not validate keeps the previous users.
+//!
+//! A flood of wrong passwords is bounded: one bcrypt runs at a time ([`BCRYPT_AT_ONCE`]), so
+//! the flood takes one core at most; a request that has waited [`BCRYPT_WAIT`] for its turn is
+//! refused without one. So every answer comes within about a second, and a flooding client that
+//! waits for its answers cannot spin either. Right verdicts are kept apart from
+//! wrong ones, so a flood of random passwords cannot evict a scraper's: it keeps being
+//! answered from memory. (A wrong verdict stays until the users change: it cannot turn right
+//! before then, so it is "brief" only in that the bounded cache lets it go.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -18,13 +26,19 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{stamp, Stamp, WebConfig};
 
 /// Enough for every distinct credential a fleet's scrapers use, small enough that a flood of
 /// random passwords cannot grow memory.
 const AUTH_CACHE_ENTRIES: usize = 1024;
+/// Right credentials remembered, apart from the wrong ones: as many as distinct scrapers.
+const ALLOWED_CACHE_ENTRIES: usize = 64;
+/// bcrypt checks running at once.
+const BCRYPT_AT_ONCE: usize = 1;
+/// The longest a check waits for its turn at bcrypt before the request is refused unchecked.
+const BCRYPT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// User names to bcrypt hashes; `Debug` shows the names only.
 #[derive(Default)]
@@ -84,6 +98,10 @@ struct BasicAuth {
     users: Mutex<Arc<BTreeMap<String, String>>>,
     verdicts: Mutex<HashMap<[u8; 32], bool>>,
     capacity: usize,
+    /// Credentials found right, which wrong ones cannot evict.
+    allowed: Mutex<HashMap<[u8; 32], ()>>,
+    /// Permits to run bcrypt: [`BCRYPT_AT_ONCE`].
+    running: Arc<tokio::sync::Semaphore>,
     /// The web config file and its last seen stamp, as exporter-toolkit re-reads users.
     file: Option<(PathBuf, Mutex<Stamp>)>,
 }
@@ -98,6 +116,8 @@ impl BasicAuth {
             users: Mutex::new(Arc::new(users)),
             verdicts: Mutex::new(HashMap::new()),
             capacity,
+            allowed: Mutex::new(HashMap::new()),
+            running: Arc::new(tokio::sync::Semaphore::new(BCRYPT_AT_ONCE)),
             file: None,
         }
     }
@@ -105,14 +125,36 @@ impl BasicAuth {
     async fn check(&self, user: String, password: String) -> bool {
         self.reload_users_if_changed();
         let key = cache_key(&user, &password);
-        if let Some(&verdict) = self.lock().get(&key) {
+        if let Some(verdict) = self.remembered(&key) {
+            return verdict;
+        }
+        // A long wait means a flood: refuse without spending a bcrypt.
+        let turn = tokio::time::timeout(BCRYPT_WAIT, self.running.clone().acquire_owned());
+        let Ok(Ok(permit)) = turn.await else {
+            debug!("basic auth: no turn at bcrypt within {BCRYPT_WAIT:?}; refused unchecked");
+            return false;
+        };
+        // The same credentials may have been checked while this one waited.
+        if let Some(verdict) = self.remembered(&key) {
             return verdict;
         }
         let users = self.users.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        // bcrypt is deliberately slow: keep it off the threads that serve scrapes.
-        let verdict = tokio::task::spawn_blocking(move || verify(&users, &user, &password))
-            .await
-            .unwrap_or(false);
+        // bcrypt is deliberately slow: keep it off the threads that serve scrapes. The permit
+        // goes with it, so a client that hangs up does not free a slot while bcrypt still runs.
+        let verdict = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify(&users, &user, &password)
+        })
+        .await
+        .unwrap_or(false);
+        if verdict {
+            let mut allowed = self.allowed.lock().unwrap_or_else(|e| e.into_inner());
+            if allowed.len() >= ALLOWED_CACHE_ENTRIES {
+                allowed.clear();
+            }
+            allowed.insert(key, ());
+            return true;
+        }
         let mut verdicts = self.lock();
         if verdicts.len() >= self.capacity {
             // Any entry will do: the map's hashing is randomly keyed, so no client can choose
@@ -123,6 +165,15 @@ impl BasicAuth {
         }
         verdicts.insert(key, verdict);
         verdict
+    }
+
+    fn remembered(&self, key: &[u8; 32]) -> Option<bool> {
+        let allowed = self.allowed.lock().unwrap_or_else(|e| e.into_inner());
+        if allowed.contains_key(key) {
+            return Some(true);
+        }
+        drop(allowed);
+        self.lock().get(key).copied()
     }
 
     /// One `stat` per request buys password changes without a restart. A file that no longer
@@ -142,6 +193,10 @@ impl BasicAuth {
                 *self.users.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(web.users.0);
                 // Verdicts were for the old hashes.
                 self.lock().clear();
+                self.allowed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
                 info!("web config changed: basic-auth users reloaded");
             }
             Err(e) => {
@@ -219,5 +274,33 @@ mod tests {
             assert!(!auth.check("u".into(), format!("wrong{i}")).await);
         }
         assert_eq!(auth.cached(), 16);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_wrong_passwords_neither_evicts_a_right_verdict_nor_waits_long() {
+        let hash = bcrypt::hash("right", 4).unwrap();
+        let auth = Arc::new(BasicAuth::with_capacity(
+            BTreeMap::from([("u".to_string(), hash)]),
+            16,
+        ));
+        assert!(auth.check("u".into(), "right".into()).await);
+        let flood: Vec<_> = (0..200)
+            .map(|i| {
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    let start = std::time::Instant::now();
+                    assert!(!auth.check("u".into(), format!("wrong{i}")).await);
+                    start.elapsed()
+                })
+            })
+            .collect();
+        // Answered from memory while the flood waits for bcrypt.
+        let start = std::time::Instant::now();
+        assert!(auth.check("u".into(), "right".into()).await);
+        assert!(start.elapsed() < std::time::Duration::from_millis(100));
+        for f in flood {
+            let waited = f.await.unwrap();
+            assert!(waited < BCRYPT_WAIT * 2, "a check waited {waited:?}");
+        }
     }
 }

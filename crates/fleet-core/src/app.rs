@@ -5,6 +5,12 @@
 //! *started* after it (so it read the file as it was when asked, or later), and a burst of
 //! requests costs one reload, not one each. The file is read and validated on a blocking thread
 //! under a deadline, so neither a slow disk nor a huge file holds a server thread.
+//!
+//! A reload starts at most once per [`MIN_RELOAD_GAP`]: requests made while one waits for its
+//! turn are answered by it, so a client posting `/-/reload` in a loop costs one reload a second,
+//! however many loops. A file whose parsed targets equal the running ones leaves every poller
+//! and the store as they are; when the file, the environment and the secret files read exactly as
+//! they did for the running config, the reload does not even parse (see [`Inputs`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 use tracing::{error, info};
 
-use crate::config::{Config, ConfigError, Source, TargetSpec};
+use crate::config::{Config, ConfigError, Inputs, Source, TargetSpec};
 use crate::driver::Registry;
 use crate::scheduler::Poller;
 use crate::snapshot::{Family, SnapshotBuilder};
@@ -54,6 +60,8 @@ pub static EXPORTER_FAMILIES: [&Family; 4] = [&BUILD_INFO, &RELOAD_OK, &RELOAD_T
 
 /// The longest a reload may take to read and validate the files before it is refused.
 const RELOAD_READ_DEADLINE: Duration = Duration::from_secs(30);
+/// The least time between the starts of two reloads (see the module comment).
+pub const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
 
 /// What a config change did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -79,6 +87,10 @@ pub struct App {
     reload_requests: AtomicU64,
     /// Held while a reload runs; holds the outcome of the last one.
     last_reload: Mutex<ReloadOutcome>,
+    /// [`MIN_RELOAD_GAP`], unless [`App::set_min_reload_gap`] changed it.
+    min_reload_gap: std::sync::Mutex<Duration>,
+    /// What the running config was made of, when it came from a file.
+    inputs: std::sync::Mutex<Option<Arc<Inputs>>>,
 }
 
 /// The last reload: which requests it answered (every ticket up to `covers`) and how.
@@ -86,6 +98,8 @@ pub struct App {
 struct ReloadOutcome {
     covers: u64,
     result: Option<Result<ApplySummary, String>>,
+    /// When it started: the next may start [`MIN_RELOAD_GAP`] later.
+    started: Option<tokio::time::Instant>,
 }
 
 impl App {
@@ -114,7 +128,17 @@ impl App {
             last_success: std::sync::Mutex::new(None),
             reload_requests: AtomicU64::new(0),
             last_reload: Mutex::new(ReloadOutcome::default()),
+            min_reload_gap: std::sync::Mutex::new(MIN_RELOAD_GAP),
+            inputs: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Changes the least time between two reloads' starts (tests that reload in tight loops).
+    pub fn set_min_reload_gap(&self, gap: Duration) {
+        *self
+            .min_reload_gap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = gap;
     }
 
     /// The specs of the targets being polled now, by name.
@@ -157,6 +181,11 @@ impl App {
                 }
             }
         }
+        let starting = config
+            .targets
+            .iter()
+            .filter(|t| !pollers.contains_key(&t.spec.name))
+            .count();
         for target in &config.targets {
             let name = &target.spec.name;
             if pollers.contains_key(name) {
@@ -166,7 +195,12 @@ impl App {
             if !summary.restarted.contains(name) {
                 summary.added.push(name.clone());
             }
-            let poller = Poller::spawn(target.clone(), self.store.clone(), &self.poll_runtime);
+            let poller = Poller::spawn(
+                target.clone(),
+                self.store.clone(),
+                &self.poll_runtime,
+                starting,
+            );
             pollers.insert(name.clone(), (target.spec.clone(), poller));
         }
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
@@ -174,6 +208,7 @@ impl App {
             *kinds.entry(t.spec.kind).or_default() += 1;
         }
         drop(pollers);
+        *self.inputs.lock().unwrap_or_else(|e| e.into_inner()) = config.inputs().cloned();
         self.loaded.store(true, Ordering::Release);
         self.mark_reload(true, &kinds);
         summary
@@ -189,12 +224,22 @@ impl App {
                 return result.clone().map_err(ConfigError::from_message);
             }
         }
+        let gap = *self
+            .min_reload_gap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = last.started {
+            // Requests arriving meanwhile queue on the lock and are answered by this reload.
+            tokio::time::sleep_until(previous + gap).await;
+        }
         // Every request made so far is answered by this reload: it reads the file after them.
         let covers = self.reload_requests.load(Ordering::Acquire);
+        let started = tokio::time::Instant::now();
         let result = self.reload_now().await;
         *last = ReloadOutcome {
             covers,
             result: Some(result.as_ref().cloned().map_err(ToString::to_string)),
+            started: Some(started),
         };
         result
     }
@@ -206,7 +251,15 @@ impl App {
             ));
         };
         let (path, kinds) = (path.clone(), self.kinds);
-        let read = tokio::task::spawn_blocking(move || Config::load(&path, kinds));
+        let running = self
+            .inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let read = tokio::task::spawn_blocking(move || match running {
+            Some(running) if running.unchanged() => Ok(None),
+            _ => Config::load(&path, kinds).map(Some),
+        });
         let loaded = match tokio::time::timeout(RELOAD_READ_DEADLINE, read).await {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => Err(ConfigError::from_message(format!(
@@ -217,7 +270,26 @@ impl App {
             ))),
         };
         match loaded {
-            Ok(config) => {
+            Ok(None) => {
+                let unchanged = self.pollers.lock().await.len();
+                info!(targets = unchanged, "configuration unchanged");
+                self.mark_reload(true, &self.running_kinds().await);
+                Ok(ApplySummary {
+                    unchanged,
+                    ..ApplySummary::default()
+                })
+            }
+            Ok(Some(config)) => {
+                if let Some(unchanged) = self.unchanged(&config).await {
+                    *self.inputs.lock().unwrap_or_else(|e| e.into_inner()) =
+                        config.inputs().cloned();
+                    info!(targets = unchanged, "configuration unchanged");
+                    self.mark_reload(true, &self.running_kinds().await);
+                    return Ok(ApplySummary {
+                        unchanged,
+                        ..ApplySummary::default()
+                    });
+                }
                 let summary = self.apply(&config).await;
                 info!(?summary, "configuration reloaded");
                 Ok(summary)
@@ -228,6 +300,18 @@ impl App {
                 Err(e)
             }
         }
+    }
+
+    /// The number of targets when `config`'s targets are exactly the running ones.
+    async fn unchanged(&self, config: &Config) -> Option<usize> {
+        let pollers = self.pollers.lock().await;
+        let same = pollers.len() == config.targets.len()
+            && config.targets.iter().all(|t| {
+                pollers
+                    .get(&t.spec.name)
+                    .is_some_and(|(running, _)| **running == *t.spec)
+            });
+        same.then_some(pollers.len())
     }
 
     /// Stops every poller.
@@ -315,6 +399,7 @@ mod tests {
         let path = dir.join("config.toml");
         write_config(&path, 0);
         let app = App::new(Source::File(path.clone()), KINDS);
+        app.set_min_reload_gap(Duration::ZERO);
         app.apply(&Config::load(&path, KINDS).unwrap()).await;
 
         let (rounds, per_round) = (40u64, 8);
@@ -355,6 +440,95 @@ mod tests {
             "{parses} parses for {} requests: bursts did not coalesce",
             rounds * per_round
         );
+        app.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Parses by the rate-limit test's kind, apart from [`PARSES`] (tests run at once).
+    static GAP_PARSES: AtomicUsize = AtomicUsize::new(0);
+
+    fn configure_counted(_: &TargetSpec) -> Result<DriverFactory, String> {
+        GAP_PARSES.fetch_add(1, Ordering::Relaxed);
+        Ok(factory(|| Idle))
+    }
+
+    static COUNTED: &[Kind] = &[Kind {
+        name: "idle",
+        secret_keys: &[],
+        families: &[],
+        configure: configure_counted,
+    }];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_loops_start_one_reload_per_gap_and_an_unchanged_file_keeps_every_poller() {
+        let dir = std::env::temp_dir().join(format!("fleet-app-gap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        write_config(&path, 0);
+        let app = App::new(Source::File(path.clone()), COUNTED);
+        app.apply(&Config::load(&path, COUNTED).unwrap()).await;
+        let before = app.running().await;
+
+        let parses = GAP_PARSES.load(Ordering::Relaxed);
+        let summary = app.reload().await.expect("reload succeeds");
+        assert_eq!(
+            GAP_PARSES.load(Ordering::Relaxed),
+            parses,
+            "an unchanged file was parsed again"
+        );
+        assert_eq!(
+            summary,
+            ApplySummary {
+                unchanged: 1,
+                ..ApplySummary::default()
+            }
+        );
+        let after = app.running().await;
+        assert!(
+            Arc::ptr_eq(&before[0], &after[0]),
+            "an unchanged target was restarted"
+        );
+
+        let parses = GAP_PARSES.load(Ordering::Relaxed);
+        let started = tokio::time::Instant::now();
+        let window = Duration::from_millis(2500);
+        // The file keeps changing, so every reload parses it.
+        let writer = {
+            let path = path.clone();
+            tokio::spawn(async move {
+                for version in 1.. {
+                    write_config(&path, version % 2);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let loops: Vec<_> = (0..8)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while started.elapsed() < window {
+                        app.reload().await.expect("reload succeeds");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut requests = 0;
+        for l in loops {
+            requests += l.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        writer.abort();
+        let reloads = GAP_PARSES.load(Ordering::Relaxed) - parses;
+        // The first waits out the gap after the reload above; then one a second.
+        let allowed = elapsed.as_secs_f64().ceil() as usize;
+        assert!(
+            reloads <= allowed,
+            "{reloads} reloads for {requests} requests in {elapsed:?}: more than {allowed}"
+        );
+        assert!(requests >= 8, "{requests} requests answered");
         app.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -20,6 +20,16 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:9877";
 const ENV_PREFIX: &str = "FLEET_EXPORTER";
 /// Keys every target has; all others belong to the target's driver.
 const COMMON_KEYS: [&str; 6] = ["name", "kind", "url", "interval", "timeout", "backoff_max"];
+/// The largest config file read: generous (a 10,000-target file is about 1 MiB), yet a file
+/// swapped for something huge cannot take the exporter's memory.
+pub const CONFIG_FILE_MAX_BYTES: u64 = 16 << 20;
+/// The largest `*_file` secret read: passwords, keys and tokens are far smaller.
+pub const SECRET_FILE_MAX_BYTES: u64 = 64 << 10;
+/// The longest target name, and the longest driver option string (user names, ids, device
+/// lists): strings that become label values on every series of the target.
+pub const LABEL_VALUE_MAX_BYTES: usize = 256;
+/// The longest `url`.
+const URL_MAX_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -40,6 +50,56 @@ impl ConfigError {
 pub struct Config {
     pub listen: SocketAddr,
     pub targets: Vec<TargetConfig>,
+    /// What a config loaded from a file was made of, so a reload can tell an unchanged one
+    /// without parsing it again.
+    inputs: Option<Arc<Inputs>>,
+}
+
+/// Everything a loaded config was made of: the file's text, the environment (overrides and
+/// `${VAR}`), and the contents of every secret file it read. Equal inputs parse into equal
+/// targets, so a reload whose inputs are unchanged need not parse at all. (Files a driver reads
+/// itself, such as a device list file, are the driver's to watch, at its polls.)
+#[derive(Clone, PartialEq)]
+pub struct Inputs {
+    path: PathBuf,
+    text: String,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    secrets: Vec<(PathBuf, String)>,
+}
+
+impl fmt::Debug for Inputs {
+    // Secrets are never shown; nor is the text, which may hold them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inputs")
+            .field("path", &self.path)
+            .field(
+                "secret_files",
+                &self.secrets.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Inputs {
+    fn env_now() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let mut env: Vec<_> = std::env::vars_os().collect();
+        env.sort();
+        env
+    }
+
+    /// True when the file, the environment and every secret file read as they did: the
+    /// config would parse into the same targets. Blocking file reads: call off the runtime.
+    pub fn unchanged(&self) -> bool {
+        let same_file = |path: &Path, max, seen: &str| {
+            read_regular_file(path, max).is_ok_and(|now| now == seen)
+        };
+        same_file(&self.path, CONFIG_FILE_MAX_BYTES, &self.text)
+            && self.env == Inputs::env_now()
+            && self
+                .secrets
+                .iter()
+                .all(|(path, seen)| same_file(path, SECRET_FILE_MAX_BYTES, seen))
+    }
 }
 
 /// One target, ready to poll.
@@ -117,6 +177,13 @@ impl RawTarget {
     fn read(i: usize, table: Value) -> Result<RawTarget, ConfigError> {
         let index = format!("targets[{i}]");
         let TargetName { name } = deserialize_at(&index, &table)?;
+        if name.len() > LABEL_VALUE_MAX_BYTES {
+            // Not quoted back: the name may be megabytes.
+            return Err(ConfigError::at(
+                &format!("{index}.name"),
+                too_long(name.len(), LABEL_VALUE_MAX_BYTES, "a target name"),
+            ));
+        }
         if name.trim().is_empty() {
             return Err(ConfigError::at(
                 &format!("{index}.name"),
@@ -170,11 +237,26 @@ impl FileFormat {
 impl Config {
     /// Loads and validates a config file, with environment overrides applied.
     pub fn load(path: &Path, kinds: Registry) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
+        let text = read_regular_file(path, CONFIG_FILE_MAX_BYTES)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, FileFormat::of(path), &base, kinds)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        let env = Inputs::env_now();
+        let mut secrets = Vec::new();
+        let mut config =
+            Self::parse_reading(&text, FileFormat::of(path), &base, kinds, &mut secrets)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        config.inputs = Some(Arc::new(Inputs {
+            path: path.to_path_buf(),
+            text,
+            env,
+            secrets,
+        }));
+        Ok(config)
+    }
+
+    /// What the config was made of, when it was loaded from a file.
+    pub fn inputs(&self) -> Option<&Arc<Inputs>> {
+        self.inputs.as_ref()
     }
 
     /// Parses config text; relative `*_file` paths resolve against `base_dir`, and `kind` names
@@ -184,6 +266,17 @@ impl Config {
         format: FileFormat,
         base_dir: &Path,
         kinds: Registry,
+    ) -> Result<Config, ConfigError> {
+        Self::parse_reading(text, format, base_dir, kinds, &mut Vec::new())
+    }
+
+    /// [`Config::parse`], noting each secret file read and its contents in `secrets`.
+    fn parse_reading(
+        text: &str,
+        format: FileFormat,
+        base_dir: &Path,
+        kinds: Registry,
+        secrets: &mut Vec<(PathBuf, String)>,
     ) -> Result<Config, ConfigError> {
         let layered = config::Config::builder()
             .add_source(config::File::from_str(text, format.to_config()))
@@ -200,10 +293,15 @@ impl Config {
             .map_err(|e| ConfigError(e.to_string()))?;
         expand_env(&mut tree, "")?;
         let raw: RawConfig = deserialize_at("", tree)?;
-        Self::validate(raw, base_dir, kinds)
+        Self::validate(raw, base_dir, kinds, secrets)
     }
 
-    fn validate(raw: RawConfig, base_dir: &Path, kinds: Registry) -> Result<Config, ConfigError> {
+    fn validate(
+        raw: RawConfig,
+        base_dir: &Path,
+        kinds: Registry,
+        secrets: &mut Vec<(PathBuf, String)>,
+    ) -> Result<Config, ConfigError> {
         let listen = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen
             .parse()
@@ -217,7 +315,8 @@ impl Config {
         let mut targets = Vec::with_capacity(raw.targets.len());
         for (i, table) in raw.targets.into_iter().enumerate() {
             let raw = RawTarget::read(i, table)?;
-            let target = configure(raw, (interval, timeout, backoff_max), base_dir, kinds)?;
+            let defaults = (interval, timeout, backoff_max);
+            let target = configure(raw, defaults, base_dir, kinds, secrets)?;
             if !names.insert(target.spec.name.clone()) {
                 return Err(ConfigError::at(
                     &format!("targets[{i}].name"),
@@ -226,7 +325,11 @@ impl Config {
             }
             targets.push(target);
         }
-        Ok(Config { listen, targets })
+        Ok(Config {
+            listen,
+            targets,
+            inputs: None,
+        })
     }
 }
 
@@ -237,6 +340,7 @@ fn configure(
     (interval, timeout, backoff_max): (Duration, Duration, Duration),
     base_dir: &Path,
     kinds: Registry,
+    secrets: &mut Vec<(PathBuf, String)>,
 ) -> Result<TargetConfig, ConfigError> {
     let RawTarget {
         name,
@@ -256,6 +360,12 @@ fn configure(
         )
     })?;
     let url = url.ok_or_else(|| ConfigError::at(&path, "missing field `url`"))?;
+    if url.len() > URL_MAX_BYTES {
+        return Err(ConfigError::at(
+            &format!("{path}.url"),
+            too_long(url.len(), URL_MAX_BYTES, "a URL"),
+        ));
+    }
     let url = parse_url(&url).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?;
     let interval = target_interval.unwrap_or(interval);
     // A default timeout never exceeds the target's own interval; an explicit one must fit.
@@ -283,9 +393,15 @@ fn configure(
             table.insert(
                 key.to_string(),
                 Value::String(
-                    read_secret_file(base_dir, &file).map_err(|e| ConfigError::at(&at, e))?,
+                    read_secret_file(base_dir, &file, secrets)
+                        .map_err(|e| ConfigError::at(&at, e))?,
                 ),
             );
+        }
+    }
+    for (key, value) in &table {
+        if !kind.secret_keys.contains(&key.as_str()) {
+            check_label_strings(value, &format!("{path}.{key}"))?;
         }
     }
     debug_assert!(COMMON_KEYS.iter().all(|k| !table.contains_key(*k)));
@@ -317,12 +433,108 @@ fn parse_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn read_secret_file(base_dir: &Path, file: &str) -> Result<String, String> {
+/// Refuses a driver option string (at any depth) longer than a label value may be.
+fn check_label_strings(v: &Value, at: &str) -> Result<(), ConfigError> {
+    match v {
+        Value::String(s) if s.len() > LABEL_VALUE_MAX_BYTES => Err(ConfigError::at(
+            at,
+            too_long(s.len(), LABEL_VALUE_MAX_BYTES, "an option string"),
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_label_strings(item, &format!("{at}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, item)| check_label_strings(item, &format!("{at}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+fn too_long(len: usize, max: usize, what: &str) -> String {
+    format!("{len} bytes long; {what} may be at most {max} bytes")
+}
+
+/// Reads a config or secret file that must be a regular file of at most `max_bytes`. The open
+/// does not block (a named pipe with no writer would otherwise hang it forever), and the kind
+/// and size are checked on the opened file before a byte is read: a FIFO, a device
+/// (`/dev/zero` never ends), a directory or an oversized file is refused with the reason.
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}, not a regular file",
+            describe(&meta.file_type())
+        ));
+    }
+    let over = |len: u64| format!("{len} bytes, over the limit of {}", bytes(max_bytes));
+    if meta.len() > max_bytes {
+        return Err(over(meta.len()));
+    }
+    // The file may grow between the check and the read: read one byte past the limit at most.
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > max_bytes {
+        return Err(over(buf.len() as u64));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+}
+
+fn describe(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
+fn read_secret_file(
+    base_dir: &Path,
+    file: &str,
+    read: &mut Vec<(PathBuf, String)>,
+) -> Result<String, String> {
     let path = base_dir.join(file);
-    let text = std::fs::read_to_string(&path)
+    let text = read_regular_file(&path, SECRET_FILE_MAX_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     // Secret files conventionally end with a newline that is not part of the secret.
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    let secret = text.trim_end_matches(['\r', '\n']).to_string();
+    read.push((path, text));
+    Ok(secret)
 }
 
 /// `deserialize_with` for drivers' duration options, read like every duration in the config.
