@@ -1135,3 +1135,24 @@ async fn systemd_socket_serves_on_the_socket_it_is_passed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+#[test]
+fn a_web_config_that_is_a_named_pipe_is_refused_at_once() {
+    let dir = temp_dir("cli-web-fifo");
+    let fifo = dir.join("web.yml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let start = Instant::now();
+    let out = Command::new(BIN)
+        .args(["--demo", &format!("--web.config.file={}", fifo.display())])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "it waited for a writer"
+    );
+    assert!(stderr.contains("named pipe"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -61,11 +61,15 @@ struct RawWebConfig {
     rate_limit: Option<RawRateLimit>,
 }
 
+/// A web config holds a few users and certificate paths (or inline PEM): 4 MiB is plenty.
+const WEB_CONFIG_MAX_BYTES: u64 = 4 << 20;
+
 impl WebConfig {
     /// Loads and validates a web config file, certificates included; relative paths resolve
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path)
+        // Like the config file: a regular file of sane size, never a pipe that blocks startup.
+        let text = fleet_core::config::read_regular_file(path, WEB_CONFIG_MAX_BYTES)
             .map_err(|e| WebConfigError(format!("cannot read {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut web = Self::parse(&text, base)
