@@ -30,7 +30,7 @@ impl<T> Cached<T> {
 
     /// Whether this poll is one of the scheduled refreshes (the first poll is).
     pub(crate) fn scheduled(&self) -> bool {
-        self.polls % self.every == 0
+        self.polls.is_multiple_of(self.every)
     }
 
     /// Whether this poll should fetch the answer: none yet, scheduled, or expired.

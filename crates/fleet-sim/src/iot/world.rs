@@ -107,7 +107,7 @@ pub(super) fn device_data(
     } else {
         0
     };
-    let has_5g = i % 4 == 0;
+    let has_5g = i.is_multiple_of(4);
     let conn_5g = if online && has_5g {
         (4.0 * (1.0 + wave(T_CLIENTS, 1, 420.0))).round() as i64
     } else {
@@ -192,7 +192,7 @@ pub(super) fn device_data(
         "lastTerminalMac": "",
         "webPassword": web_password(i),
         "position": position,
-        "softVersion": if i % 2 == 0 {
+        "softVersion": if i.is_multiple_of(2) {
             "UZ901LD1.0_KSBC_JINANZHENGYI_SL_V2.01.01.02P42U28P1_02-250730"
         } else {
             "UZ801V3.2_KSBC_SL_V2.01.01.02P40U26_01-250312"

@@ -194,7 +194,7 @@ impl<'a> World<'a> {
     }
 
     fn has_ping(&self, i: usize) -> bool {
-        self.cfg.ping_tasks > 0 && i % 2 == 0
+        self.cfg.ping_tasks > 0 && i.is_multiple_of(2)
     }
 
     pub(super) fn node_list(&self) -> Value {
@@ -250,14 +250,14 @@ impl<'a> World<'a> {
             "weight": i,
             "price": price,
             "billing_cycle": cycle,
-            "auto_renewal": i % 2 == 0,
-            "currency": if i % 2 == 0 { "$" } else { "¥" },
+            "auto_renewal": i.is_multiple_of(2),
+            "currency": if i.is_multiple_of(2) { "$" } else { "¥" },
             "expired_at": expired_at,
             "group": place.group,
-            "tags": if i % 2 == 0 { "NVMe;IPv6" } else { "" },
+            "tags": if i.is_multiple_of(2) { "NVMe;IPv6" } else { "" },
             "hidden": false,
-            "traffic_limit": if i % 3 == 0 { 1_099_511_627_776u64 } else { 0 },
-            "traffic_limit_type": if i % 3 == 0 { "max" } else { "sum" },
+            "traffic_limit": if i.is_multiple_of(3) { 1_099_511_627_776u64 } else { 0 },
+            "traffic_limit_type": if i.is_multiple_of(3) { "max" } else { "sum" },
             "created_at": stamp(created),
             "updated_at": stamp(updated),
         });
@@ -405,7 +405,7 @@ impl<'a> World<'a> {
                     let age = n - 1 - j;
                     let at = newest - age * interval;
                     // One probe in four lost, the newest among them.
-                    let lost = self.cfg.lossy_node == Some(idx) && age % 4 == 0;
+                    let lost = self.cfg.lossy_node == Some(idx) && age.is_multiple_of(4);
                     let base = 20.0 + 150.0 * unit(self.seed(), T_PING, idx as u64 * 8 + id);
                     let ms = (base * (1.0 + 0.2 * unit(self.seed(), T_PING, at))).round() as i64;
                     records.push((
