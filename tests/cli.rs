@@ -4,7 +4,7 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -12,104 +12,8 @@ use fleet_sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
 use fleet_sim::{iot, komari, openvox};
 use md5::{Digest, Md5};
 
+use common::binary::{free_port, Running, BIN};
 use common::temp_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Running {
-    child: Child,
-    url: String,
-    /// Drains stderr as it comes: a full pipe would block the exporter's logging (and with it
-    /// the exporter) at trace level.
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Running {
-        let port = free_port();
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        Running::launch(cmd, format!("http://127.0.0.1:{port}"))
-    }
-
-    /// Runs `cmd` (the binary, or a shell that execs it) and scrapes it at `url`.
-    fn launch(mut cmd: Command, url: String) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        });
-        Running { child, url, stderr }
-    }
-
-    async fn get(&self, path: &str) -> Option<String> {
-        let resp = reqwest::get(format!("{}{path}", self.url)).await.ok()?;
-        resp.text().await.ok()
-    }
-
-    async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        let mut last = None;
-        loop {
-            if let Some(m) = self.get("/metrics").await {
-                if pred(&m) {
-                    return m;
-                }
-                last = Some(m);
-            }
-            let health = last.as_deref().unwrap_or_default().lines();
-            let health: Vec<&str> = health.filter(|l| l.starts_with("fleet_target_")).collect();
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "timed out waiting for {what}; health series:\n{}",
-                health.join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// Sends SIGTERM and returns (exit success, seconds to exit, stderr).
-    fn terminate(mut self) -> (bool, f64, String) {
-        self.signal("TERM");
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                self.child.kill().unwrap();
-                panic!("no exit 10 s after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.join().unwrap();
-        (status.success(), start.elapsed().as_secs_f64(), stderr)
-    }
-}
 
 #[test]
 fn config_check_reports_the_target_and_key() {

@@ -5,6 +5,8 @@
 //! CI runs proptest's default 256 cases per property; the long run is
 //! `PROPTEST_CASES=1000000 cargo test --release --test fuzz` (see TESTING.md).
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::LazyLock;
@@ -18,6 +20,8 @@ use fleet_core::exposition::{render, Format};
 use fleet_core::snapshot::{escape_label_value, Family, Snapshot, SnapshotBuilder};
 use fleet_drivers::util::lenient;
 use fleet_drivers::{ikuai, iot, komari, openvox};
+
+use common::exposition::{read_escaped, valid_name};
 
 // ---------------------------------------------------------------------------------------------
 // Inputs: real answers from fixtures, mutated where it matters, and raw bytes.
@@ -237,34 +241,6 @@ fn parse_exposition(text: &str, format: Format) -> Result<Vec<Sample>, String> {
         return Err("no # EOF".into());
     }
     Ok(samples)
-}
-
-fn valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-/// Reads an escaped label value up to its closing quote: the inverse of `escape_label_value`.
-fn read_escaped(s: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &s[i + 1..])),
-            '\\' => match chars.next()?.1 {
-                '\\' => out.push('\\'),
-                '"' => out.push('"'),
-                'n' => out.push('\n'),
-                _ => return None,
-            },
-            '\n' => return None,
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 /// Renders `snapshot` both ways and checks both parse; returns the text format's samples.

@@ -7,128 +7,20 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::binary::Running;
 use common::temp_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 
 /// `--web.max-connections`' and `--web.max-requests`' defaults, and the deadlines behind them.
 const MAX_CONNECTIONS: usize = 512;
 const MAX_REQUESTS: usize = 40;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
-
-struct Exporter {
-    child: Child,
-    addr: SocketAddr,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Exporter {
-    fn start(args: &[&str]) -> Exporter {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        });
-        Exporter {
-            child,
-            addr: ([127, 0, 0, 1], port).into(),
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Scrapes until the exposition satisfies `pred`; returns it.
-    async fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        let mut last = String::new();
-        loop {
-            if let Ok(resp) = reqwest::get(self.url("/metrics")).await {
-                if let Ok(text) = resp.text().await {
-                    if pred(&text) {
-                        return text;
-                    }
-                    last = text;
-                }
-            }
-            let health: Vec<&str> = last
-                .lines()
-                .filter(|l| l.starts_with("fleet_target_"))
-                .collect();
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}; health series:\n{}",
-                health.join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn proc_status(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("{key} in /proc/PID/status"))
-    }
-
-    fn rss_mib(&self) -> f64 {
-        self.proc_status("VmRSS:") as f64 / 1024.0
-    }
-
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .unwrap()
-            .count()
-    }
-
-    /// SIGTERM; returns (clean exit, time to exit, stderr).
-    fn terminate(mut self) -> (bool, Duration, String) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM");
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(15) {
-                self.child.kill().unwrap();
-                panic!("still running 15 s after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let elapsed = start.elapsed();
-        (status.success(), elapsed, self.stderr.join().unwrap())
-    }
-}
 
 /// A client that opens a new connection for every request, as a scraper after a restart does.
 fn fresh_client() -> reqwest::Client {
@@ -158,15 +50,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::test]
 async fn idle_connections_past_the_cap_leave_metrics_and_healthy_answering() {
-    let exporter = Exporter::start(&["--demo"]);
+    let exporter = Running::start(&["--demo"]);
     exporter
-        .wait_for("the demo", |m| {
+        .wait_for_within("the demo", Duration::from_secs(60), |m| {
             m.contains("ikuai_info{target=\"demo-ikuai-v3\"")
         })
         .await;
     let client = fresh_client();
-    let metrics = exporter.url("/metrics");
-    let healthy = exporter.url("/-/healthy");
+    let metrics = exporter.at("/metrics");
+    let healthy = exporter.at("/-/healthy");
     let mut quiet = Vec::new();
     for _ in 0..10 {
         quiet.push(timed_get(&client, &metrics).await.1);
@@ -175,7 +67,7 @@ async fn idle_connections_past_the_cap_leave_metrics_and_healthy_answering() {
     // More than twice the cap, and more than the 1,024 a service manager's soft limit allows.
     let mut flood = Vec::with_capacity(1100);
     for _ in 0..1100 {
-        flood.push(TcpStream::connect(exporter.addr).await.unwrap());
+        flood.push(TcpStream::connect(exporter.addr()).await.unwrap());
     }
     let mut loud = Vec::new();
     let mut health = Vec::new();
@@ -204,14 +96,17 @@ async fn idle_connections_past_the_cap_leave_metrics_and_healthy_answering() {
     );
     drop(flood);
     let (ok, took, stderr) = exporter.terminate();
+    let took = Duration::from_secs_f64(took);
     assert!(ok && took < Duration::from_secs(5), "{took:?}: {stderr}");
 }
 
 #[tokio::test]
 async fn a_slowloris_is_dropped_within_the_header_timeout() {
-    let exporter = Exporter::start(&["--demo"]);
-    exporter.wait_for("the server", |_| true).await;
-    let mut conn = TcpStream::connect(exporter.addr).await.unwrap();
+    let exporter = Running::start(&["--demo"]);
+    exporter
+        .wait_for_within("the server", Duration::from_secs(60), |_| true)
+        .await;
+    let mut conn = TcpStream::connect(exporter.addr()).await.unwrap();
     // At one byte a second this head takes over a minute.
     let head =
         b"GET /-/healthy HTTP/1.1\r\nHost: localhost\r\nUser-Agent: one-byte-a-second\r\n\r\n";
@@ -243,7 +138,7 @@ async fn a_slowloris_is_dropped_within_the_header_timeout() {
         "dropped after {held:?}, past the {HEADER_TIMEOUT:?} header timeout"
     );
     // Meanwhile the server answered everyone else.
-    let (status, _) = timed_get(&fresh_client(), &exporter.url("/-/healthy")).await;
+    let (status, _) = timed_get(&fresh_client(), &exporter.at("/-/healthy")).await;
     assert_eq!(status, 200);
     let (ok, _, stderr) = exporter.terminate();
     assert!(ok, "{stderr}");
@@ -251,18 +146,18 @@ async fn a_slowloris_is_dropped_within_the_header_timeout() {
 
 #[tokio::test]
 async fn sigterm_exits_within_5s_while_a_client_holds_half_a_request_head() {
-    let exporter = Exporter::start(&["--demo"]);
+    let exporter = Running::start(&["--demo"]);
     exporter
-        .wait_for("the demo", |m| {
+        .wait_for_within("the demo", Duration::from_secs(60), |m| {
             m.contains("ikuai_info{target=\"demo-ikuai-v3\"")
         })
         .await;
-    let mut half = TcpStream::connect(exporter.addr).await.unwrap();
+    let mut half = TcpStream::connect(exporter.addr()).await.unwrap();
     half.write_all(b"GET /metrics HTTP/1.1\r\nHost: loc")
         .await
         .unwrap();
     // And one keep-alive connection between requests, as Prometheus holds.
-    let mut kept = TcpStream::connect(exporter.addr).await.unwrap();
+    let mut kept = TcpStream::connect(exporter.addr()).await.unwrap();
     kept.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
@@ -270,6 +165,7 @@ async fn sigterm_exits_within_5s_while_a_client_holds_half_a_request_head() {
     assert!(kept.read(&mut buf).await.unwrap() > 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (ok, took, stderr) = exporter.terminate();
+    let took = Duration::from_secs_f64(took);
     eprintln!("SIGTERM to exit with half a head held: {took:?}");
     assert!(ok, "clean exit: {stderr}");
     assert!(took < Duration::from_secs(5), "exit took {took:?}");
@@ -310,16 +206,16 @@ async fn readers_that_never_read_hold_at_most_max_requests_bodies_and_are_droppe
         ),
     )
     .unwrap();
-    let exporter = Exporter::start(&[&format!("--config.file={}", config.display())]);
+    let exporter = Running::start(&[&format!("--config.file={}", config.display())]);
     let body = exporter
-        .wait_for("the big router's clients", |m| {
+        .wait_for_within("the big router's clients", Duration::from_secs(60), |m| {
             m.matches("ikuai_client_info{").count() >= 6000
         })
         .await;
     let body_len = body.len();
     drop(body);
     let client = fresh_client();
-    let metrics = exporter.url("/metrics");
+    let metrics = exporter.at("/metrics");
     // Settle: a few scrapes, so the allocator holds what serving costs.
     for _ in 0..3 {
         timed_get(&client, &metrics).await;
@@ -327,13 +223,13 @@ async fn readers_that_never_read_hold_at_most_max_requests_bodies_and_are_droppe
     let rss_before = exporter.rss_mib();
 
     let readers: Vec<_> = (0..MAX_REQUESTS)
-        .map(|_| stalled_reader(exporter.addr))
+        .map(|_| stalled_reader(exporter.addr()))
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (status, took) = timed_get(&client, &metrics).await;
     assert_eq!(status, 503, "past --web.max-requests");
     assert!(took < Duration::from_secs(1), "503 at once, not {took:?}");
-    let (status, _) = timed_get(&client, &exporter.url("/-/healthy")).await;
+    let (status, _) = timed_get(&client, &exporter.at("/-/healthy")).await;
     assert_eq!(status, 200, "/-/healthy is not a scrape");
     let rss_held = exporter.rss_mib();
 
@@ -381,6 +277,7 @@ async fn readers_that_never_read_hold_at_most_max_requests_bodies_and_are_droppe
         "{MAX_REQUESTS} stalled readers grew RSS from {rss_before:.1} to {rss_held:.1} MiB"
     );
     let (ok, took, stderr) = exporter.terminate();
+    let took = Duration::from_secs_f64(took);
     assert!(ok && took < Duration::from_secs(5), "{took:?}: {stderr}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -4,123 +4,18 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
 
+use common::binary::{free_port, Running, BIN};
 use common::temp_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 
 /// Held by the tests that measure rates, latencies and CPU, so they do not run at once and
 /// disturb each other's figures.
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The binary, serving on a free loopback port, its stderr drained as it comes.
-struct Running {
-    child: Child,
-    url: String,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Running {
-        let port = free_port();
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        });
-        Running {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            stderr: Some(stderr),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let resp = client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .ok()?;
-        let status = resp.status().as_u16();
-        Some((status, resp.text().await.ok()?))
-    }
-
-    async fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        loop {
-            if let Some((_, m)) = self.get("/metrics").await {
-                if pred(&m) {
-                    return;
-                }
-            }
-            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits for `/-/ready`: every target polled once.
-    async fn wait_ready(&self, timeout: Duration) {
-        let start = Instant::now();
-        while self.get("/-/ready").await.map(|r| r.0) != Some(200) {
-            assert!(start.elapsed() < timeout, "not ready after {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Sends SIGTERM; returns (clean exit, seconds to exit, stderr).
-    fn terminate(mut self) -> (bool, f64, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                self.child.kill().unwrap();
-                panic!("no exit 10 s after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.take().unwrap().join().unwrap();
-        (status.success(), start.elapsed().as_secs_f64(), stderr)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs the binary to completion, killing it (and failing) if it takes longer than `limit`.
 fn run_within(args: &[&str], limit: Duration) -> (Output, Duration) {
@@ -268,7 +163,7 @@ async fn a_reload_onto_a_fifo_secret_keeps_the_old_config_and_the_http_side_answ
     .unwrap();
     let exporter = Running::start(&[&format!("--config.file={}", config.display())]);
     exporter
-        .wait_for("r polled", Duration::from_secs(15), |m| {
+        .wait_for_within("r polled", Duration::from_secs(15), |m| {
             m.contains("ikuai_info{target=\"r\"")
         })
         .await;
@@ -308,7 +203,7 @@ async fn a_reload_onto_a_fifo_secret_keeps_the_old_config_and_the_http_side_answ
     }
     for path in ["/-/healthy", "/metrics"] {
         let start = Instant::now();
-        let (status, _) = exporter.get(path).await.expect("answered");
+        let (status, _) = exporter.get_with_status(path).await.expect("answered");
         assert_eq!(status, 200, "{path}");
         assert!(
             start.elapsed() < Duration::from_secs(1),
@@ -318,7 +213,7 @@ async fn a_reload_onto_a_fifo_secret_keeps_the_old_config_and_the_http_side_answ
     }
     let calls = sim.calls();
     exporter
-        .wait_for(
+        .wait_for_within(
             "the old config still polling",
             Duration::from_secs(10),
             |m| {

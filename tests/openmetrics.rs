@@ -11,6 +11,8 @@ use std::time::Duration;
 use fleet_exporter::demo::Demo;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
+use common::exposition::{read_escaped, valid_name};
+
 /// Prometheus 2.42 (the e2e's Debian package) and anything before 2.49.
 const PROM_2_OLD: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// Prometheus 3.x, default `scrape_protocols`.
@@ -226,33 +228,6 @@ fn parse_sample(line: &str) -> Result<(String, Labels, f64), String> {
         _ => return Err(format!("bad value: {line:?}")),
     };
     Ok((name.to_string(), labels, value))
-}
-
-fn valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn read_escaped(s: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &s[i + 1..])),
-            '\\' => match chars.next()?.1 {
-                '\\' => out.push('\\'),
-                '"' => out.push('"'),
-                'n' => out.push('\n'),
-                _ => return None,
-            },
-            '\n' => return None,
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 /// The demo fleet (every device kind), every target polled once, and the exporter's own series.

@@ -1,6 +1,9 @@
 //! Shared test harness: a real exporter on 127.0.0.1 with real pollers, scraped over HTTP.
 #![allow(dead_code)]
 
+pub(crate) mod binary;
+pub(crate) mod exposition;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
