@@ -87,7 +87,7 @@ fn colour(terminal: bool) -> bool {
 
 /// The text format's fields as tracing-subscriber writes them (the message, then `key=value`,
 /// strings quoted), with control characters in names and values escaped as [`escape_event`]
-/// does, and C1 controls (`\u{9b}`, a one-character CSI) too.
+/// does.
 struct EscapedFields;
 
 impl<'w> FormatFields<'w> for EscapedFields {
@@ -146,7 +146,8 @@ impl tracing::field::Visit for TextFields<'_> {
 }
 
 /// `text` with every control character but tab written as a visible escape: C0 and DEL as
-/// `\n`, `\r` or `\x1b`, C1 (a terminal reads U+009B as CSI) as `\u{9b}`.
+/// `\n`, `\r` or `\x1b`, C1 (a terminal reads U+009B as CSI) as `\u009b`, which is also how
+/// JSON writes it (JSON encoders leave C1 raw, so it reaches this writer inside JSON strings).
 fn write_escaped(w: &mut impl fmt::Write, text: &str) -> fmt::Result {
     for c in text.chars() {
         match c {
@@ -154,7 +155,7 @@ fn write_escaped(w: &mut impl fmt::Write, text: &str) -> fmt::Result {
             '\r' => w.write_str("\\r")?,
             c if !needs_escape(c) => w.write_char(c)?,
             c if c.is_ascii() => write!(w, "\\x{:02x}", c as u32)?,
-            c => write!(w, "\\u{{{:x}}}", c as u32)?,
+            c => write!(w, "\\u{:04x}", c as u32)?,
         }
     }
     Ok(())
@@ -257,7 +258,7 @@ impl<W: Write> Write for EscapingWriter<W> {
 }
 
 /// The event with every control character but tab and a final newline escaped (`\n`, `\r`,
-/// `\x1b`, `\u{9b}`), so one event is always one line.
+/// `\x1b`, `\u009b`), so one event is always one line.
 fn escape_event(event: &[u8]) -> Vec<u8> {
     let (body, end) = match event.strip_suffix(b"\n") {
         Some(body) => (body, "\n"),
@@ -296,7 +297,7 @@ mod tests {
     #[test]
     fn a_one_character_csi_is_escaped_like_the_seven_bit_one() {
         let out = escape_event("poll failed \u{9b}2J\n".as_bytes());
-        assert_eq!(String::from_utf8(out).unwrap(), "poll failed \\u{9b}2J\n");
+        assert_eq!(String::from_utf8(out).unwrap(), "poll failed \\u009b2J\n");
     }
 
     #[test]

@@ -632,11 +632,15 @@ async fn komari_answering_500(message: &str) -> String {
     url
 }
 
-#[tokio::test]
-async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
-    let forged = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
-    let url = komari_answering_500(&format!("boom\n{forged}\x1b[2J\x1b[31m")).await;
-    let dir = temp_dir("cli-log-injection");
+/// What a device's message tries to start as a log line of its own.
+const FORGED: &str = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
+
+/// A config file in `dir` with one Komari target whose every answer is a 500 carrying a message
+/// that tries to forge a log line and reach the terminal: a newline, escape sequences (`CSI 2J`
+/// clears the screen, `OSC 0` sets its title) and a one-character CSI (U+009B).
+async fn forging_device_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let message = format!("boom\n{FORGED}\x1b[2J\x1b]0;pwned\x07\u{9b}31m");
+    let url = komari_answering_500(&message).await;
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -646,31 +650,57 @@ async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
         ),
     )
     .unwrap();
+    config
+}
+
+async fn wait_for_a_failed_poll(exporter: &Running) {
+    exporter
+        .wait_for("a failed poll", |m| {
+            m.lines()
+                .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
+        })
+        .await;
+}
+
+/// The device's words are in `logs`, and none of its escapes or forged lines.
+fn assert_device_words_escaped(what: &str, logs: &str) {
+    assert!(
+        logs.contains("boom"),
+        "{what}: the device's words are logged: {logs}"
+    );
+    assert!(
+        !logs.contains("\x1b[2J") && !logs.contains("\x1b]0;") && !logs.contains('\u{9b}'),
+        "{what}: a device's escape sequence reached stderr: {logs:?}"
+    );
+    assert!(
+        !logs.lines().any(|l| l.starts_with(FORGED)),
+        "{what}: a device forged a log line: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
+    let dir = temp_dir("cli-log-injection");
+    let config = forging_device_config(&dir).await;
     for format in ["logfmt", "text", "json"] {
         let exporter = Running::start(&[
             &format!("--config.file={}", config.display()),
             &format!("--log.format={format}"),
             "--log.level=warn",
         ]);
-        exporter
-            .wait_for("a failed poll", |m| {
-                m.lines()
-                    .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
-            })
-            .await;
+        wait_for_a_failed_poll(&exporter).await;
         let (_, _, stderr) = exporter.terminate();
-        assert!(
-            stderr.contains("boom"),
-            "{format}: the device's words are logged: {stderr}"
-        );
+        assert_device_words_escaped(format, &stderr);
         assert!(
             !stderr.contains('\x1b'),
-            "{format}: an escape sequence reached stderr: {stderr:?}"
+            "{format}: coloured in a pipe: {stderr:?}"
         );
-        assert!(
-            !stderr.lines().any(|l| l.starts_with(forged)),
-            "{format}: a device forged a log line: {stderr}"
-        );
+        if format == "json" {
+            for line in stderr.lines() {
+                let event: Result<serde_json::Value, _> = serde_json::from_str(line);
+                assert!(event.is_ok(), "not JSON: {line:?}");
+            }
+        }
     }
     std::fs::remove_dir_all(dir).ok();
 }
@@ -1280,18 +1310,8 @@ fn text_logs_are_coloured_on_a_terminal_only_and_never_with_no_color() {
 
 #[tokio::test]
 async fn device_words_stay_escaped_in_coloured_terminal_logs() {
-    let forged = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
-    let url = komari_answering_500(&format!("boom\n{forged}\x1b[2J\u{9b}31m")).await;
     let dir = temp_dir("cli-colour-device");
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[targets]]\nname = \"k\"\nkind = \"komari\"\nurl = \"{url}\"\n\
-             interval = \"1s\"\ntimeout = \"500ms\"\n"
-        ),
-    )
-    .unwrap();
+    let config = forging_device_config(&dir).await;
     let port = free_port();
     let (typescript, pid_file) = (dir.join("typescript"), dir.join("pid"));
     let (config_flag, listen) = (
@@ -1308,12 +1328,7 @@ async fn device_words_stay_escaped_in_coloured_terminal_logs() {
         on_a_terminal(&args, &typescript, &pid_file),
         format!("http://127.0.0.1:{port}"),
     );
-    exporter
-        .wait_for("a failed poll", |m| {
-            m.lines()
-                .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
-        })
-        .await;
+    wait_for_a_failed_poll(&exporter).await;
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let ok = Command::new("kill")
         .args(["-TERM", pid.trim()])
@@ -1323,19 +1338,8 @@ async fn device_words_stay_escaped_in_coloured_terminal_logs() {
     assert!(ok, "kill -TERM {pid}");
     exporter.child.wait().unwrap();
     let shown = std::fs::read_to_string(&typescript).unwrap();
-    assert!(
-        shown.contains("boom"),
-        "the device's words are logged: {shown:?}"
-    );
     assert!(shown.contains("\x1b["), "coloured: {shown:?}");
-    assert!(
-        !shown.contains("\x1b[2J") && !shown.contains('\u{9b}'),
-        "a device's escape sequence reached the terminal: {shown:?}"
-    );
-    assert!(
-        !shown.lines().any(|l| l.starts_with(forged)),
-        "a device forged a log line: {shown}"
-    );
+    assert_device_words_escaped("text on a terminal", &shown);
     std::fs::remove_dir_all(dir).ok();
 }
 
