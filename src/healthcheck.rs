@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use fleet_core::config::{Config, READ_DEADLINE};
+use fleet_core::config::{read_regular_file, Config, READ_DEADLINE, SECRET_FILE_MAX_BYTES};
 use fleet_drivers::KINDS;
 use fleet_exporter::web::{ListenAddr, WebConfig};
 
@@ -168,8 +168,11 @@ fn target(server: &Server) -> anyhow::Result<(String, WebConfig, Credentials)> {
     ) {
         (None, None) => None,
         (Some(user), Some(file)) => {
-            let password = std::fs::read_to_string(&file)
-                .with_context(|| format!("{PASSWORD_FILE_ENV}={}", file.to_string_lossy()))?;
+            // Read like every secret file: a regular file of sane size, never a pipe that hangs.
+            let password =
+                read_regular_file(Path::new(&file), SECRET_FILE_MAX_BYTES).map_err(|e| {
+                    anyhow::anyhow!("{PASSWORD_FILE_ENV}={}: {e}", file.to_string_lossy())
+                })?;
             let user = user
                 .into_string()
                 .map_err(|_| anyhow::anyhow!("{USERNAME_ENV} is not UTF-8"))?;
