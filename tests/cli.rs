@@ -705,6 +705,18 @@ async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// All a child wrote to its piped stderr, once it closed it.
+fn piped_stderr(child: &mut std::process::Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
 #[tokio::test]
 async fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
     let port = free_port();
@@ -736,13 +748,7 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
         .take(2)
         .collect();
     child.kill().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = piped_stderr(&mut child);
     child.wait().unwrap();
     assert_ne!(
         open_files[1], "256",
@@ -1483,13 +1489,7 @@ fn config_reads_on_a_hung_filesystem_give_up_at_the_deadline() {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let stderr = piped_stderr(&mut child);
         assert_eq!(status.code(), Some(1), "{what}: {stderr}");
         assert!(
             stderr.contains(names) && stderr.contains("took longer than 30s"),
