@@ -6,14 +6,20 @@
 //! start what looks like a log line of our own, and escape sequences would reach the operator's
 //! terminal. Every event passes through [`Escaping`], which writes control characters inside an
 //! event as visible escapes and keeps only the event's final newline; logfmt and JSON quote
-//! their values themselves. No format writes colour: colour codes are escape sequences too, and
-//! logs go to journald or a container runtime far more often than to a terminal.
+//! their values themselves.
+//!
+//! Colour: only the `text` format, only when stderr is a terminal and `NO_COLOR` is unset or
+//! empty (<https://no-color.org>). Logs go to journald, a container runtime or a file far more
+//! often than to a terminal, and there colour codes are noise. A coloured event cannot pass
+//! through [`Escaping`] (its own colour codes are escape sequences), so its fields are escaped
+//! one by one instead ([`EscapedFields`]): the colours are the formatter's, never a device's.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use clap::ValueEnum;
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -58,15 +64,101 @@ pub(crate) fn init(level: &str, format: LogFormat) {
             filter = filter.add_directive(format!("{target}=debug").parse().expect("valid"));
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(Escaping(io::stderr));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == LogFormat::Text && colour(io::stderr().is_terminal()) {
+        return builder
+            .with_ansi(true)
+            .fmt_fields(EscapedFields)
+            .with_writer(io::stderr)
+            .init();
+    }
+    let builder = builder.with_ansi(false).with_writer(Escaping(io::stderr));
     match format {
         LogFormat::Logfmt => builder.event_format(Logfmt).init(),
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(EscapedFields).init(),
     }
+}
+
+/// Whether the text format colours its levels: on a terminal, unless `NO_COLOR` says not to.
+fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The text format's fields as tracing-subscriber writes them (the message, then `key=value`,
+/// strings quoted), with control characters in names and values escaped as [`escape_event`]
+/// does.
+struct EscapedFields;
+
+impl<'w> FormatFields<'w> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = TextFields {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct TextFields<'w> {
+    writer: Writer<'w>,
+    /// The first field is written without a leading space.
+    first: bool,
+    result: fmt::Result,
+}
+
+impl TextFields<'_> {
+    fn write(&mut self, field: &tracing::field::Field, value: fmt::Arguments<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        let text = if field.name() == "message" {
+            value.to_string()
+        } else {
+            format!("{}={value}", field.name())
+        };
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = self
+            .writer
+            .write_str(separator)
+            .and_then(|()| write_escaped(&mut self.writer, &text));
+    }
+}
+
+impl tracing::field::Visit for TextFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, format_args!("{value}"));
+        } else {
+            self.write(field, format_args!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
+}
+
+/// `text` with every control character but tab written as a visible escape: C0 and DEL as
+/// `\n`, `\r` or `\x1b`, C1 (a terminal reads U+009B as CSI) as `\u009b`, which is also how
+/// JSON writes it (JSON encoders leave C1 raw, so it reaches this writer inside JSON strings).
+fn write_escaped(w: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        match c {
+            '\n' => w.write_str("\\n")?,
+            '\r' => w.write_str("\\r")?,
+            c if !needs_escape(c) => w.write_char(c)?,
+            c if c.is_ascii() => write!(w, "\\x{:02x}", c as u32)?,
+            c => write!(w, "\\u{:04x}", c as u32)?,
+        }
+    }
+    Ok(())
 }
 
 /// `ts=… level=… target=… msg="…" key=value …`, one event a line.
@@ -166,30 +258,25 @@ impl<W: Write> Write for EscapingWriter<W> {
 }
 
 /// The event with every control character but tab and a final newline escaped (`\n`, `\r`,
-/// `\x1b`), so one event is always one line.
+/// `\x1b`, `\u009b`), so one event is always one line.
 fn escape_event(event: &[u8]) -> Vec<u8> {
     let (body, end) = match event.strip_suffix(b"\n") {
-        Some(body) => (body, &b"\n"[..]),
-        None => (event, &b""[..]),
+        Some(body) => (body, "\n"),
+        None => (event, ""),
     };
-    if !body.iter().any(|&b| needs_escape(b)) {
+    let body = String::from_utf8_lossy(body);
+    if !body.chars().any(needs_escape) {
         return event.to_vec();
     }
-    let mut out = Vec::with_capacity(event.len() + 16);
-    for &b in body {
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b if needs_escape(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-            b => out.push(b),
-        }
-    }
-    out.extend_from_slice(end);
-    out
+    let mut out = String::with_capacity(event.len() + 16);
+    // Writing to a String cannot fail.
+    let _ = write_escaped(&mut out, &body);
+    out.push_str(end);
+    out.into_bytes()
 }
 
-fn needs_escape(b: u8) -> bool {
-    (b < 0x20 && b != b'\t') || b == 0x7f
+fn needs_escape(c: char) -> bool {
+    c.is_control() && c != '\t'
 }
 
 #[cfg(test)]
@@ -205,6 +292,12 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "WARN poll failed error=HTTP 500: boom\\n2026-01-01 INFO forged\\x1b[31m red\\r\n"
         );
+    }
+
+    #[test]
+    fn a_one_character_csi_is_escaped_like_the_seven_bit_one() {
+        let out = escape_event("poll failed \u{9b}2J\n".as_bytes());
+        assert_eq!(String::from_utf8(out).unwrap(), "poll failed \\u009b2J\n");
     }
 
     #[test]

@@ -7,12 +7,13 @@ use clap::Parser;
 use tracing::{debug, error, info, warn};
 
 use fleet_core::app::App;
-use fleet_core::config::{Config, Source};
+use fleet_core::config::{Config, Source, READ_DEADLINE};
 use fleet_drivers::KINDS;
 use fleet_exporter::web::{ListenAddr, WebConfig};
 use fleet_exporter::{server, web};
 
 mod fdlimit;
+mod healthcheck;
 mod logging;
 
 use logging::LogFormat;
@@ -64,11 +65,12 @@ struct Cli {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     log_format: LogFormat,
     /// Ask a running exporter's /-/healthy and exit 0 when it answers: a container health check
-    /// that needs no shell tools in the image. Give it the server's flags: it asks the first
-    /// --web.listen-address, else --config.file's `server.listen` (loopback for `:PORT` and
-    /// unspecified addresses). With --web.config.file it speaks TLS (without verifying the
-    /// certificate: it checks liveness, on loopback); basic auth comes from
-    /// FLEET_EXPORTER_HEALTHCHECK_USERNAME and FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE, and
+    /// that needs no shell tools in the image. It asks the first --web.listen-address, else
+    /// --config.file's `server.listen` (loopback for `:PORT` and unspecified addresses). Given
+    /// none of --web.listen-address, --config.file, --web.config.file, it takes them from PID 1
+    /// when PID 1 is this exporter (in a container). With --web.config.file it speaks TLS
+    /// (without verifying the certificate: it checks liveness, on loopback); basic auth comes
+    /// from FLEET_EXPORTER_HEALTHCHECK_USERNAME and FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE, and
     /// without them a 401 counts as alive. A required client certificate makes it fail.
     #[arg(long, conflicts_with_all = ["demo", "config_check", "systemd_socket"])]
     healthcheck: bool,
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
     }
     if cli.config_check {
         let path = cli.config_file.as_deref().expect("clap requires it");
-        return match Config::load(path, KINDS) {
+        return match Config::load_within(path, KINDS, READ_DEADLINE) {
             Ok(c) => {
                 println!("{}: ok, {} target(s)", path.display(), c.targets.len());
                 ExitCode::SUCCESS
@@ -102,7 +104,9 @@ fn main() -> ExitCode {
         };
     }
     if cli.healthcheck {
-        return healthcheck(&cli);
+        return healthcheck::run(cli.server(), |args| {
+            Cli::try_parse_from(args).map(|pid1| pid1.server())
+        });
     }
     // Before any thread starts: taking the sockets clears systemd's variables.
     let systemd = if cli.systemd_socket {
@@ -156,6 +160,18 @@ const LONG_VERSION: &str = concat!(
     env!("FLEET_EXPORTER_TARGET"),
 );
 
+impl Cli {
+    /// The flags that say where and how it serves, for `--healthcheck`.
+    fn server(self) -> healthcheck::Server {
+        healthcheck::Server {
+            listen: self.listen,
+            config_file: self.config_file,
+            web_config_file: self.web_config_file,
+            systemd_socket: self.systemd_socket,
+        }
+    }
+}
+
 fn telemetry_path(s: &str) -> Result<String, String> {
     if server::RESERVED_PATHS.contains(&s) {
         Err(format!("{s:?} is another endpoint's path"))
@@ -175,11 +191,15 @@ fn new_runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The web config, read under the same deadline as the config (`fleet_core::config::within`).
 fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<WebConfig> {
-    match path {
-        Some(path) => Ok(WebConfig::load(path).context("invalid web configuration")?),
-        None => Ok(WebConfig::default()),
-    }
+    let Some(path) = path else {
+        return Ok(WebConfig::default());
+    };
+    let owned = path.to_path_buf();
+    let loaded = fleet_core::config::within(READ_DEADLINE, move || WebConfig::load(&owned))
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    loaded.context("invalid web configuration")
 }
 
 /// The sockets systemd passed (`LISTEN_FDS`, for this process by `LISTEN_PID`), read by
@@ -203,91 +223,6 @@ fn systemd_sockets() -> anyhow::Result<Vec<std::net::TcpListener>> {
         .collect()
 }
 
-/// Where `--healthcheck` takes basic-auth credentials from: a user name, and a file holding the
-/// password (never the password itself in the environment, as with every other secret).
-const HEALTHCHECK_USERNAME: &str = "FLEET_EXPORTER_HEALTHCHECK_USERNAME";
-const HEALTHCHECK_PASSWORD_FILE: &str = "FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE";
-
-fn healthcheck(cli: &Cli) -> ExitCode {
-    match healthcheck_target(cli) {
-        Ok((url, web, credentials)) => ask_healthy(&url, &web, credentials),
-        Err(e) => {
-            eprintln!("fleet-exporter --healthcheck: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-type Credentials = Option<(String, String)>;
-
-fn healthcheck_target(cli: &Cli) -> anyhow::Result<(String, WebConfig, Credentials)> {
-    let web = load_web_config(cli.web_config_file.as_deref())?;
-    let listen = match (cli.listen.first(), &cli.config_file) {
-        (Some(first), _) => *first,
-        (None, Some(path)) => ListenAddr::from(Config::load(path, KINDS)?.listen),
-        (None, None) => fleet_core::config::DEFAULT_LISTEN
-            .parse()
-            .expect("valid default"),
-    };
-    let credentials = match (
-        std::env::var_os(HEALTHCHECK_USERNAME),
-        std::env::var_os(HEALTHCHECK_PASSWORD_FILE),
-    ) {
-        (None, None) => None,
-        (Some(user), Some(file)) => {
-            let password = std::fs::read_to_string(&file).with_context(|| {
-                format!("{HEALTHCHECK_PASSWORD_FILE}={}", file.to_string_lossy())
-            })?;
-            let user = user
-                .into_string()
-                .map_err(|_| anyhow::anyhow!("{HEALTHCHECK_USERNAME} is not UTF-8"))?;
-            Some((user, password.trim_end_matches(['\r', '\n']).to_string()))
-        }
-        _ => anyhow::bail!("give both {HEALTHCHECK_USERNAME} and {HEALTHCHECK_PASSWORD_FILE}"),
-    };
-    let scheme = if web.tls_enabled() { "https" } else { "http" };
-    Ok((
-        format!("{scheme}://{}/-/healthy", listen.local()),
-        web,
-        credentials,
-    ))
-}
-
-fn ask_healthy(url: &str, web: &WebConfig, credentials: Credentials) -> ExitCode {
-    let check = async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .danger_accept_invalid_certs(web.tls_enabled())
-            .build()?;
-        let mut req = client.get(url);
-        let have_credentials = credentials.is_some();
-        if let Some((user, password)) = credentials {
-            req = req.basic_auth(user, Some(password));
-        }
-        let resp = req.send().await?;
-        // Without a password, being refused one is proof enough of life.
-        if resp.status() == reqwest::StatusCode::UNAUTHORIZED
-            && web.auth_enabled()
-            && !have_credentials
-        {
-            return Ok(resp);
-        }
-        resp.error_for_status()
-    };
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(check).map_err(|e| e.to_string()));
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{url}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 async fn run(
     cli: Cli,
     poll_runtime: tokio::runtime::Handle,
@@ -300,10 +235,16 @@ async fn run(
         let path = cli
             .config_file
             .context("give --config.file=FILE, or --demo to try it with simulated devices")?;
-        let config = Config::load(&path, KINDS)?;
+        // Off the runtime's threads, under the reload's deadline: a config or secret file on a
+        // hung filesystem ends startup with an error instead of hanging it.
+        let load = path.clone();
+        let config =
+            tokio::task::spawn_blocking(move || Config::load_within(&load, KINDS, READ_DEADLINE))
+                .await??;
         (config, Source::File(path), None)
     };
-    let web = load_web_config(cli.web_config_file.as_deref())?;
+    let web_file = cli.web_config_file.clone();
+    let web = tokio::task::spawn_blocking(move || load_web_config(web_file.as_deref())).await??;
     let app = App::with_poll_runtime(source, KINDS, poll_runtime);
     let summary = app.apply(&config).await;
     info!(targets = summary.added.len(), "configuration loaded");

@@ -369,34 +369,6 @@ async fn sighup_reloads_the_config_file() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn the_example_config_is_valid() {
-    let example = include_str!("../config/fleet-exporter.example.toml");
-    // Its secrets live under /run/secrets/: point them at files of our own.
-    let dir = temp_dir("cli-example");
-    for name in example
-        .split("\"/run/secrets/")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-    {
-        std::fs::write(dir.join(name), "secret\n").unwrap();
-    }
-    let path = dir.join("example.toml");
-    let text = example.replace("/run/secrets/", &format!("{}/", dir.display()));
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(BIN)
-        .args(["--config.check", "--config.file"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_dir_all(dir).ok();
-}
-
 #[tokio::test]
 async fn healthcheck_flag_asks_the_running_exporter() {
     let exporter = Running::start(&["--demo"]);
@@ -660,11 +632,15 @@ async fn komari_answering_500(message: &str) -> String {
     url
 }
 
-#[tokio::test]
-async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
-    let forged = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
-    let url = komari_answering_500(&format!("boom\n{forged}\x1b[2J\x1b[31m")).await;
-    let dir = temp_dir("cli-log-injection");
+/// What a device's message tries to start as a log line of its own.
+const FORGED: &str = "2026-01-01T00:00:00.000000Z  INFO fleet_core::app: forged";
+
+/// A config file in `dir` with one Komari target whose every answer is a 500 carrying a message
+/// that tries to forge a log line and reach the terminal: a newline, escape sequences (`CSI 2J`
+/// clears the screen, `OSC 0` sets its title) and a one-character CSI (U+009B).
+async fn forging_device_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let message = format!("boom\n{FORGED}\x1b[2J\x1b]0;pwned\x07\u{9b}31m");
+    let url = komari_answering_500(&message).await;
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -674,33 +650,71 @@ async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
         ),
     )
     .unwrap();
+    config
+}
+
+async fn wait_for_a_failed_poll(exporter: &Running) {
+    exporter
+        .wait_for("a failed poll", |m| {
+            m.lines()
+                .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
+        })
+        .await;
+}
+
+/// The device's words are in `logs`, and none of its escapes or forged lines.
+fn assert_device_words_escaped(what: &str, logs: &str) {
+    assert!(
+        logs.contains("boom"),
+        "{what}: the device's words are logged: {logs}"
+    );
+    assert!(
+        !logs.contains("\x1b[2J") && !logs.contains("\x1b]0;") && !logs.contains('\u{9b}'),
+        "{what}: a device's escape sequence reached stderr: {logs:?}"
+    );
+    assert!(
+        !logs.lines().any(|l| l.starts_with(FORGED)),
+        "{what}: a device forged a log line: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn device_words_cannot_forge_log_lines_or_reach_the_terminal() {
+    let dir = temp_dir("cli-log-injection");
+    let config = forging_device_config(&dir).await;
     for format in ["logfmt", "text", "json"] {
         let exporter = Running::start(&[
             &format!("--config.file={}", config.display()),
             &format!("--log.format={format}"),
             "--log.level=warn",
         ]);
-        exporter
-            .wait_for("a failed poll", |m| {
-                m.lines()
-                    .any(|l| l.starts_with("fleet_target_poll_errors_total{") && !l.ends_with(" 0"))
-            })
-            .await;
+        wait_for_a_failed_poll(&exporter).await;
         let (_, _, stderr) = exporter.terminate();
-        assert!(
-            stderr.contains("boom"),
-            "{format}: the device's words are logged: {stderr}"
-        );
+        assert_device_words_escaped(format, &stderr);
         assert!(
             !stderr.contains('\x1b'),
-            "{format}: an escape sequence reached stderr: {stderr:?}"
+            "{format}: coloured in a pipe: {stderr:?}"
         );
-        assert!(
-            !stderr.lines().any(|l| l.starts_with(forged)),
-            "{format}: a device forged a log line: {stderr}"
-        );
+        if format == "json" {
+            for line in stderr.lines() {
+                let event: Result<serde_json::Value, _> = serde_json::from_str(line);
+                assert!(event.is_ok(), "not JSON: {line:?}");
+            }
+        }
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// All a child wrote to its piped stderr, once it closed it.
+fn piped_stderr(child: &mut std::process::Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
 
 #[tokio::test]
@@ -734,13 +748,7 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
         .take(2)
         .collect();
     child.kill().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = piped_stderr(&mut child);
     child.wait().unwrap();
     assert_ne!(
         open_files[1], "256",
@@ -1058,5 +1066,440 @@ fn a_web_config_that_is_a_named_pipe_is_refused_at_once() {
         "it waited for a writer"
     );
     assert!(stderr.contains("named pipe"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `unshare` flags that start the exporter as PID 1 of a PID namespace of its own, as a
+/// container runtime does; `--kill-child` ends it with the test.
+const AS_PID_1: [&str; 6] = [
+    "--user",
+    "--map-root-user",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "--kill-child",
+];
+
+/// The exporter running as PID 1 of its own PID namespace, in `dir`.
+struct Pid1 {
+    exporter: Running,
+    /// Its pid as this host sees it.
+    pid: u32,
+}
+
+impl Pid1 {
+    fn start(dir: &std::path::Path, args: &[&str], url: String) -> Pid1 {
+        let mut cmd = Command::new("unshare");
+        cmd.args(AS_PID_1).arg(BIN).args(args).current_dir(dir);
+        let exporter = Running::launch(cmd, url);
+        let pid = common::namespace::child_of(exporter.child.id());
+        Pid1 { exporter, pid }
+    }
+
+    /// `fleet-exporter --healthcheck extra...` run inside the namespace, as `podman healthcheck
+    /// run` execs it in a container.
+    fn healthcheck(&self, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        Command::new("nsenter")
+            .args([
+                "--target",
+                &self.pid.to_string(),
+                "--user",
+                "--pid",
+                "--mount",
+            ])
+            .args([BIN, "--healthcheck"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    fn terminate(self) -> String {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM {}", self.pid);
+        let (ok, _, stderr) = self.exporter.terminate();
+        assert!(ok, "{stderr}");
+        stderr
+    }
+}
+
+fn assert_healthy(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_alone_asks_where_the_exporter_running_as_pid_1_listens() {
+    if !common::namespace::available(&AS_PID_1, "--healthcheck reading PID 1's flags") {
+        return;
+    }
+    let dir = temp_dir("cli-hc-pid1");
+    let port = free_port();
+    let pid1 = Pid1::start(
+        &dir,
+        &["--demo", &format!("--web.listen-address=127.0.0.1:{port}")],
+        format!("http://127.0.0.1:{port}"),
+    );
+    pid1.exporter.wait_for("the server", |_| true).await;
+    assert_healthy(&pid1.healthcheck(&[], &[]), "no flags: PID 1's port");
+    let elsewhere = format!("--web.listen-address=127.0.0.1:{}", free_port());
+    let out = pid1.healthcheck(&[&elsewhere], &[]);
+    assert!(!out.status.success(), "given flags win over PID 1's");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("from the flags given"), "{stderr}");
+    pid1.terminate();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn healthcheck_alone_speaks_tls_and_basic_auth_of_the_exporter_running_as_pid_1() {
+    if !common::namespace::available(&AS_PID_1, "--healthcheck reading PID 1's flags") {
+        return;
+    }
+    let example = include_str!("../config/web-config.example.yml");
+    let dir = temp_dir("cli-hc-pid1-tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let web = example.replace("/etc/fleet-exporter/tls/", &format!("{}/", dir.display()));
+    std::fs::write(dir.join("web.yml"), web).unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[[targets]]\nname = \"hq\"\n\
+             kind = \"ikuai\"\nurl = \"http://127.0.0.1:9\"\npassword = \"x\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("right"), "changeme\n").unwrap();
+    std::fs::write(dir.join("wrong"), "nope\n").unwrap();
+    // Relative paths, as PID 1 was given them: the check reads them from PID 1's directory.
+    let pid1 = Pid1::start(
+        &dir,
+        &["--config.file=config.toml", "--web.config.file=web.yml"],
+        format!("http://127.0.0.1:{port}"),
+    );
+    let (right, wrong) = (dir.join("right"), dir.join("wrong"));
+    let with = |password_file: &std::path::Path| {
+        pid1.healthcheck(
+            &[],
+            &[
+                ("FLEET_EXPORTER_HEALTHCHECK_USERNAME", "prometheus"),
+                (
+                    "FLEET_EXPORTER_HEALTHCHECK_PASSWORD_FILE",
+                    password_file.to_str().unwrap(),
+                ),
+            ],
+        )
+    };
+    let start = Instant::now();
+    while !with(&right).status.success() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never healthy: {:?}",
+            with(&right)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_healthy(
+        &pid1.healthcheck(&[], &[]),
+        "no credentials: a 401 is alive",
+    );
+    let out = with(&wrong);
+    assert!(!out.status.success(), "a wrong password fails the check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("401") && stderr.contains(&format!("https://127.0.0.1:{port}/-/healthy")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("nope"),
+        "the password is never shown: {stderr}"
+    );
+    pid1.terminate();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Quotes `arg` for `sh`.
+fn sh_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+/// `script` (util-linux) running `BIN args` on a pseudo-terminal, its stdin and stdout
+/// included; what the terminal shows goes to `typescript`, and the exporter's pid to `pid_file`.
+fn on_a_terminal(
+    args: &[&str],
+    typescript: &std::path::Path,
+    pid_file: &std::path::Path,
+) -> Command {
+    let exec = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(sh_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shell = format!(
+        "echo $$ > {}; exec {exec}",
+        sh_quote(pid_file.to_str().unwrap())
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &shell])
+        .arg(typescript)
+        .stdin(Stdio::null())
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// What `BIN args` wrote to the terminal it ran on; it must end with a fatal error (exit 1).
+fn terminal_output(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let typescript = dir.join("typescript");
+    let out = on_a_terminal(args, &typescript, &dir.join("pid"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "script: {out:?}");
+    std::fs::read_to_string(&typescript).unwrap()
+}
+
+#[test]
+fn text_logs_are_coloured_on_a_terminal_only_and_never_with_no_color() {
+    let dir = temp_dir("cli-colour");
+    // A fatal error: one ERROR line, then exit 1.
+    let fatal = ["--config.file=/nonexistent"];
+    let text = [fatal[0], "--log.format=text"];
+    let shown = terminal_output(&dir, &text, &[]);
+    assert!(
+        shown.contains("ERROR") && shown.contains("/nonexistent"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("\x1b["),
+        "text on a terminal is coloured: {shown:?}"
+    );
+    for (what, shown) in [
+        (
+            "NO_COLOR",
+            terminal_output(&dir, &text, &[("NO_COLOR", "1")]),
+        ),
+        (
+            "logfmt",
+            terminal_output(&dir, &[fatal[0], "--log.format=logfmt"], &[]),
+        ),
+        (
+            "json",
+            terminal_output(&dir, &[fatal[0], "--log.format=json"], &[]),
+        ),
+    ] {
+        assert!(shown.contains("/nonexistent"), "{what}: {shown:?}");
+        assert!(!shown.contains('\x1b'), "{what}: coloured: {shown:?}");
+    }
+    let piped = Command::new(BIN)
+        .args(text)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(stderr.contains("ERROR"), "{stderr:?}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "text into a pipe is coloured: {stderr:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn device_words_stay_escaped_in_coloured_terminal_logs() {
+    let dir = temp_dir("cli-colour-device");
+    let config = forging_device_config(&dir).await;
+    let port = free_port();
+    let (typescript, pid_file) = (dir.join("typescript"), dir.join("pid"));
+    let (config_flag, listen) = (
+        format!("--config.file={}", config.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    );
+    let args = [
+        &config_flag,
+        "--log.format=text",
+        "--log.level=warn",
+        &listen,
+    ];
+    let mut exporter = Running::launch(
+        on_a_terminal(&args, &typescript, &pid_file),
+        format!("http://127.0.0.1:{port}"),
+    );
+    wait_for_a_failed_poll(&exporter).await;
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+    exporter.child.wait().unwrap();
+    let shown = std::fs::read_to_string(&typescript).unwrap();
+    assert!(shown.contains("\x1b["), "coloured: {shown:?}");
+    assert_device_words_escaped("text on a terminal", &shown);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+const HUNG_FS_ENV: &str = "FLEET_TEST_HUNG_FS";
+
+/// A FUSE filesystem mounted at `at` whose server never answers, not even the kernel's first
+/// request: every lookup under it waits, as on a hard-mounted NFS share whose server is gone.
+/// It stays hung while the returned file (the connection) is open.
+fn never_answering_filesystem(at: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    let fuse = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+        .map_err(|e| format!("/dev/fuse: {e}"))?;
+    let target = std::ffi::CString::new(at.as_os_str().as_bytes()).unwrap();
+    let options = std::ffi::CString::new(format!(
+        "fd={},rootmode=40000,user_id=0,group_id=0",
+        fuse.as_raw_fd()
+    ))
+    .unwrap();
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+    let mounted = unsafe {
+        libc::mount(
+            c"fleet-hung".as_ptr(),
+            target.as_ptr(),
+            c"fuse".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if mounted != 0 {
+        return Err(format!("mount: {}", std::io::Error::last_os_error()));
+    }
+    Ok(fuse)
+}
+
+/// Startup, `--config.check` and `--healthcheck` read the config, its secret files and the web
+/// config under the reload's deadline: a file on a filesystem that never answers ends them with
+/// an error naming the file, never hangs them. The test runs itself again in private user and
+/// mount namespaces, where it may mount a FUSE filesystem of its own.
+#[test]
+fn config_reads_on_a_hung_filesystem_give_up_at_the_deadline() {
+    const SELF: &str = "config_reads_on_a_hung_filesystem_give_up_at_the_deadline";
+    if std::env::var_os(HUNG_FS_ENV).is_none() {
+        let args = ["--user", "--map-root-user", "--mount"];
+        if common::namespace::available(&args, "reading files on a hung filesystem") {
+            common::namespace::rerun_inside(&args, SELF, HUNG_FS_ENV);
+        }
+        return;
+    }
+    let dir = temp_dir("cli-hung-fs");
+    let hung = dir.join("hung");
+    std::fs::create_dir(&hung).unwrap();
+    let fuse = match never_answering_filesystem(&hung) {
+        Ok(fuse) => fuse,
+        Err(why) => {
+            assert!(
+                std::env::var_os(common::namespace::REQUIRE_ENV).is_none(),
+                "no FUSE mount: {why}"
+            );
+            eprintln!("WARNING: reading files on a hung filesystem is not checked: {why}");
+            return;
+        }
+    };
+    let hung_config = hung.join("fleet-exporter.toml").display().to_string();
+    let hung_web = hung.join("web.yml").display().to_string();
+    let secret_config = dir.join("secret.toml");
+    std::fs::write(
+        &secret_config,
+        "[[targets]]\nname = \"hq\"\nkind = \"ikuai\"\nurl = \"http://127.0.0.1:9\"\n\
+         password_file = \"hung/ikuai\"\n",
+    )
+    .unwrap();
+    let secret_config = secret_config.display().to_string();
+    let listen = || format!("--web.listen-address=127.0.0.1:{}", free_port());
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "--config.check",
+            vec![
+                "--config.check".into(),
+                format!("--config.file={hung_config}"),
+            ],
+            &hung_config,
+        ),
+        (
+            "startup",
+            vec![format!("--config.file={hung_config}"), listen()],
+            &hung_config,
+        ),
+        (
+            "a secret file",
+            vec![
+                "--config.check".into(),
+                format!("--config.file={secret_config}"),
+            ],
+            &secret_config,
+        ),
+        (
+            "the web config",
+            vec![
+                "--demo".into(),
+                format!("--web.config.file={hung_web}"),
+                listen(),
+            ],
+            &hung_web,
+        ),
+        (
+            "--healthcheck",
+            vec![
+                "--healthcheck".into(),
+                format!("--config.file={hung_config}"),
+            ],
+            &hung_config,
+        ),
+    ];
+    let runs: Vec<_> = cases
+        .into_iter()
+        .map(|(what, args, names)| {
+            let child = Command::new(BIN)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (what, child, names)
+        })
+        .collect();
+    // Without a deadline each would wait for ever; with it, 30 s (a loaded machine: far less
+    // than four minutes).
+    let start = Instant::now();
+    for (what, mut child, names) in runs {
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(240) {
+                child.kill().unwrap();
+                panic!("{what}: still reading after {:?}", start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let stderr = piped_stderr(&mut child);
+        assert_eq!(status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains(names) && stderr.contains("took longer than 30s"),
+            "{what}: the error names the file and the deadline: {stderr}"
+        );
+    }
+    // Closing the connection fails every waiting lookup, so the scratch folder can go.
+    drop(fuse);
+    // SAFETY: a NUL-terminated path that outlives the call.
+    let target = std::ffi::CString::new(hung.to_str().unwrap()).unwrap();
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
     std::fs::remove_dir_all(dir).ok();
 }

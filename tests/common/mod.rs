@@ -3,6 +3,7 @@
 
 pub(crate) mod binary;
 pub(crate) mod exposition;
+pub(crate) mod namespace;
 
 use std::future::Future;
 use std::path::Path;

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 use tracing::{error, info};
 
-use crate::config::{Config, ConfigError, Inputs, Source, TargetSpec};
+use crate::config::{self, Config, ConfigError, Inputs, Source, TargetSpec};
 use crate::driver::Registry;
 use crate::scheduler::Poller;
 use crate::snapshot::{Family, SnapshotBuilder};
@@ -58,8 +58,6 @@ static TARGETS: Family = Family::gauge(
 /// The exporter's own families, for the metrics documentation check.
 pub static EXPORTER_FAMILIES: [&Family; 4] = [&BUILD_INFO, &RELOAD_OK, &RELOAD_TIME, &TARGETS];
 
-/// The longest a reload may take to read and validate the files before it is refused.
-const RELOAD_READ_DEADLINE: Duration = Duration::from_secs(30);
 /// The least time between the starts of two reloads (see the module comment).
 pub const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
 
@@ -260,13 +258,14 @@ impl App {
             Some(running) if running.unchanged() => Ok(None),
             _ => Config::load(&path, kinds).map(Some),
         });
-        let loaded = match tokio::time::timeout(RELOAD_READ_DEADLINE, read).await {
+        let loaded = match tokio::time::timeout(config::READ_DEADLINE, read).await {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => Err(ConfigError::from_message(format!(
                 "reading the configuration failed: {e}"
             ))),
             Err(_) => Err(ConfigError::from_message(format!(
-                "reading the configuration took longer than {RELOAD_READ_DEADLINE:?}"
+                "the configuration: {}",
+                config::took_longer(config::READ_DEADLINE)
             ))),
         };
         match loaded {

@@ -30,6 +30,10 @@ pub const SECRET_FILE_MAX_BYTES: u64 = 64 << 10;
 pub const LABEL_VALUE_MAX_BYTES: usize = 256;
 /// The longest `url`.
 const URL_MAX_BYTES: usize = 4096;
+/// The longest reading and validating a configuration may take, at startup, in a check and on
+/// a reload, before it is given up: a file on a hung network filesystem blocks its reader in the
+/// kernel, where no timeout of a read reaches it, so the reader is abandoned instead.
+pub const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -254,6 +258,18 @@ impl Config {
         Ok(config)
     }
 
+    /// [`Config::load`] under `deadline` (see [`within`]): a config or secret file that never
+    /// answers fails the load, naming the config file, instead of hanging the caller.
+    pub fn load_within(
+        path: &Path,
+        kinds: Registry,
+        deadline: Duration,
+    ) -> Result<Config, ConfigError> {
+        let owned = path.to_path_buf();
+        within(deadline, move || Config::load(&owned, kinds))
+            .unwrap_or_else(|e| Err(ConfigError(format!("cannot read {}: {e}", path.display()))))
+    }
+
     /// What the config was made of, when it was loaded from a file.
     pub fn inputs(&self) -> Option<&Arc<Inputs>> {
         self.inputs.as_ref()
@@ -449,6 +465,33 @@ fn check_label_strings(v: &Value, at: &str) -> Result<(), ConfigError> {
             .try_for_each(|(k, item)| check_label_strings(item, &format!("{at}.{k}"))),
         _ => Ok(()),
     }
+}
+
+/// Runs `read` on a thread of its own and waits at most `deadline` for its result. When the
+/// deadline passes first, the thread is left behind: a read blocked in the kernel cannot be
+/// cancelled, only abandoned, and it ends with the process.
+pub fn within<T: Send + 'static>(
+    deadline: Duration,
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("config-read".into())
+        .spawn(move || {
+            let _ = done.send(read());
+        })
+        .map_err(|e| format!("cannot start a thread to read it: {e}"))?;
+    result
+        .recv_timeout(deadline)
+        .map_err(|_| took_longer(deadline))
+}
+
+/// Why a read was given up: the same words at startup, in a check and on reload.
+pub fn took_longer(deadline: Duration) -> String {
+    format!(
+        "reading took longer than {}s; is it on a filesystem that does not answer?",
+        deadline.as_secs()
+    )
 }
 
 fn too_long(len: usize, max: usize, what: &str) -> String {
