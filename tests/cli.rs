@@ -1404,8 +1404,11 @@ fn config_reads_on_a_hung_filesystem_give_up_at_the_deadline() {
     let fuse = match never_answering_filesystem(&hung) {
         Ok(fuse) => fuse,
         Err(why) => {
+            // A machine without the FUSE device cannot play this fault at all; one that has it
+            // must be able to mount where namespaces are required.
             assert!(
-                std::env::var_os(common::namespace::REQUIRE_ENV).is_none(),
+                std::env::var_os(common::namespace::REQUIRE_ENV).is_none()
+                    || !std::path::Path::new("/dev/fuse").exists(),
                 "no FUSE mount: {why}"
             );
             eprintln!("WARNING: reading files on a hung filesystem is not checked: {why}");
