@@ -111,9 +111,15 @@ for source in volume["projected"]["sources"]:
               f"{where}: the Secret's items are not the example Secret's keys {sorted(data)}")
     for item in source[next(iter(source))]["items"]:
         items[item["path"]] = data[item["key"]]
+# As the kubelet writes a projected volume: the files in a timestamped folder, `..data` a link
+# to it, and each top-level entry a link through `..data`.
+data_dir = config_dir / "..2026_01_01_00_00_00.000000000"
 for path, text in items.items():
-    (config_dir / path).parent.mkdir(parents=True, exist_ok=True)
-    (config_dir / path).write_text(text)
+    (data_dir / path).parent.mkdir(parents=True, exist_ok=True)
+    (data_dir / path).write_text(text)
+(config_dir / "..data").symlink_to(data_dir.name)
+for entry in {pathlib.Path(p).parts[0] for p in items}:
+    (config_dir / entry).symlink_to(f"..data/{entry}")
 config_arg = [a for a in container["args"] if a.startswith("--config.file=")]
 check(config_arg == [f"--config.file={mount['mountPath']}/fleet-exporter.toml"],
       f"{where}: --config.file is not the mounted config")
