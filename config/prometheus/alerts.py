@@ -114,6 +114,16 @@ EXPORTER = [
         "The last configuration reload failed validation; the previous config is still running. "
         "Run fleet-exporter --config.check to see why.",
     ),
+    rule(
+        "FleetExporterShardsDisagree",
+        f"count by (shards) ({m('fleet_exporter_shard_info')}) and on () "
+        f"(count(count by (shards) ({m('fleet_exporter_shard_info')})) > 1)",
+        "10m", "warning",
+        "fleet-exporter replicas run with different shard counts",
+        "{{ $value }} replica(s) run with --shard I/{{ $labels.shards }} while others run with "
+        "another N, so some targets are polled by two replicas and some by none. Give every "
+        "replica the same N.",
+    ),
 ]
 
 IKUAI = [
