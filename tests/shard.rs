@@ -31,6 +31,21 @@ fn names(n: usize) -> BTreeSet<String> {
     (0..n).map(|i| format!("node-{i:02}")).collect()
 }
 
+/// The shares are disjoint and together are the config's `n` targets.
+fn assert_partition(shares: &[BTreeSet<String>], n: usize) {
+    let union: BTreeSet<String> = shares.iter().flatten().cloned().collect();
+    assert_eq!(
+        union,
+        names(n),
+        "the shares do not cover the config: {shares:?}"
+    );
+    assert_eq!(
+        shares.iter().map(BTreeSet::len).sum::<usize>(),
+        n,
+        "a target is in two shares: {shares:?}"
+    );
+}
+
 /// The target names a replica's `/sd` lists.
 async fn sd_names(replica: &Running) -> BTreeSet<String> {
     let body = replica.get("/sd").await.expect("/sd answers");
@@ -98,13 +113,7 @@ async fn three_shards_split_the_targets_once_each_and_a_reload_keeps_each_share(
         );
         shares.push(share);
     }
-    let union: BTreeSet<String> = shares.iter().flatten().cloned().collect();
-    assert_eq!(union, names(12), "the shares do not cover the config");
-    assert_eq!(
-        shares.iter().map(BTreeSet::len).sum::<usize>(),
-        12,
-        "a target is in two shares: {shares:?}"
-    );
+    assert_partition(&shares, 12);
     assert!(
         shares.iter().all(|s| !s.is_empty()),
         "an empty share: {shares:?}"
@@ -174,13 +183,7 @@ async fn three_shards_split_the_targets_once_each_and_a_reload_keeps_each_share(
         );
         after.push(share);
     }
-    let union: BTreeSet<String> = after.iter().flatten().cloned().collect();
-    assert_eq!(union, names(18), "after the reload: {after:?}");
-    assert_eq!(
-        after.iter().map(BTreeSet::len).sum::<usize>(),
-        18,
-        "{after:?}"
-    );
+    assert_partition(&after, 18);
     for (i, replica) in replicas.into_iter().enumerate() {
         let (clean, _, stderr) = replica.terminate();
         assert!(clean, "replica {i} did not exit cleanly:\n{stderr}");
