@@ -3,7 +3,7 @@ with the exporter, and that the Prometheus parts load in Prometheus' own tools.
 
     python3 .ci/kubernetes/check.py SCRATCH_DIR FLEET_EXPORTER_BINARY
 
-Run by .ci/check_kubernetes (which installs PyYAML and promtool); exits non-zero naming the file
+Run by .ci/check_kubernetes, with the Python of its venv (PyYAML) and promtool; exits non-zero naming the file
 and what is wrong.
 """
 import copy
