@@ -57,6 +57,10 @@ struct Cli {
     /// Leave out the exporter's own process and HTTP series.
     #[arg(long = "web.disable-exporter-metrics")]
     disable_exporter_metrics: bool,
+    /// Poll and serve only shard I of N of the targets (by a stable hash of their names);
+    /// overrides `server.shard`. I may be a StatefulSet pod name ending in its ordinal.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<fleet_core::shard::Shard>,
     /// Log level: error, warn, info, debug, trace, or a tracing filter such as
     /// `info,fleet_drivers=debug`.
     #[arg(long = "log.level", default_value = "info", value_parser = logging::parse_level)]
@@ -246,6 +250,8 @@ async fn run(
     let web_file = cli.web_config_file.clone();
     let web = tokio::task::spawn_blocking(move || load_web_config(web_file.as_deref())).await??;
     let app = App::with_poll_runtime(source, KINDS, poll_runtime);
+    // The flag wins over the file; reloads keep the shard chosen here.
+    app.set_shard(cli.shard.or(config.shard).unwrap_or_default());
     let summary = app.apply(&config).await;
     info!(targets = summary.added.len(), "configuration loaded");
 

@@ -147,7 +147,16 @@ async fn probe(
     };
     match app.store().sources(Some(&name)) {
         Some(sources) => encode(&headers, &sources),
-        None => (StatusCode::NOT_FOUND, format!("unknown target {name:?}\n")).into_response(),
+        None => {
+            let msg = match app.served_elsewhere(&name) {
+                Some(owner) => format!(
+                    "target {name:?} is polled by shard {owner}, not by this replica (shard {})\n",
+                    app.shard()
+                ),
+                None => format!("unknown target {name:?}\n"),
+            };
+            (StatusCode::NOT_FOUND, msg).into_response()
+        }
     }
 }
 
@@ -245,11 +254,12 @@ async fn index(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>fleet-exporter</title>\
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
          .down{{color:#b00}}</style></head><body><h1>fleet-exporter</h1>\
-         <p>Version {VERSION} (revision {})</p>\
+         <p>Version {VERSION} (revision {}), shard {}</p>\
          <p><a href=\"{}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · \
          <a href=\"/-/ready\">Readiness</a></p><h2>Targets</h2><table><tr><th>Target</th>\
          <th>Kind</th><th>State</th><th>Series</th><th>Last success</th><th>Last error</th></tr>",
         escape_html(REVISION),
+        app.shard(),
         escape_html(&endpoints.telemetry_path)
     );
     let now = SystemTime::now();

@@ -177,3 +177,16 @@ fn an_unknown_kind_is_reported_before_missing_keys() {
     let e = parse("[[targets]]\nname = \"a\"\nkind = \"ikuai\"\n").unwrap_err();
     assert!(e.contains("target \"a\"") && e.contains("url"), "{e}");
 }
+
+#[test]
+fn a_shard_in_the_server_section_parses_and_a_bad_one_names_the_key() {
+    let c = parse(&format!("[server]\nshard = \"fleet-exporter-1/3\"\n{ONE}")).unwrap();
+    assert_eq!(c.shard.map(|s| s.to_string()).as_deref(), Some("1/3"));
+    assert_eq!(parse(ONE).unwrap().shard, None);
+    for bad in ["3/3", "0/0", "a/b"] {
+        let e = parse(&format!("[server]\nshard = \"{bad}\"\n{ONE}")).unwrap_err();
+        assert!(e.starts_with("server.shard: "), "{bad}: {e}");
+    }
+    let e = parse(&format!("[server]\nshard = 1\n{ONE}")).unwrap_err();
+    assert!(e.contains("server.shard"), "{e}");
+}

@@ -11,8 +11,12 @@
 //! however many loops. A file whose parsed targets equal the running ones leaves every poller
 //! and the store as they are; when the file, the environment and the secret files read exactly as
 //! they did for the running config, the reload does not even parse (see [`Inputs`]).
+//!
+//! With a [`Shard`] other than `0/1`, only the targets the shard owns run: the others are
+//! remembered by name only, so a `/probe` for one can say which shard has it. The shard is set
+//! once at startup ([`App::set_shard`]); a reload filters the new file by the same shard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -20,9 +24,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 use tracing::{error, info};
 
-use crate::config::{self, Config, ConfigError, Inputs, Source, TargetSpec};
+use crate::config::{self, Config, ConfigError, Inputs, Source, TargetConfig, TargetSpec};
 use crate::driver::Registry;
 use crate::scheduler::Poller;
+use crate::shard::Shard;
 use crate::snapshot::{Family, SnapshotBuilder};
 use crate::store::Store;
 use crate::time::unix_seconds;
@@ -51,12 +56,18 @@ static RELOAD_TIME: Family = Family::gauge(
 );
 static TARGETS: Family = Family::gauge(
     "fleet_exporter_targets",
-    "Configured targets by kind.",
+    "Configured targets by kind that this replica polls (with --shard, its share).",
     &["kind"],
+);
+static SHARD_INFO: Family = Family::gauge(
+    "fleet_exporter_shard_info",
+    "The share of the configured targets this replica polls: shard of shards (0 of 1 when not sharded); always 1.",
+    &["shard", "shards"],
 );
 
 /// The exporter's own families, for the metrics documentation check.
-pub static EXPORTER_FAMILIES: [&Family; 4] = [&BUILD_INFO, &RELOAD_OK, &RELOAD_TIME, &TARGETS];
+pub static EXPORTER_FAMILIES: [&Family; 5] =
+    [&BUILD_INFO, &SHARD_INFO, &RELOAD_OK, &RELOAD_TIME, &TARGETS];
 
 /// The least time between the starts of two reloads (see the module comment).
 pub const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
@@ -89,6 +100,10 @@ pub struct App {
     min_reload_gap: std::sync::Mutex<Duration>,
     /// What the running config was made of, when it came from a file.
     inputs: std::sync::Mutex<Option<Arc<Inputs>>>,
+    /// The share of the config's targets that runs here.
+    shard: std::sync::Mutex<Shard>,
+    /// The running config's targets that other shards own.
+    elsewhere: std::sync::Mutex<HashSet<String>>,
 }
 
 /// The last reload: which requests it answered (every ticket up to `covers`) and how.
@@ -128,7 +143,50 @@ impl App {
             last_reload: Mutex::new(ReloadOutcome::default()),
             min_reload_gap: std::sync::Mutex::new(MIN_RELOAD_GAP),
             inputs: std::sync::Mutex::new(None),
+            shard: std::sync::Mutex::new(Shard::default()),
+            elsewhere: std::sync::Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Runs only `shard`'s share of the targets from the next [`App::apply`] on (the binary
+    /// sets it before the first). Reloads keep it.
+    pub fn set_shard(&self, shard: Shard) {
+        *self.shard.lock().unwrap_or_else(|e| e.into_inner()) = shard;
+    }
+
+    pub fn shard(&self) -> Shard {
+        *self.shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The shard that polls `name`, when the running config has such a target and another
+    /// shard owns it.
+    pub fn served_elsewhere(&self, name: &str) -> Option<Shard> {
+        let elsewhere = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+        elsewhere.contains(name).then(|| self.shard().owner(name))
+    }
+
+    /// Notes the names of `config`'s targets that other shards own; returns how many.
+    fn remember_elsewhere(&self, config: &Config) -> usize {
+        let shard = self.shard();
+        let elsewhere: HashSet<String> = config
+            .targets
+            .iter()
+            .filter(|t| !shard.owns(&t.spec.name))
+            .map(|t| t.spec.name.clone())
+            .collect();
+        let n = elsewhere.len();
+        *self.elsewhere.lock().unwrap_or_else(|e| e.into_inner()) = elsewhere;
+        n
+    }
+
+    /// The config's targets this shard owns.
+    fn share<'c>(&self, config: &'c Config) -> Vec<&'c TargetConfig> {
+        let shard = self.shard();
+        config
+            .targets
+            .iter()
+            .filter(|t| shard.owns(&t.spec.name))
+            .collect()
     }
 
     /// Changes the least time between two reloads' starts (tests that reload in tight loops).
@@ -158,11 +216,9 @@ impl App {
     pub async fn apply(&self, config: &Config) -> ApplySummary {
         let mut pollers = self.pollers.lock().await;
         let mut summary = ApplySummary::default();
-        let wanted: BTreeMap<&str, _> = config
-            .targets
-            .iter()
-            .map(|t| (t.spec.name.as_str(), t))
-            .collect();
+        let targets = self.share(config);
+        let wanted: BTreeMap<&str, _> =
+            targets.iter().map(|t| (t.spec.name.as_str(), *t)).collect();
         let names: Vec<String> = pollers.keys().cloned().collect();
         for name in names {
             let keep = wanted
@@ -179,12 +235,11 @@ impl App {
                 }
             }
         }
-        let starting = config
-            .targets
+        let starting = targets
             .iter()
             .filter(|t| !pollers.contains_key(&t.spec.name))
             .count();
-        for target in &config.targets {
+        for target in targets.iter().copied() {
             let name = &target.spec.name;
             if pollers.contains_key(name) {
                 summary.unchanged += 1;
@@ -202,8 +257,16 @@ impl App {
             pollers.insert(name.clone(), (target.spec.clone(), poller));
         }
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in &config.targets {
+        for t in &targets {
             *kinds.entry(t.spec.kind).or_default() += 1;
+        }
+        if self.remember_elsewhere(config) > 0 {
+            info!(
+                shard = %self.shard(),
+                polled = targets.len(),
+                configured = config.targets.len(),
+                "polling this shard's share of the targets"
+            );
         }
         drop(pollers);
         *self.inputs.lock().unwrap_or_else(|e| e.into_inner()) = config.inputs().cloned();
@@ -282,6 +345,8 @@ impl App {
                 if let Some(unchanged) = self.unchanged(&config).await {
                     *self.inputs.lock().unwrap_or_else(|e| e.into_inner()) =
                         config.inputs().cloned();
+                    // Other shards' targets may have come or gone.
+                    self.remember_elsewhere(&config);
                     info!(targets = unchanged, "configuration unchanged");
                     self.mark_reload(true, &self.running_kinds().await);
                     return Ok(ApplySummary {
@@ -304,8 +369,9 @@ impl App {
     /// The number of targets when `config`'s targets are exactly the running ones.
     async fn unchanged(&self, config: &Config) -> Option<usize> {
         let pollers = self.pollers.lock().await;
-        let same = pollers.len() == config.targets.len()
-            && config.targets.iter().all(|t| {
+        let targets = self.share(config);
+        let same = pollers.len() == targets.len()
+            && targets.iter().all(|t| {
                 pollers
                     .get(&t.spec.name)
                     .is_some_and(|(running, _)| **running == *t.spec)
@@ -337,6 +403,12 @@ impl App {
         }
         let mut b = SnapshotBuilder::new(None);
         b.add(&BUILD_INFO, &[VERSION, REVISION], 1.0);
+        let shard = self.shard();
+        b.add(
+            &SHARD_INFO,
+            &[&shard.index().to_string(), &shard.count().to_string()],
+            1.0,
+        );
         b.add(&RELOAD_OK, &[], if ok { 1.0 } else { 0.0 });
         b.add_opt(&RELOAD_TIME, &[], last.map(unix_seconds));
         for (kind, n) in kinds {
@@ -528,6 +600,70 @@ mod tests {
             "{reloads} reloads for {requests} requests in {elapsed:?}: more than {allowed}"
         );
         assert!(requests >= 8, "{requests} requests answered");
+        app.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn configure_plain(_: &TargetSpec) -> Result<DriverFactory, String> {
+        Ok(factory(|| Idle))
+    }
+
+    static PLAIN: &[Kind] = &[Kind {
+        name: "idle",
+        secret_keys: &[],
+        families: &[],
+        configure: configure_plain,
+    }];
+
+    fn write_targets(path: &std::path::Path, server: &str, names: impl Iterator<Item = String>) {
+        let mut text = format!("[server]\n{server}\n");
+        for name in names {
+            text.push_str(&format!(
+                "[[targets]]\nname = \"{name}\"\nkind = \"idle\"\nurl = \"http://192.0.2.1\"\n"
+            ));
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    async fn running_names(app: &App) -> Vec<String> {
+        app.running().await.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shard_runs_only_its_share_and_a_reload_keeps_the_shard() {
+        let dir = std::env::temp_dir().join(format!("fleet-app-shard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let names = |n| (0..n).map(|i| format!("t{i:02}"));
+        write_targets(&path, "", names(30));
+        let shard: Shard = "1/3".parse().unwrap();
+        let app = App::new(Source::File(path.clone()), PLAIN);
+        app.set_min_reload_gap(Duration::ZERO);
+        app.set_shard(shard);
+        app.apply(&Config::load(&path, PLAIN).unwrap()).await;
+
+        let share: Vec<String> = names(30).filter(|n| shard.owns(n)).collect();
+        assert!(!share.is_empty() && share.len() < 30, "{share:?}");
+        assert_eq!(running_names(&app).await, share);
+        let other = names(30).find(|n| !shard.owns(n)).unwrap();
+        let owner = app
+            .served_elsewhere(&other)
+            .expect("another shard's target");
+        assert_ne!(owner, shard);
+        assert!(owner.owns(&other));
+        assert_eq!(app.served_elsewhere(&share[0]), None);
+        assert_eq!(app.served_elsewhere("not-configured"), None);
+
+        // A reloaded file with more targets, naming a shard of its own: the running shard stays.
+        write_targets(&path, "shard = \"0/1\"", names(45));
+        app.reload().await.expect("reload succeeds");
+        let share: Vec<String> = names(45).filter(|n| shard.owns(n)).collect();
+        assert_eq!(running_names(&app).await, share);
+        assert_eq!(app.shard(), shard);
+        let added = names(45).skip(30).find(|n| !shard.owns(n)).unwrap();
+        assert!(app.served_elsewhere(&added).is_some());
         app.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

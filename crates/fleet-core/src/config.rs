@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::driver::{DriverFactory, Registry};
+use crate::shard::Shard;
 pub use crate::target::{Secret, TargetSpec};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9877";
@@ -53,6 +54,9 @@ impl ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `server.shard`: the share of the targets this replica polls, when the file names one
+    /// (`--shard` wins over it; read at startup, so a reload keeps the running shard).
+    pub shard: Option<Shard>,
     pub targets: Vec<TargetConfig>,
     /// What a config loaded from a file was made of, so a reload can tell an unchanged one
     /// without parsing it again.
@@ -135,6 +139,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<String>,
+    shard: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -322,6 +327,14 @@ impl Config {
         let listen = listen
             .parse()
             .map_err(|e| ConfigError::at("server.listen", format!("{listen:?}: {e}")))?;
+        let shard = match raw.server.shard.as_deref() {
+            Some(shard) => Some(
+                shard
+                    .parse()
+                    .map_err(|e| ConfigError::at("server.shard", e))?,
+            ),
+            None => None,
+        };
         let defaults = &raw.defaults;
         let interval = defaults.interval.unwrap_or(Duration::from_secs(30));
         let timeout = defaults.timeout.unwrap_or(Duration::from_secs(10));
@@ -343,6 +356,7 @@ impl Config {
         }
         Ok(Config {
             listen,
+            shard,
             targets,
             inputs: None,
         })

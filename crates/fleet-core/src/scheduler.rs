@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::TargetConfig;
 use crate::driver::{PollContext, PollError};
+use crate::hash::stable_hash;
 use crate::store::{PollReport, Store};
 
 /// The shortest start window: a new exporter has data within seconds.
@@ -68,22 +69,6 @@ pub fn next_delay(interval: Duration, backoff_max: Duration, failures: u32) -> D
         .saturating_mul(factor)
         .min(backoff_max)
         .max(interval)
-}
-
-/// 64-bit FNV-1a, then MurmurHash3's finalizer so that names differing in their last
-/// characters still differ in every bit. Both are fixed algorithms: the phase of a name is the
-/// same in every build and every Rust release.
-fn stable_hash(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
 }
 
 /// Where in every `interval` (counted from the Unix epoch) the target named `name` polls.
