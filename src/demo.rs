@@ -75,7 +75,8 @@ impl Demo {
             ..OpenvoxSimConfig::default()
         })
         .await?;
-        // A few finished calls, so the call counters show from the first poll.
+        // A few finished calls in the stored log (`openvox_cdr_log_records`); the counters count
+        // the calls that end after the first poll, one every 4 s.
         for (disposition, billsec) in [("ANSWERED", 63), ("NO ANSWER", 0), ("BUSY", 0)] {
             openvox.add_cdr(disposition, billsec);
         }
@@ -83,6 +84,7 @@ impl Demo {
             app_id: DEMO_APP_ID.into(),
             app_secret: DEMO_PASSWORD.into(),
             devices: 12,
+            loose_cards: 4,
             rate_limit: Some(20),
             seed: 6,
             ..IotSimConfig::default()
@@ -114,6 +116,9 @@ impl Demo {
             .device_nos()
             .iter()
             .map(|d| format!("\"{d}\""))
+            .collect();
+        let loose_cards: Vec<String> = (0..4)
+            .map(|i| format!("\"{}\"", IotSim::loose_iccid(i)))
             .collect();
         format!(
             r#"
@@ -166,6 +171,21 @@ devices = [{devices}]
 rate_limit = 10
 device_interval = "5s"
 export_location = true
+# The simulator's reading of effectiveSim; a real platform's is not published.
+effective_sim_slots = {{ 1 = "main", 2 = "vice1", 3 = "vice2" }}
+# Cards in no device, through the batch card calls at the simulator's (invented) paths.
+cards = [{loose_cards}]
+
+[[targets.card_calls]]
+name = "cardInfo"
+path = "{card_info}"
+batch_size = 100
+list = "list"
+fields = {{ data_limit = "totalFlow", data_used = "useFlow", balance = "balance", arrears_balance = "arrearsBalance", plan_expiry = "endAt", status = ["simStatus"] }}
+
+[targets.account_assets]
+path = "{account_assets}"
+balance = "balance"
 "#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
@@ -174,6 +194,9 @@ export_location = true
             openvox = self.openvox.url(),
             iot = self.iot.url(),
             devices = devices.join(", "),
+            loose_cards = loose_cards.join(", "),
+            card_info = fleet_sim::iot::CARD_INFO_PATH,
+            account_assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
         )
     }
 }

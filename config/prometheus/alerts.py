@@ -282,6 +282,15 @@ IOT = [
         "{{ $labels.device_no }} on {{ $labels.target }} ends in {{ $value | humanizeDuration }}.",
     ),
     rule(
+        "IotSimInArrears",
+        f"max by (target, iccid) ({m('iot_sim_arrears_balance')} or "
+        f"{m('iot_card_arrears_balance')}) > 0",
+        "1h", "warning",
+        "SIM {{ $labels.iccid }} on {{ $labels.target }} is in arrears",
+        "The SIM card {{ $labels.iccid }} on the platform {{ $labels.target }} has owed "
+        "{{ $value }} (the platform's unit) for an hour; the carrier may suspend it.",
+    ),
+    rule(
         "IotDeviceFetchFailing",
         f"max by (target, device_no) ({m('iot_device_fetch_success')}) == 0",
         "15m", "warning",
