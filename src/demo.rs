@@ -117,9 +117,7 @@ impl Demo {
             .iter()
             .map(|d| format!("\"{d}\""))
             .collect();
-        let loose_cards: Vec<String> = (0..4)
-            .map(|i| format!("\"{}\"", IotSim::loose_iccid(i)))
-            .collect();
+        let loose_cards: Vec<String> = (0..4).map(IotSim::loose_iccid).collect();
         format!(
             r#"
 [defaults]
@@ -174,19 +172,7 @@ export_location = true
 # The simulator's reading of effectiveSim; a real platform's is not published.
 effective_sim_slots = {{ 1 = "main", 2 = "vice1", 3 = "vice2" }}
 # Cards in no device, through the batch card calls at the simulator's (invented) paths.
-cards = [{loose_cards}]
-
-[[targets.card_calls]]
-name = "cardInfo"
-path = "{card_info}"
-batch_size = 100
-list = "list"
-fields = {{ data_limit = "totalFlow", data_used = "useFlow", balance = "balance", arrears_balance = "arrearsBalance", plan_expiry = "endAt", status = ["simStatus"] }}
-
-[targets.account_assets]
-path = "{account_assets}"
-balance = "balance"
-"#,
+{card_calls}"#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
             komari_public = self.komari_public.url(),
@@ -194,9 +180,40 @@ balance = "balance"
             openvox = self.openvox.url(),
             iot = self.iot.url(),
             devices = devices.join(", "),
-            loose_cards = loose_cards.join(", "),
-            card_info = fleet_sim::iot::CARD_INFO_PATH,
-            account_assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
+            card_calls = iot_card_calls(&loose_cards),
         )
     }
+}
+
+/// An IoT target's `cards`, batch card calls (information and status) and account-assets
+/// call, at the IoT simulator's paths and with its field names: the simulator invents them
+/// (the platform does not publish its own), so a config must name them, as for a real one.
+pub fn iot_card_calls(cards: &[String]) -> String {
+    let list: Vec<String> = cards.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        r#"cards = [{list}]
+
+[[targets.card_calls]]
+name = "cardInfo"
+path = "{info}"
+batch_size = 100
+list = "list"
+fields = {{ data_limit = "totalFlow", data_used = "useFlow", balance = "balance", arrears_balance = "arrearsBalance", plan_expiry = "endAt", status = ["simStatus"] }}
+
+[[targets.card_calls]]
+name = "cardStatus"
+path = "{status}"
+batch_size = 10
+list = "list"
+fields = {{ status = ["onlineStatus"] }}
+
+[targets.account_assets]
+path = "{assets}"
+balance = "balance"
+"#,
+        list = list.join(", "),
+        info = fleet_sim::iot::CARD_INFO_PATH,
+        status = fleet_sim::iot::CARD_STATUS_PATH,
+        assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
+    )
 }

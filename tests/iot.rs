@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{count, sample, start_exporter, Exporter};
 use fleet_core::config::{Config, FileFormat};
+use fleet_exporter::demo::iot_card_calls as card_calls;
 use fleet_sim::iot::{Fault, IotSim, IotSimConfig};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -503,48 +504,22 @@ async fn without_a_mapping_the_serving_card_stays_raw() {
     );
 }
 
-/// Batch card calls and the account-assets call configured at the simulator's paths.
-fn card_calls(cards: &[String]) -> String {
-    let list: Vec<String> = cards.iter().map(|c| format!("\"{c}\"")).collect();
-    format!(
-        r#"cards = [{list}]
-
-[[targets.card_calls]]
-name = "cardInfo"
-path = "{info}"
-batch_size = 100
-list = "list"
-fields = {{ data_limit = "totalFlow", data_used = "useFlow", balance = "balance", arrears_balance = "arrearsBalance", plan_expiry = "endAt", status = ["simStatus"] }}
-
-[[targets.card_calls]]
-name = "cardStatus"
-path = "{status}"
-batch_size = 10
-list = "list"
-fields = {{ status = ["onlineStatus"] }}
-
-[targets.account_assets]
-path = "{assets}"
-balance = "balance"
-"#,
-        list = list.join(", "),
-        info = fleet_sim::iot::CARD_INFO_PATH,
-        status = fleet_sim::iot::CARD_STATUS_PATH,
-        assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
-    )
-}
-
-#[tokio::test]
-async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_account_balance() {
+/// A platform of two devices and `n` cards in no device, and those cards' ICCIDs.
+async fn platform_with_loose_cards(n: usize) -> (IotSim, Vec<String>) {
     let platform = IotSim::start(IotSimConfig {
         devices: 2,
-        loose_cards: 25,
+        loose_cards: n,
         rate_limit: None,
         ..IotSimConfig::default()
     })
     .await
     .unwrap();
-    let loose: Vec<String> = (0..25).map(IotSim::loose_iccid).collect();
+    (platform, (0..n).map(IotSim::loose_iccid).collect())
+}
+
+#[tokio::test]
+async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_account_balance() {
+    let (platform, loose) = platform_with_loose_cards(25).await;
     platform.set_card_money(&loose[3], -2.0, 2.0);
     platform.set_account_balance(512.25);
     // One device of two is configured; its card and 25 loose ones are asked by ICCID.
@@ -602,15 +577,7 @@ async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_accou
 
 #[tokio::test]
 async fn a_card_call_at_a_wrong_path_or_list_costs_only_its_own_series() {
-    let platform = IotSim::start(IotSimConfig {
-        devices: 2,
-        loose_cards: 3,
-        rate_limit: None,
-        ..IotSimConfig::default()
-    })
-    .await
-    .unwrap();
-    let loose: Vec<String> = (0..3).map(IotSim::loose_iccid).collect();
+    let (platform, loose) = platform_with_loose_cards(3).await;
     let calls = card_calls(&loose)
         .replace(fleet_sim::iot::CARD_STATUS_PATH, "/openapi/iot/card/nope")
         .replacen("list = \"list\"", "list = \"records\"", 1);

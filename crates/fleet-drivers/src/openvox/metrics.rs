@@ -742,41 +742,42 @@ mod tests {
 
     #[test]
     fn records_in_the_log_at_the_first_answer_are_not_counted_as_new_calls() {
-        let mut calls = CallCounters::default();
-        let mut unrec = Unrecognized::default();
-        let old = record("2024-07-19 12:01:00", "DAHDI/5-1", "ANSWERED", 30.0);
-        let old_same_second = record("2024-07-19 12:01:00", "DAHDI/6-1", "BUSY", 0.0);
-        let new = record("2024-07-19 12:01:00", "DAHDI/7-1", "ANSWERED", 5.0);
-        let later = record("2024-07-19 12:05:00", "DAHDI/5-1", "ANSWERED", 7.0);
-        calls.count(0, &[old.clone(), old_same_second.clone()], &mut unrec);
-        let m = exposition(|b| calls.export(b));
-        assert!(
-            has(
-                &m,
-                r#"openvox_calls_total{target="gw",disposition="answered"} 0"#
-            ),
-            "{m}"
+        let (mut calls, mut unrec) = (CallCounters::default(), Unrecognized::default());
+        let at_one = |ch: &str, d: &str, secs| record("2024-07-19 12:01:00", ch, d, secs);
+        // The stored log, then a call that ended in its newest second but after it, and a
+        // later one.
+        let stored = [
+            at_one("DAHDI/5-1", "ANSWERED", 30.0),
+            at_one("DAHDI/6-1", "BUSY", 0.0),
+        ];
+        let new = [
+            at_one("DAHDI/7-1", "ANSWERED", 5.0),
+            record("2024-07-19 12:05:00", "DAHDI/5-1", "ANSWERED", 7.0),
+        ];
+        let expect = |calls: &CallCounters, lines: &[&str]| {
+            let m = exposition(|b| calls.export(b));
+            for line in lines {
+                assert!(has(&m, &format!("openvox_{line}")), "{line}: {m}");
+            }
+        };
+        calls.count(0, &stored, &mut unrec);
+        expect(
+            &calls,
+            &[
+                r#"calls_total{target="gw",disposition="answered"} 0"#,
+                r#"cdr_log_records{target="gw"} 2"#,
+            ],
         );
-        assert!(has(&m, r#"openvox_cdr_log_records{target="gw"} 2"#), "{m}");
-        // A call that ended in the baseline's second but after it, and a later one.
-        calls.count(0, &[old, old_same_second, new, later], &mut unrec);
-        let m = exposition(|b| calls.export(b));
-        assert!(
-            has(
-                &m,
-                r#"openvox_calls_total{target="gw",disposition="answered"} 2"#
-            ),
-            "{m}"
+        calls.count(0, &[stored.as_slice(), &new].concat(), &mut unrec);
+        expect(
+            &calls,
+            &[
+                r#"calls_total{target="gw",disposition="answered"} 2"#,
+                r#"calls_total{target="gw",disposition="busy"} 0"#,
+                r#"call_billable_seconds_total{target="gw"} 12"#,
+                r#"cdr_log_records{target="gw"} 4"#,
+            ],
         );
-        assert!(has(
-            &m,
-            r#"openvox_calls_total{target="gw",disposition="busy"} 0"#
-        ));
-        assert!(has(
-            &m,
-            r#"openvox_call_billable_seconds_total{target="gw"} 12"#
-        ));
-        assert!(has(&m, r#"openvox_cdr_log_records{target="gw"} 4"#), "{m}");
     }
 
     #[test]
