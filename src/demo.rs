@@ -207,6 +207,14 @@ batch_size = 10
 list = "list"
 fields = {{ status = ["onlineStatus"] }}
 
+[[targets.card_calls]]
+name = "cardMonthFlow"
+path = "{month}"
+batch_size = 10
+list = "list"
+params = {{ month = "{{year}}-{{month}}" }}
+fields = {{ month_used = "useFlow" }}
+
 [targets.account_assets]
 path = "{assets}"
 balance = "balance"
@@ -214,6 +222,7 @@ balance = "balance"
         list = list.join(", "),
         info = fleet_sim::iot::CARD_INFO_PATH,
         status = fleet_sim::iot::CARD_STATUS_PATH,
+        month = fleet_sim::iot::CARD_MONTH_PATH,
         assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
     )
 }

@@ -532,6 +532,7 @@ async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_accou
     let m = exporter
         .wait_for(WAIT, "the card calls", |m| {
             count(m, "iot_card_status_code", &["field=\"onlineStatus\""]) == 26
+                && count(m, "iot_account_balance", &[]) == 1
         })
         .await;
 
@@ -549,6 +550,9 @@ async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_accou
         Some(4.0)
     );
     assert!(sample(&m, "iot_card_plan_expiry_timestamp_seconds", &[&c(1)]).is_some());
+    // The monthly call named this month (`{year}-{month}`), which the platform checks.
+    assert_eq!(count(&m, "iot_card_month_data_used_bytes", &[]), 26);
+    assert!(sample(&m, "iot_card_month_data_used_bytes", &[&c(0)]).unwrap() > 0.0);
     assert_eq!(sample(&m, "iot_account_balance", &[]), Some(512.25));
     // 26 cards: one info request (100 a call), three status requests (10 a call).
     let ok = |endpoint: &str| {
@@ -560,6 +564,7 @@ async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_accou
     };
     assert_eq!(ok("cardInfo"), Some(1.0));
     assert_eq!(ok("cardStatus"), Some(3.0));
+    assert_eq!(ok("cardMonthFlow"), Some(3.0));
     assert_eq!(ok("account_assets"), Some(1.0));
     assert_eq!(platform.requests_to(fleet_sim::iot::CARD_STATUS_PATH), 3);
     assert_eq!(platform.rejected_auth(), 0, "every call signed");
@@ -626,6 +631,8 @@ fn card_calls_are_checked_and_name_the_key() {
     assert!(e.contains("card_calls[1].batch_size"), "{e}");
     let e = check(&card_calls(&[])).unwrap_err();
     assert!(e.contains("cards"), "{e}");
+    let e = check(&card_calls(&["89860".into()]).replace("month_used", "month_usage")).unwrap_err();
+    assert!(e.contains("month_usage"), "{e}");
     let e = check("effective_sim_slots = { one = \"main\" }\n").unwrap_err();
     assert!(
         e.contains("effective_sim_slots") && e.contains("one"),

@@ -8,8 +8,10 @@
 //! device calls never reach becomes visible this way, as `iot_card_*` series by `iccid`. Each
 //! configured call is asked once per `device_interval` (in the poll that finds it due), with
 //! every request paced like the device calls and counted in `iot_api_requests_total` under the
-//! call's `name`. The ICCIDs go in one form field, comma-separated. Between rounds the last
-//! values stay; a failed batch drops its cards' values of that call only.
+//! call's `name`. The ICCIDs go in one form field, comma-separated, beside the call's fixed
+//! `params` (where `{year}` and `{month}` become today's in `utc_offset`, for the monthly usage
+//! call). Between rounds the last values stay; a failed batch drops its cards' values of that
+//! call only.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,11 @@ pub(super) static CARD_LIMIT: Family = Family::gauge(
 pub(super) static CARD_USED: Family = Family::gauge(
     "iot_card_data_used_bytes",
     "Data the card used in the plan period, from a configured batch card call.",
+    CARD,
+);
+pub(super) static CARD_MONTH_USED: Family = Family::gauge(
+    "iot_card_month_data_used_bytes",
+    "Data the card used in the current calendar month, from a configured monthly usage call.",
     CARD,
 );
 pub(super) static CARD_BALANCE: Family = Family::gauge(
@@ -74,6 +81,9 @@ pub(super) struct CardCall {
     /// The form field that carries the comma-separated ICCIDs.
     #[serde(default = "default_iccids_param")]
     pub iccids_param: String,
+    /// More form fields, sent as they are but for `{year}` (4 digits) and `{month}` (2).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     /// Where the list of cards is in `data`: dotted keys (`"list"`, `"page.records"`), or
     /// empty when `data` is the list.
     #[serde(default)]
@@ -90,6 +100,8 @@ pub(super) struct CardFields {
     pub iccid: String,
     pub data_limit: Option<String>,
     pub data_used: Option<String>,
+    /// Usage in the month the call's `params` name (the monthly usage call).
+    pub month_used: Option<String>,
     pub balance: Option<String>,
     pub arrears_balance: Option<String>,
     /// A date string in `utc_offset`, or Unix seconds.
@@ -105,6 +117,7 @@ impl Default for CardFields {
             iccid: default_iccid_field(),
             data_limit: None,
             data_used: None,
+            month_used: None,
             balance: None,
             arrears_balance: None,
             plan_expiry: None,
@@ -163,6 +176,32 @@ pub(super) fn check(calls: &[CardCall], assets: Option<&AssetsCall>) -> Result<(
     Ok(())
 }
 
+/// A call's `params` for the day `unix` falls on in `utc_offset_secs`.
+pub(super) fn params(call: &CardCall, unix: f64, utc_offset_secs: i64) -> Vec<(String, String)> {
+    let (year, month) = year_month(unix as i64 + utc_offset_secs);
+    call.params
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace("{year}", &format!("{year:04}"))
+                .replace("{month}", &format!("{month:02}"));
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// The civil year and month of a Unix time (Howard Hinnant's `civil_from_days`).
+fn year_month(unix: i64) -> (i64, i64) {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month)
+}
+
 /// The value at dotted `keys` in `data` (`""` is `data` itself).
 pub(super) fn at<'v>(data: &'v Value, keys: &str) -> Option<&'v Value> {
     keys.split('.')
@@ -175,6 +214,7 @@ pub(super) fn at<'v>(data: &'v Value, keys: &str) -> Option<&'v Value> {
 pub(super) struct CardValues {
     pub data_limit: Option<f64>,
     pub data_used: Option<f64>,
+    pub month_used: Option<f64>,
     pub balance: Option<f64>,
     pub arrears_balance: Option<f64>,
     pub plan_expiry: Option<f64>,
@@ -227,6 +267,7 @@ pub(super) fn read_cards(
             CardValues {
                 data_limit: num(&f.data_limit).map(|v| v * flow_bytes),
                 data_used: num(&f.data_used).map(|v| v * flow_bytes),
+                month_used: num(&f.month_used).map(|v| v * flow_bytes),
                 balance: num(&f.balance),
                 arrears_balance: num(&f.arrears_balance),
                 plan_expiry: expiry,
@@ -246,6 +287,7 @@ pub(super) fn merge(into: &mut CardValues, from: &CardValues) {
     };
     pick(&mut into.data_limit, from.data_limit);
     pick(&mut into.data_used, from.data_used);
+    pick(&mut into.month_used, from.month_used);
     pick(&mut into.balance, from.balance);
     pick(&mut into.arrears_balance, from.arrears_balance);
     pick(&mut into.plan_expiry, from.plan_expiry);
@@ -264,6 +306,7 @@ pub(super) fn export_card(b: &mut SnapshotBuilder, iccid: &str, v: &CardValues) 
     let id = [iccid];
     b.add_opt(&CARD_LIMIT, &id, v.data_limit);
     b.add_opt(&CARD_USED, &id, v.data_used);
+    b.add_opt(&CARD_MONTH_USED, &id, v.month_used);
     b.add_opt(&CARD_BALANCE, &id, v.balance);
     b.add_opt(&CARD_ARREARS, &id, v.arrears_balance);
     b.add_opt(&CARD_EXPIRY, &id, v.plan_expiry);
@@ -320,6 +363,18 @@ mod tests {
         wrong.list = "records".into();
         let e = read_cards(&wrong, &data("card_batch_info.json"), 1.0, 0).unwrap_err();
         assert!(e.contains("`records`"), "{e}");
+    }
+
+    #[test]
+    fn params_name_this_month_in_the_platforms_time_zone() {
+        let mut call = info_call();
+        call.params = [("month".to_string(), "{year}-{month}".to_string())].into();
+        // 2025-08-31 20:00 UTC is already September in UTC+8.
+        let p = params(&call, 1_756_670_400.0, 8 * 3600);
+        assert_eq!(p, [("month".to_string(), "2025-09".to_string())]);
+        assert_eq!(params(&call, 1_756_670_400.0, 0)[0].1, "2025-08");
+        assert_eq!(year_month(0), (1970, 1));
+        assert_eq!(year_month(951_782_400), (2000, 2), "2000-02-29");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! configurable code lists (the platform does not publish their meaning).
 
 use super::batch::{
-    ACCOUNT_BALANCE, CARD_ARREARS, CARD_BALANCE, CARD_EXPIRY, CARD_LIMIT, CARD_STATUS, CARD_USED,
+    ACCOUNT_BALANCE, CARD_ARREARS, CARD_BALANCE, CARD_EXPIRY, CARD_LIMIT, CARD_MONTH_USED,
+    CARD_STATUS, CARD_USED,
 };
 use super::details::{
     self, NETWORK_INFO, SIM_ARREARS, SIM_BALANCE, SIM_LAST_STATUS, SIM_RESET, SIM_SERVING, WARRANTY,
@@ -176,6 +177,7 @@ pub static FAMILIES: &[&Family] = &[
     &WARRANTY,
     &CARD_LIMIT,
     &CARD_USED,
+    &CARD_MONTH_USED,
     &CARD_BALANCE,
     &CARD_ARREARS,
     &CARD_EXPIRY,

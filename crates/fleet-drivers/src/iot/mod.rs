@@ -414,7 +414,9 @@ impl IotDriver {
                     return;
                 }
                 let iccids = chunk.join(",");
-                let form = [(call.iccids_param.as_str(), iccids.as_str())];
+                let params = batch::params(call, unix_seconds(SystemTime::now()), offset);
+                let mut form = vec![(call.iccids_param.as_str(), iccids.as_str())];
+                form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 let cap = call.batch_size.max(opts.max_rows);
                 let outcome = self
                     .client

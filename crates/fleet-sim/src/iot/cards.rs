@@ -2,11 +2,14 @@
 //! call), batch latest status and real-time usage (10 a call), and the account's assets.
 //!
 //! The document lists these calls (批量查询卡板信息(100张), 批量查询卡板最新状态(10张),
-//! 批量查询卡板实时流量(10张), 查询账户资产) without their paths or fields, so the paths below
+//! 批量查询卡板实时流量(10张), 批量查询卡板指定月流量(10张), 查询账户资产) without their paths or
+//! fields, so the paths below
 //! are invented and a client must be told them, as it must be told the real ones. The rows reuse
 //! the field names of the documented `sims[]` rows (`iccid`, `totalFlow`, `useFlow`, `balance`,
 //! `arrearsBalance`, `endAt`, `simStatus`, `onlineStatus`), in a `data.list`. The ICCIDs come as
 //! one comma-separated form field `iccids`; more than the call's limit is refused (code 1000).
+//! The monthly usage call also takes `month` as `YYYY-MM`, no later than this month in China
+//! Standard Time.
 //! The platform knows the cards of its devices and `loose_cards` cards in no device.
 
 use std::collections::HashMap;
@@ -21,6 +24,7 @@ use super::world::{iccid, sim_count};
 pub const CARD_INFO_PATH: &str = "/openapi/iot/card/batchInfo";
 pub const CARD_STATUS_PATH: &str = "/openapi/iot/card/batchStatus";
 pub const CARD_USAGE_PATH: &str = "/openapi/iot/card/batchRealtimeFlow";
+pub const CARD_MONTH_PATH: &str = "/openapi/iot/card/batchMonthFlow";
 pub const ACCOUNT_ASSETS_PATH: &str = "/openapi/iot/account/assets";
 
 /// Plan of a loose card, in the platform's flow unit (KiB: 20 GiB).
@@ -38,7 +42,7 @@ pub(super) type Money = HashMap<String, (f64, f64)>;
 fn limit(path: &str) -> Option<usize> {
     match path {
         CARD_INFO_PATH => Some(100),
-        CARD_STATUS_PATH | CARD_USAGE_PATH => Some(10),
+        CARD_STATUS_PATH | CARD_USAGE_PATH | CARD_MONTH_PATH => Some(10),
         _ => None,
     }
 }
@@ -59,9 +63,21 @@ pub(super) fn answer(
     t: f64,
 ) -> Result<Value, Refusal> {
     let limit = limit(path).ok_or((404, "接口不存在"))?;
-    let iccids: Vec<String> = url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == "iccids")
-        .map(|(_, v)| {
+    let field = |name: &str| {
+        url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if path == CARD_MONTH_PATH {
+        let this_month = local_datetime(now)[..7].to_owned();
+        let month = field("month").unwrap_or_default();
+        let valid = month.len() == 7 && month.as_bytes()[4] == b'-' && month <= this_month;
+        if !valid {
+            return Err((1000, "参数错误:month格式为yyyy-MM"));
+        }
+    }
+    let iccids: Vec<String> = field("iccids")
+        .map(|v| {
             v.split(',')
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
@@ -94,6 +110,7 @@ fn row(path: &str, id: &str, n: usize, money: &Money, now: u64, t: f64) -> Value
             "endAt": local_datetime(now - now % 86_400 + 86_400 * 30),
             "simStatus": 4,
         }),
+        CARD_MONTH_PATH => json!({"iccid": id, "useFlow": used.min(LOOSE_PLAN) / 3}),
         CARD_STATUS_PATH => json!({
             "iccid": id, "simStatus": 4, "onlineStatus": 2,
             "lastSimStatusAt": local_datetime(now),

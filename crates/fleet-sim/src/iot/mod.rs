@@ -35,7 +35,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cards::{ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_STATUS_PATH, CARD_USAGE_PATH};
+pub use cards::{
+    ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_MONTH_PATH, CARD_STATUS_PATH, CARD_USAGE_PATH,
+};
 pub use config::{Fault, IotSimConfig};
 
 use crate::handle::{SimHandle, Switches};

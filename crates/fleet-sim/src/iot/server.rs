@@ -18,7 +18,8 @@ use axum::Router;
 use serde_json::Value;
 
 use super::cards::{
-    self, Money, ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_STATUS_PATH, CARD_USAGE_PATH,
+    self, Money, ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_MONTH_PATH, CARD_STATUS_PATH,
+    CARD_USAGE_PATH,
 };
 use super::config::{Fault, IotSimConfig};
 use super::wire::{envelope, Refusal};
@@ -92,6 +93,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         CARD_INFO_PATH,
         CARD_STATUS_PATH,
         CARD_USAGE_PATH,
+        CARD_MONTH_PATH,
         ACCOUNT_ASSETS_PATH,
     ] {
         router = router.route(path, api_route(path));
