@@ -75,7 +75,8 @@ impl Demo {
             ..OpenvoxSimConfig::default()
         })
         .await?;
-        // A few finished calls, so the call counters show from the first poll.
+        // A few finished calls in the stored log (`openvox_cdr_log_records`); the counters count
+        // the calls that end after the first poll, one every 4 s.
         for (disposition, billsec) in [("ANSWERED", 63), ("NO ANSWER", 0), ("BUSY", 0)] {
             openvox.add_cdr(disposition, billsec);
         }
@@ -83,6 +84,7 @@ impl Demo {
             app_id: DEMO_APP_ID.into(),
             app_secret: DEMO_PASSWORD.into(),
             devices: 12,
+            loose_cards: 4,
             rate_limit: Some(20),
             seed: 6,
             ..IotSimConfig::default()
@@ -115,6 +117,7 @@ impl Demo {
             .iter()
             .map(|d| format!("\"{d}\""))
             .collect();
+        let loose_cards: Vec<String> = (0..4).map(IotSim::loose_iccid).collect();
         format!(
             r#"
 [defaults]
@@ -166,7 +169,10 @@ devices = [{devices}]
 rate_limit = 10
 device_interval = "5s"
 export_location = true
-"#,
+# The simulator's reading of effectiveSim; a real platform's is not published.
+effective_sim_slots = {{ 1 = "main", 2 = "vice1", 3 = "vice2" }}
+# Cards in no device, through the batch card calls at the simulator's (invented) paths.
+{card_calls}"#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
             komari_public = self.komari_public.url(),
@@ -174,6 +180,49 @@ export_location = true
             openvox = self.openvox.url(),
             iot = self.iot.url(),
             devices = devices.join(", "),
+            card_calls = iot_card_calls(&loose_cards),
         )
     }
+}
+
+/// An IoT target's `cards`, batch card calls (information and status) and account-assets
+/// call, at the IoT simulator's paths and with its field names: the simulator invents them
+/// (the platform does not publish its own), so a config must name them, as for a real one.
+pub fn iot_card_calls(cards: &[String]) -> String {
+    let list: Vec<String> = cards.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        r#"cards = [{list}]
+
+[[targets.card_calls]]
+name = "cardInfo"
+path = "{info}"
+batch_size = 100
+list = "list"
+fields = {{ data_limit = "totalFlow", data_used = "useFlow", balance = "balance", arrears_balance = "arrearsBalance", plan_expiry = "endAt", status = ["simStatus"] }}
+
+[[targets.card_calls]]
+name = "cardStatus"
+path = "{status}"
+batch_size = 10
+list = "list"
+fields = {{ status = ["onlineStatus"] }}
+
+[[targets.card_calls]]
+name = "cardMonthFlow"
+path = "{month}"
+batch_size = 10
+list = "list"
+params = {{ month = "{{year}}-{{month}}" }}
+fields = {{ month_used = "useFlow" }}
+
+[targets.account_assets]
+path = "{assets}"
+balance = "balance"
+"#,
+        list = list.join(", "),
+        info = fleet_sim::iot::CARD_INFO_PATH,
+        status = fleet_sim::iot::CARD_STATUS_PATH,
+        month = fleet_sim::iot::CARD_MONTH_PATH,
+        assets = fleet_sim::iot::ACCOUNT_ASSETS_PATH,
+    )
 }

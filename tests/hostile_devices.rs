@@ -189,9 +189,6 @@ async fn openvox_floods_of_cdr_records_are_cut_and_counted_in_linear_time() {
         openvox_sim().await,
         openvox_sim().await,
     );
-    for gw in [&a, &b] {
-        gw.set_path_fault("sys_info/cdr", openvox::Fault::FloodedCdr(RECORDS));
-    }
     // A debug build decodes slowly: the deadline is generous, and must not be reached.
     let pacing = format!(
         "interval = \"6s\"\ntimeout = \"5900ms\"\nbackoff_max = \"6s\"\ncdr = true\nmax_cdr_records = {CAP}\n"
@@ -204,6 +201,19 @@ async fn openvox_floods_of_cdr_records_are_cut_and_counted_in_linear_time() {
     );
     let (peak_before, _) = memory_kib();
     let exporter = start_exporter(&config).await;
+    // The first CDR answer is the baseline the counters start from: the flood comes after it,
+    // as new calls to count.
+    exporter
+        .wait_for(Duration::from_secs(20), "the CDR baselines", |m| {
+            ["flood-a", "flood-b"].iter().all(|gw| {
+                let t = format!("target=\"{gw}\"");
+                sample(m, "openvox_cdr_log_records", &[&t]) == Some(0.0)
+            })
+        })
+        .await;
+    for gw in [&a, &b] {
+        gw.set_path_fault("sys_info/cdr", openvox::Fault::FloodedCdr(RECORDS));
+    }
     let (m, made) = watch(&exporter, "healthy", Duration::from_secs(13)).await;
     let (peak_after, _) = memory_kib();
     let growth = peak_after.saturating_sub(peak_before);

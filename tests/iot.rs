@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{count, sample, start_exporter, Exporter};
 use fleet_core::config::{Config, FileFormat};
+use fleet_exporter::demo::iot_card_calls as card_calls;
 use fleet_sim::iot::{Fault, IotSim, IotSimConfig};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -411,4 +412,230 @@ fn series(app: &fleet_core::app::App) -> String {
         refs,
     ))
     .unwrap()
+}
+
+#[tokio::test]
+async fn card_money_dates_serving_card_network_and_warranty_from_the_device_answer() {
+    let platform = sim(3).await;
+    // Device 2 has three cards; its main card owes money.
+    let cards = platform.iccids(2);
+    platform.set_card_money(&cards[0], -7.5, 7.5);
+    let devices = platform.device_nos();
+    let extra =
+        format!("{FAST}effective_sim_slots = {{ 1 = \"main\", 2 = \"vice1\", 3 = \"vice2\" }}\n");
+    let exporter = start_exporter(&target("t", &platform.url(), SECRET, &devices, &extra)).await;
+    let m = all_devices(&exporter, 3).await;
+
+    let card = |k: usize| {
+        [
+            format!("device_no=\"{}\"", devices[2]),
+            format!("iccid=\"{}\"", cards[k]),
+        ]
+    };
+    let [d, c0] = card(0);
+    assert_eq!(sample(&m, "iot_sim_balance", &[&d, &c0]), Some(-7.5));
+    assert_eq!(sample(&m, "iot_sim_arrears_balance", &[&d, &c0]), Some(7.5));
+    let [_, c1] = card(1);
+    assert_eq!(sample(&m, "iot_sim_arrears_balance", &[&d, &c1]), Some(0.0));
+    // `dockResetDate` 2025-08-01 00:00:00 in UTC+8.
+    assert_eq!(
+        sample(&m, "iot_sim_carrier_reset_timestamp_seconds", &[&d, &c0]),
+        Some(1_753_977_600.0)
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let status_at = sample(&m, "iot_sim_last_status_timestamp_seconds", &[&d, &c0]).unwrap();
+    assert!(
+        (now - 3600.0..=now + 60.0).contains(&status_at),
+        "{status_at}"
+    );
+    // The platform says card 2 serves; the configured mapping reads it as the vice1 slot.
+    assert_eq!(
+        sample(
+            &m,
+            "iot_device_status_code",
+            &[&d, "field=\"effective_sim\""]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&m, "iot_sim_serving", &[&d, &c1, "slot=\"vice1\""]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "iot_sim_serving", &[&d, &c0, "slot=\"main\""]),
+        Some(0.0)
+    );
+    assert_eq!(count(&m, "iot_sim_serving", &[&d]), 3);
+    // The operator identity goes out without export_location; the position does not.
+    assert_eq!(
+        count(
+            &m,
+            "iot_device_network_info",
+            &[&d, "mcc=\"460\"", "mnc=\"0\""]
+        ),
+        1
+    );
+    assert_eq!(count(&m, "iot_device_latitude_degrees", &[]), 0);
+    // `2000-01-01 00:00:00` is unset: no warranty series at all.
+    assert_eq!(
+        count(&m, "iot_device_warranty_expiry_timestamp_seconds", &[]),
+        0
+    );
+    assert_eq!(
+        count(&m, "iot_card_balance", &[]),
+        0,
+        "no card calls configured"
+    );
+    assert_eq!(count(&m, "iot_account_balance", &[]), 0);
+}
+
+#[tokio::test]
+async fn without_a_mapping_the_serving_card_stays_raw() {
+    let platform = sim(3).await;
+    let exporter = fast_exporter(&platform).await;
+    let m = all_devices(&exporter, 3).await;
+    assert_eq!(count(&m, "iot_sim_serving", &[]), 0, "{m}");
+    assert_eq!(
+        count(&m, "iot_device_status_code", &["field=\"effective_sim\""]),
+        3
+    );
+}
+
+/// A platform of two devices and `n` cards in no device, and those cards' ICCIDs.
+async fn platform_with_loose_cards(n: usize) -> (IotSim, Vec<String>) {
+    let platform = IotSim::start(IotSimConfig {
+        devices: 2,
+        loose_cards: n,
+        rate_limit: None,
+        ..IotSimConfig::default()
+    })
+    .await
+    .unwrap();
+    (platform, (0..n).map(IotSim::loose_iccid).collect())
+}
+
+#[tokio::test]
+async fn configured_batch_card_calls_show_cards_outside_any_device_and_the_account_balance() {
+    let (platform, loose) = platform_with_loose_cards(25).await;
+    platform.set_card_money(&loose[3], -2.0, 2.0);
+    platform.set_account_balance(512.25);
+    // One device of two is configured; its card and 25 loose ones are asked by ICCID.
+    let devices = &platform.device_nos()[..1];
+    let mut cards = loose.clone();
+    cards.push(platform.iccids(0)[0].clone());
+    let extra = format!("{FAST}device_interval = \"1h\"\n{}", card_calls(&cards));
+    let extra = extra.replacen("device_interval = \"1s\"\n", "", 1);
+    let exporter = start_exporter(&target("t", &platform.url(), SECRET, devices, &extra)).await;
+    let m = exporter
+        .wait_for(WAIT, "the card calls", |m| {
+            count(m, "iot_card_status_code", &["field=\"onlineStatus\""]) == 26
+                && count(m, "iot_account_balance", &[]) == 1
+        })
+        .await;
+
+    let c = |i: usize| format!("iccid=\"{}\"", loose[i]);
+    assert_eq!(count(&m, "iot_card_data_limit_bytes", &[]), 26, "{m}");
+    assert_eq!(
+        sample(&m, "iot_card_data_limit_bytes", &[&c(0)]),
+        Some(20_971_520.0 * 1024.0)
+    );
+    assert!(sample(&m, "iot_card_data_used_bytes", &[&c(0)]).unwrap() > 0.0);
+    assert_eq!(sample(&m, "iot_card_arrears_balance", &[&c(3)]), Some(2.0));
+    assert_eq!(sample(&m, "iot_card_balance", &[&c(3)]), Some(-2.0));
+    assert_eq!(
+        sample(&m, "iot_card_status_code", &[&c(24), "field=\"simStatus\""]),
+        Some(4.0)
+    );
+    assert!(sample(&m, "iot_card_plan_expiry_timestamp_seconds", &[&c(1)]).is_some());
+    // The monthly call named this month (`{year}-{month}`), which the platform checks.
+    assert_eq!(count(&m, "iot_card_month_data_used_bytes", &[]), 26);
+    assert!(sample(&m, "iot_card_month_data_used_bytes", &[&c(0)]).unwrap() > 0.0);
+    assert_eq!(sample(&m, "iot_account_balance", &[]), Some(512.25));
+    // 26 cards: one info request (100 a call), three status requests (10 a call).
+    let ok = |endpoint: &str| {
+        sample(
+            &m,
+            "iot_api_requests_total",
+            &[&format!("endpoint=\"{endpoint}\""), "code=\"0\""],
+        )
+    };
+    assert_eq!(ok("cardInfo"), Some(1.0));
+    assert_eq!(ok("cardStatus"), Some(3.0));
+    assert_eq!(ok("cardMonthFlow"), Some(3.0));
+    assert_eq!(ok("account_assets"), Some(1.0));
+    assert_eq!(platform.requests_to(fleet_sim::iot::CARD_STATUS_PATH), 3);
+    assert_eq!(platform.rejected_auth(), 0, "every call signed");
+    // Once per device_interval (an hour here): more polls ask nothing again.
+    let polls = sample(&m, "fleet_target_polls_total", &["target=\"t\""]).unwrap();
+    exporter
+        .wait_for(WAIT, "more polls", |m| {
+            sample(m, "fleet_target_polls_total", &["target=\"t\""]).unwrap() >= polls + 2.0
+        })
+        .await;
+    assert_eq!(platform.requests_to(fleet_sim::iot::CARD_INFO_PATH), 1);
+    assert_eq!(platform.requests_to(fleet_sim::iot::ACCOUNT_ASSETS_PATH), 1);
+    assert_eq!(errors(&m, "decode") + errors(&m, "api"), 0.0);
+}
+
+#[tokio::test]
+async fn a_card_call_at_a_wrong_path_or_list_costs_only_its_own_series() {
+    let (platform, loose) = platform_with_loose_cards(3).await;
+    let calls = card_calls(&loose)
+        .replace(fleet_sim::iot::CARD_STATUS_PATH, "/openapi/iot/card/nope")
+        .replacen("list = \"list\"", "list = \"records\"", 1);
+    let extra = format!("{FAST}{calls}");
+    let exporter = start_exporter(&target(
+        "t",
+        &platform.url(),
+        SECRET,
+        &platform.device_nos(),
+        &extra,
+    ))
+    .await;
+    let m = exporter
+        .wait_for(WAIT, "the errors", |m| {
+            errors(m, "decode") >= 1.0 && errors(m, "http") >= 1.0
+        })
+        .await;
+    assert!(up(&m), "devices and the account are still served");
+    assert_eq!(count(&m, "iot_device_info", &[]), 2);
+    assert_eq!(count(&m, "iot_card_data_limit_bytes", &[]), 0);
+    assert_eq!(sample(&m, "iot_account_balance", &[]), Some(1288.6));
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        page.contains("`records`"),
+        "the status page names the missing list"
+    );
+}
+
+#[test]
+fn card_calls_are_checked_and_name_the_key() {
+    let base = target("t", "http://127.0.0.1:1", SECRET, &["1".to_string()], "");
+    let check = |extra: &str| {
+        Config::parse(
+            &format!("{base}{extra}"),
+            FileFormat::Toml,
+            Path::new("."),
+            fleet_drivers::KINDS,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    assert!(check(&card_calls(&["89860".into()])).is_ok());
+    let e =
+        check(&card_calls(&["89860".into()]).replacen("batch_size = 10\n", "batch_size = 0\n", 1))
+            .unwrap_err();
+    assert!(e.contains("card_calls[1].batch_size"), "{e}");
+    let e = check(&card_calls(&[])).unwrap_err();
+    assert!(e.contains("cards"), "{e}");
+    let e = check(&card_calls(&["89860".into()]).replace("month_used", "month_usage")).unwrap_err();
+    assert!(e.contains("month_usage"), "{e}");
+    let e = check("effective_sim_slots = { one = \"main\" }\n").unwrap_err();
+    assert!(
+        e.contains("effective_sim_slots") && e.contains("one"),
+        "{e}"
+    );
 }

@@ -4,7 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{count, sample, start_exporter, target, Exporter};
+use common::binary::Running;
+use common::{count, sample, start_exporter, target, temp_dir, Exporter};
 use fleet_sim::openvox::{Fault, OpenvoxSim, OpenvoxSimConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -269,15 +270,27 @@ async fn a_login_without_a_token_is_an_auth_error() {
 #[tokio::test]
 async fn cdr_records_are_counted_once_across_polls_and_logins() {
     let gw = sim(OpenvoxSimConfig::default()).await;
+    // In the log before the exporter's first read: the baseline, never counted.
+    gw.add_cdr("CONGESTION", 0);
+    let before = gw.cdr_totals();
+    let exporter = exporter(&gw, PASSWORD, "cdr = true").await;
+    exporter.wait_for(WAIT, "first poll", up).await;
     gw.add_cdr("ANSWERED", 42);
     gw.add_cdr("BUSY", 0);
-    let exporter = exporter(&gw, PASSWORD, "cdr = true").await;
     let answered = |m: &str| {
         sample(m, "openvox_calls_total", &[T, "disposition=\"answered\""]).unwrap_or(-1.0)
     };
     let m = exporter
         .wait_for(WAIT, "the first records", |m| answered(m) == 1.0)
         .await;
+    assert_eq!(
+        sample(
+            &m,
+            "openvox_calls_total",
+            &[T, "disposition=\"congestion\""]
+        ),
+        Some(0.0)
+    );
     assert_eq!(
         sample(&m, "openvox_calls_total", &[T, "disposition=\"busy\""]),
         Some(1.0)
@@ -311,7 +324,7 @@ async fn cdr_records_are_counted_once_across_polls_and_logins() {
                     .unwrap_or(0.0)
                 })
                 .sum();
-            counted >= totals.records as f64
+            counted >= (totals.records - before.records) as f64
         })
         .await;
     // Exactly, per disposition, after more polls that saw every record again.
@@ -324,7 +337,8 @@ async fn cdr_records_are_counted_once_across_polls_and_logins() {
             ("FAILED", "failed"),
             ("CONGESTION", "congestion"),
         ] {
-            let want = totals.by_disposition.get(word).copied().unwrap_or(0) as f64;
+            let had = before.by_disposition.get(word).copied().unwrap_or(0);
+            let want = (totals.by_disposition.get(word).copied().unwrap_or(0) - had) as f64;
             let l = format!("disposition=\"{label}\"");
             assert_eq!(
                 sample(m, "openvox_calls_total", &[T, &l]),
@@ -334,7 +348,12 @@ async fn cdr_records_are_counted_once_across_polls_and_logins() {
         }
         assert_eq!(
             sample(m, "openvox_call_billable_seconds_total", &[T]),
-            Some(totals.billsec as f64)
+            Some((totals.billsec - before.billsec) as f64)
+        );
+        assert_eq!(
+            sample(m, "openvox_cdr_log_records", &[T]),
+            Some(totals.records as f64),
+            "the whole stored log"
         );
     }
     assert!(gw.logins() >= 5, "tokens were renewed: {}", gw.logins());
@@ -455,4 +474,201 @@ async fn string_codes_and_state_changes() {
         ),
         Some(1.0)
     );
+}
+
+#[tokio::test]
+async fn pending_configuration_clock_offset_ntp_and_packages_on_a_slow_cadence() {
+    let gw = sim(OpenvoxSimConfig::default()).await;
+    gw.set_clock_ahead(-300);
+    gw.set_ntp(false);
+    gw.set_unapplied("voip", true);
+    gw.set_package("ocloudclient", None);
+    let exporter = exporter(&gw, PASSWORD, "").await;
+    exporter.wait_for(WAIT, "first poll", up).await;
+    let m = more_polls(&exporter, 4.0).await;
+
+    let scope = |s: &str| {
+        sample(
+            &m,
+            "openvox_config_unapplied",
+            &[T, &format!("scope=\"{s}\"")],
+        )
+    };
+    assert_eq!(scope("voip"), Some(1.0));
+    assert_eq!(scope("network"), Some(0.0));
+    // Whole seconds, a delayed answer and a loaded machine: within a few seconds of -300.
+    let offset = sample(&m, "openvox_clock_offset_seconds", &[T]).unwrap();
+    assert!((-304.0..=-296.0).contains(&offset), "offset {offset}");
+    assert_eq!(sample(&m, "openvox_ntp_enabled", &[T]), Some(0.0));
+    assert_eq!(
+        count(
+            &m,
+            "openvox_clock_info",
+            &[T, "timezone=\"UTC-8:00\"", "ntp_servers=\"\""]
+        ),
+        1,
+        "{m}"
+    );
+    assert_eq!(
+        count(
+            &m,
+            "openvox_package_info",
+            &[T, "package=\"icvp-snmp\"", "version=\"1.0-1\""]
+        ),
+        1,
+        "{m}"
+    );
+    assert_eq!(
+        count(&m, "openvox_package_info", &[T]),
+        1,
+        "ocloudclient is not installed"
+    );
+
+    // Read once for many polls: the settings hourly or five-minutely, never each poll.
+    assert_eq!(gw.requests_to("general/apply_get"), 1);
+    assert_eq!(gw.requests_to("sys_option/datetime_get"), 1);
+    assert_eq!(
+        gw.requests_to("sys_info/package"),
+        2,
+        "one call per configured name"
+    );
+
+    // A new login may be a rebooted, upgraded gateway: packages are read again.
+    gw.set_package("ocloudclient", Some("2.0-1"));
+    gw.expire_tokens();
+    exporter
+        .wait_for(WAIT, "the new package", |m| {
+            count(m, "openvox_package_info", &[T, "package=\"ocloudclient\""]) == 1
+        })
+        .await;
+    assert_eq!(gw.requests_to("sys_info/package"), 4);
+    assert_eq!(gw.requests_to("general/apply_get"), 1);
+    // The offset is measured every poll, from `os_time`.
+    gw.set_clock_ahead(45);
+    let m = exporter
+        .wait_for(WAIT, "the clock to move", |m| {
+            sample(m, "openvox_clock_offset_seconds", &[T]).is_some_and(|o| o > 40.0)
+        })
+        .await;
+    assert!(sample(&m, "openvox_clock_offset_seconds", &[T]).unwrap() <= 49.0);
+    for reason in ["auth", "api", "decode", "http"] {
+        assert_eq!(errors(&m, reason), 0.0, "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_board_with_two_spans_keeps_their_ports_apart() {
+    let gw = sim(OpenvoxSimConfig {
+        spans: 2,
+        ..OpenvoxSimConfig::default()
+    })
+    .await;
+    let exporter = exporter(&gw, PASSWORD, "").await;
+    let m = exporter
+        .wait_for(WAIT, "ports", |m| count(m, "openvox_port_info", &[T]) > 0)
+        .await;
+    assert_eq!(count(&m, "openvox_port_info", &[T]), 16, "{m}");
+    for span in 1..=2 {
+        for ch in 1..=8 {
+            let p = format!("port=\"{span}/{ch}\"");
+            assert_eq!(count(&m, "openvox_port_info", &[T, &p]), 1, "{p}");
+            assert_eq!(count(&m, "openvox_port_alarm", &[T, &p, "alarm=\"ok\""]), 1);
+        }
+    }
+    assert_eq!(
+        sample(
+            &m,
+            "openvox_port_alarm",
+            &[T, "port=\"2/3\"", "alarm=\"red\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "openvox_channels_max", &[T]), Some(16.0));
+    assert_eq!(errors(&m, "decode"), 0.0);
+}
+
+/// The exporter binary polling `gw` with call counting on, from a config file in `dir`.
+fn exporter_process(gw: &OpenvoxSim, dir: &std::path::Path) -> Running {
+    let config = dir.join("fleet-exporter.toml");
+    let text = target(
+        "openvox",
+        "gw",
+        &gw.url(),
+        PASSWORD,
+        &format!("{FAST}cdr = true"),
+    );
+    std::fs::write(&config, text).unwrap();
+    Running::start(&[&format!("--config.file={}", config.display())])
+}
+
+fn calls(m: &str, disposition: &str) -> Option<f64> {
+    let d = format!("disposition=\"{disposition}\"");
+    sample(m, "openvox_calls_total", &[T, &d])
+}
+
+#[tokio::test]
+async fn call_counters_do_not_count_the_stored_log_again_after_an_exporter_restart() {
+    let gw = sim(OpenvoxSimConfig::default()).await;
+    for _ in 0..5 {
+        gw.add_cdr("ANSWERED", 60);
+    }
+    let dir = temp_dir("openvox-restart");
+
+    // The first exporter: the stored log is its baseline, then two calls end while it runs.
+    let first = exporter_process(&gw, &dir);
+    first
+        .wait_for("the baseline", |m| calls(m, "answered") == Some(0.0))
+        .await;
+    gw.add_cdr("ANSWERED", 30);
+    gw.add_cdr("BUSY", 0);
+    let m = first
+        .wait_for("two new calls", |m| calls(m, "busy") == Some(1.0))
+        .await;
+    assert_eq!(calls(&m, "answered"), Some(1.0));
+    assert_eq!(
+        sample(&m, "openvox_call_billable_seconds_total", &[T]),
+        Some(30.0)
+    );
+    assert_eq!(sample(&m, "openvox_cdr_log_records", &[T]), Some(7.0));
+    let (ok, ..) = first.terminate();
+    assert!(ok, "the first exporter exits cleanly");
+
+    // The second exporter sees the same seven records: none is a new call.
+    let second = exporter_process(&gw, &dir);
+    let m = second
+        .wait_for("the new baseline", |m| {
+            sample(m, "openvox_cdr_log_records", &[T]) == Some(7.0)
+        })
+        .await;
+    let polled = sample(&m, "fleet_target_polls_total", &[T]).unwrap();
+    let m = second
+        .wait_for("more polls", |m| {
+            sample(m, "fleet_target_polls_total", &[T]).unwrap() >= polled + 3.0
+        })
+        .await;
+    for d in [
+        "answered",
+        "busy",
+        "no_answer",
+        "failed",
+        "congestion",
+        "unknown",
+    ] {
+        assert_eq!(calls(&m, d), Some(0.0), "{d} after the restart");
+    }
+    assert_eq!(
+        sample(&m, "openvox_call_billable_seconds_total", &[T]),
+        Some(0.0)
+    );
+    // A call that ends after the restart counts once.
+    gw.add_cdr("NO ANSWER", 0);
+    let m = second
+        .wait_for("the call after the restart", |m| {
+            calls(m, "no_answer") == Some(1.0)
+        })
+        .await;
+    assert_eq!(calls(&m, "answered"), Some(0.0));
+    assert_eq!(sample(&m, "openvox_cdr_log_records", &[T]), Some(8.0));
+    let (ok, ..) = second.terminate();
+    assert!(ok);
 }

@@ -34,6 +34,9 @@ _config = {
     # beyond what its series explain (a leak, or scrapers piling up).
     "exporter_memory_base_bytes": 128 * 1024 * 1024,
     "exporter_memory_bytes_per_series": 1024,
+    # A gateway whose clock is off by more than this many seconds, for 15 minutes, writes call
+    # records at the wrong time and may fail SIP authentication (digest nonces, TLS).
+    "clock_offset_warning_seconds": 60,
 }
 
 S = _config["selector"]
@@ -231,6 +234,25 @@ OPENVOX = [
         "{{ $value | humanizeDuration }} and has not been refreshed for 3 minutes; calls to it "
         "fail once it expires.",
     ),
+    rule(
+        "OpenvoxConfigNotApplied",
+        f"max by (target, scope) ({m('openvox_config_unapplied')}) == 1",
+        "1d", "warning",
+        "{{ $labels.scope }} configuration of {{ $labels.target }} is saved but not applied",
+        "The gateway {{ $labels.target }} has had {{ $labels.scope }} configuration changes "
+        "that were saved but not applied for a day: the running configuration is not what the "
+        "web UI shows, and a reboot applies them unannounced.",
+    ),
+    rule(
+        "OpenvoxClockOffset",
+        f"max by (target) (abs({m('openvox_clock_offset_seconds')})) > "
+        f"{_config['clock_offset_warning_seconds']}",
+        "15m", "warning",
+        "The clock of {{ $labels.target }} is off by {{ $value | humanizeDuration }}",
+        "The gateway {{ $labels.target }}'s clock has differed from the exporter's by more than "
+        f"{_config['clock_offset_warning_seconds']} s for 15 minutes (openvox_ntp_enabled says "
+        "whether it synchronises by NTP); call records carry wrong times and SIP may fail.",
+    ),
 ]
 
 IOT = [
@@ -268,6 +290,15 @@ IOT = [
         "Plan of SIM {{ $labels.iccid }} expires within a week",
         "The plan of the {{ $labels.slot }} SIM {{ $labels.iccid }} in device "
         "{{ $labels.device_no }} on {{ $labels.target }} ends in {{ $value | humanizeDuration }}.",
+    ),
+    rule(
+        "IotSimInArrears",
+        f"max by (target, iccid) ({m('iot_sim_arrears_balance')} or "
+        f"{m('iot_card_arrears_balance')}) > 0",
+        "1h", "warning",
+        "SIM {{ $labels.iccid }} on {{ $labels.target }} is in arrears",
+        "The SIM card {{ $labels.iccid }} on the platform {{ $labels.target }} has owed "
+        "{{ $value }} (the platform's unit) for an hour; the carrier may suspend it.",
     ),
     rule(
         "IotDeviceFetchFailing",

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::model::{parse_answer, Answer, DeviceFlow};
+use super::model::{parse_envelope, Answer, DeviceFlow};
 use crate::util::http::{self, MAX_BODY_BYTES};
 use crate::util::{envelope_detail, md5_hex, with_context, RowCut};
 use fleet_core::config::Secret;
@@ -18,9 +18,9 @@ const DEVICE_FLOW_PATH: &str = "/openapi/iot/queryDeviceFlow";
 const SKEW_WARNING_SECS: f64 = 300.0;
 
 /// What one request came to: the `code` label of `iot_api_requests_total` and the result.
-pub(super) struct Outcome {
+pub(super) struct Outcome<T = DeviceFlow> {
     pub code: String,
-    pub result: Result<DeviceFlow, PollError>,
+    pub result: Result<T, PollError>,
 }
 
 pub(super) struct IotClient {
@@ -55,6 +55,25 @@ impl IotClient {
 
     /// `POST /openapi/iot/queryDeviceFlow` for one device.
     pub(super) async fn device_flow(&self, device_no: &str) -> Outcome {
+        let url = self.url.clone();
+        self.call(url, &[("deviceNo", device_no)], self.max_rows, device_no)
+            .await
+    }
+
+    /// The API path `path` of the platform (a configured call).
+    pub(super) fn url_of(&self, path: &str) -> Result<Url, String> {
+        self.url.join(path).map_err(|e| format!("{path:?}: {e}"))
+    }
+
+    /// One signed, form-encoded `POST` to `url`; `data` read as `T`, its lists cut at `cap`;
+    /// `what` names the request in errors (a device number, a call's name).
+    pub(super) async fn call<T: serde::de::DeserializeOwned + Default + Send + 'static>(
+        &self,
+        url: Url,
+        form: &[(&str, &str)],
+        cap: usize,
+        what: &str,
+    ) -> Outcome<T> {
         let trace_id = format!("{:032x}", rand::random::<u128>());
         let timestamp = (unix_seconds(SystemTime::now()) as u64).to_string();
         let sign = sign(
@@ -66,13 +85,13 @@ impl IotClient {
         );
         let request = self
             .http
-            .post(self.url.clone())
+            .post(url)
             .header("appID", &self.app_id)
             .header("apiVersion", API_VERSION)
             .header("traceID", &trace_id)
             .header("timestamp", &timestamp)
             .header("sign", sign)
-            .form(&[("deviceNo", device_no)]);
+            .form(form);
         let resp = match http::send(request).await {
             Ok(resp) => resp,
             Err(e) => return failed(e),
@@ -88,10 +107,10 @@ impl IotClient {
             }
             Err(e) => return failed(e),
         };
-        let parsed = self.rows_cut.decode_body(self.max_rows, body, parse_answer);
+        let parsed = self.rows_cut.decode_body(cap, body, parse_envelope::<T>);
         let envelope = match parsed.await.and_then(|p| p.map_err(PollError::decode)) {
             Ok(envelope) => envelope,
-            Err(e) => return failed(with_context(e, device_no)),
+            Err(e) => return failed(with_context(e, what)),
         };
         match envelope.answer {
             Answer::Ok(flow) => Outcome {
@@ -99,7 +118,7 @@ impl IotClient {
                 result: Ok(*flow),
             },
             Answer::Failed { code, message } => {
-                let mut text = envelope_detail(device_no, &message, Some(&code));
+                let mut text = envelope_detail(what, &message, Some(&code));
                 let skew = envelope
                     .server_time
                     .map(|t| t - unix_seconds(SystemTime::now()));
@@ -124,7 +143,7 @@ impl IotClient {
     }
 }
 
-fn failed(e: PollError) -> Outcome {
+fn failed<T>(e: PollError) -> Outcome<T> {
     Outcome {
         code: e.reason().to_string(),
         result: Err(e),

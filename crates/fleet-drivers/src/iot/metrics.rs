@@ -2,6 +2,13 @@
 //! date strings Unix seconds; status codes go out raw, and the 0/1 families read them through
 //! configurable code lists (the platform does not publish their meaning).
 
+use super::batch::{
+    ACCOUNT_BALANCE, CARD_ARREARS, CARD_BALANCE, CARD_EXPIRY, CARD_LIMIT, CARD_MONTH_USED,
+    CARD_STATUS, CARD_USED,
+};
+use super::details::{
+    self, NETWORK_INFO, SIM_ARREARS, SIM_BALANCE, SIM_LAST_STATUS, SIM_RESET, SIM_SERVING, WARRANTY,
+};
 use super::model::{Card, DeviceFlow};
 use crate::util::lenient::{local_datetime, percent_to_ratio};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
@@ -161,6 +168,21 @@ pub static FAMILIES: &[&Family] = &[
     &DEVICES,
     &REQUESTS,
     &crate::util::FOLDED,
+    &SIM_BALANCE,
+    &SIM_ARREARS,
+    &SIM_RESET,
+    &SIM_LAST_STATUS,
+    &SIM_SERVING,
+    &NETWORK_INFO,
+    &WARRANTY,
+    &CARD_LIMIT,
+    &CARD_USED,
+    &CARD_MONTH_USED,
+    &CARD_BALANCE,
+    &CARD_ARREARS,
+    &CARD_EXPIRY,
+    &CARD_STATUS,
+    &ACCOUNT_BALANCE,
 ];
 
 /// How a target reads the platform's values.
@@ -176,6 +198,8 @@ pub struct Mapping {
     pub sim_online_codes: Vec<i64>,
     pub sim_activated_codes: Vec<i64>,
     pub sim_realname_codes: Vec<i64>,
+    /// `effectiveSim` codes and the slots they name; none by default (not published).
+    pub effective_sim_slots: Vec<(i64, String)>,
 }
 
 impl Default for Mapping {
@@ -190,6 +214,7 @@ impl Default for Mapping {
             sim_online_codes: vec![2],
             sim_activated_codes: vec![2],
             sim_realname_codes: vec![2],
+            effective_sim_slots: Vec::new(),
         }
     }
 }
@@ -261,6 +286,7 @@ pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &M
     for (field, code) in [
         ("device_status", d.device_status),
         ("online_status", d.online_status),
+        ("effective_sim", d.effective_sim),
     ] {
         b.add_opt(&DEVICE_STATUS, &[device_no, field], code);
     }
@@ -293,9 +319,14 @@ pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &M
         b.add_opt(&LATITUDE, &id, d.position.lat);
         b.add_opt(&LONGITUDE, &id, d.position.lng);
     }
+    details::device(b, device_no, d, m.utc_offset_secs);
     if m.export_sims {
+        let serving = details::serving_slot(d, &m.effective_sim_slots);
         for card in flow.sims.iter().filter(|c| !c.iccid.is_empty()) {
-            sim(b, device_no, slot(flow, card), card, m);
+            let slot = slot(flow, card);
+            sim(b, device_no, slot, card, m);
+            let id = [device_no, card.iccid.as_str(), slot];
+            details::sim(b, &id, card, serving, m.utc_offset_secs);
         }
     }
 }

@@ -5,10 +5,13 @@
 //! in flight, and each device is asked about once per `device_interval`, so a poll only asks
 //! the share of the fleet that is due and the requests spread over time instead of bursting
 //! (`pacing.rs`). Between answers a device keeps its last known series. The device list can
-//! come from a file, re-read when it changes (`devices.rs`). A poll asks, then maps every
-//! device's last answer.
+//! come from a file, re-read when it changes (`devices.rs`). The batch card calls and the
+//! account-assets call, whose paths are not published, are asked only when configured
+//! (`batch.rs`), once per `device_interval`. A poll asks, then maps every device's last answer.
 
+mod batch;
 mod client;
+mod details;
 mod devices;
 pub mod metrics;
 pub mod model;
@@ -23,6 +26,7 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use self::batch::{AssetsCall, CardCall, CardValues};
 use self::client::{IotClient, Outcome, DEVICE_FLOW};
 use self::devices::{device_list, DeviceList};
 use self::metrics::Mapping;
@@ -109,6 +113,18 @@ struct Options {
     sim_activated_codes: Vec<i64>,
     #[serde(default = "default_sim_codes")]
     sim_realname_codes: Vec<i64>,
+    /// `effectiveSim` code → the slot it names (`main`, `vice1`, `vice2`); the platform does
+    /// not publish the codes, so none is assumed.
+    #[serde(default)]
+    effective_sim_slots: BTreeMap<String, String>,
+    /// ICCIDs asked through `card_calls`, whether or not they are in a configured device.
+    #[serde(default)]
+    cards: Vec<String>,
+    /// The platform's batch card calls, as its full documentation names them; none by default.
+    #[serde(default)]
+    card_calls: Vec<CardCall>,
+    /// The platform's account-assets call; off by default.
+    account_assets: Option<AssetsCall>,
     /// SIM cards read per device answer (a device has up to three); the rest are skipped
     /// unread and counted as `limit`. Also the cap on entries of any other list in an answer.
     #[serde(default = "default_max_rows")]
@@ -190,6 +206,10 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         return Err("concurrency: must be at least 1".into());
     }
     crate::util::check_max_rows(opts.max_rows)?;
+    batch::check(&opts.card_calls, opts.account_assets.as_ref())?;
+    if !opts.card_calls.is_empty() && opts.cards.is_empty() {
+        return Err("cards: `card_calls` need the ICCIDs to ask for".into());
+    }
     let devices_file = opts.devices_file.as_ref().map(|f| spec.config_dir.join(f));
     let devices = device_list(&opts.devices, devices_file.as_deref())?;
     if devices.is_empty() {
@@ -204,6 +224,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         sim_online_codes: opts.sim_online_codes.clone(),
         sim_activated_codes: opts.sim_activated_codes.clone(),
         sim_realname_codes: opts.sim_realname_codes.clone(),
+        effective_sim_slots: details::effective_sim_slots(&opts.effective_sim_slots)?,
     };
     // One slow request must not eat the poll: a few fit in its deadline.
     let request_timeout = (spec.timeout / 3).min(Duration::from_secs(30));
@@ -240,6 +261,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
                 s.opts.max_label_values,
                 OWN_CODES,
             ),
+            extra: Extra::default(),
         }
     }))
 }
@@ -263,7 +285,22 @@ struct IotDriver {
     requests: BTreeMap<String, u64>,
     /// The platform's codes seen so far, up to `max_label_values`.
     codes: LabelFold,
+    extra: Extra,
 }
+
+/// What the configured batch card and account-assets calls said, and when to ask again.
+#[derive(Default)]
+struct Extra {
+    cards: BTreeMap<String, CardValues>,
+    account_balance: Option<f64>,
+    /// When the next round is due; `None` before the first.
+    due: Option<Instant>,
+    /// `iot_api_requests_total` of these calls: by call name, then code.
+    requests: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// The `endpoint` label of the account-assets call.
+const ACCOUNT_ASSETS: &str = "account_assets";
 
 /// `code` values that are not the platform's choice: success and our own failure reasons.
 const OWN_CODES: &[&str] = &[
@@ -280,7 +317,9 @@ impl Driver for IotDriver {
             self.state.retain(|d, _| list.contains(d));
         }
         let mut tally = Sections::new(FLEET);
+        let started = Instant::now();
         self.ask_due_devices(&mut tally).await;
+        self.ask_extra_calls(started, &mut tally).await;
         let known = self.state.values().any(|d| d.data.is_some());
         let caps = format!("max_rows = {}", self.settings.opts.max_rows);
         self.client.rows_cut.finish(ctx, &caps);
@@ -332,11 +371,7 @@ impl IotDriver {
 
     fn record(&mut self, device: String, outcome: Outcome, tally: &mut Sections) {
         count_folded(&mut self.requests, &mut self.codes, &outcome.code, 1);
-        if outcome.result.is_ok() {
-            self.pacer.answered();
-        } else if outcome.code == "http_429" || outcome.code.starts_with("http_5") {
-            self.pacer.pause();
-        }
+        self.pace(&outcome.code, outcome.result.is_ok());
         // Under `OnFatal::StopAsking` the tally keeps a fatal failure rather than returning it.
         let flow = tally.record(outcome.result).unwrap_or_default();
         let state = self.state.entry(device).or_default();
@@ -346,12 +381,94 @@ impl IotDriver {
         state.data = flow;
     }
 
+    /// An answer lets requests flow again; 429s and 5xx pause them.
+    fn pace(&mut self, code: &str, ok: bool) {
+        if ok {
+            self.pacer.answered();
+        } else if code == "http_429" || code.starts_with("http_5") {
+            self.pacer.pause();
+        }
+    }
+
+    /// Asks the configured batch card and account-assets calls when their round is due, paced
+    /// like the device calls. A round that does not fit before the deadline is asked again in
+    /// the next poll, and the last round's values stay until one completes.
+    async fn ask_extra_calls(&mut self, started: Instant, tally: &mut Sections) {
+        let s = self.settings.clone();
+        let opts = &s.opts;
+        if opts.card_calls.is_empty() && opts.account_assets.is_none() {
+            return;
+        }
+        if self.extra.due.is_some_and(|due| started < due) {
+            return;
+        }
+        let cutoff = started + s.timeout.mul_f64(0.9).saturating_sub(s.request_timeout);
+        let (flow_bytes, offset) = (s.mapping.flow_bytes, s.mapping.utc_offset_secs);
+        let mut cards: BTreeMap<String, CardValues> = BTreeMap::new();
+        for call in &opts.card_calls {
+            let Ok(url) = self.client.url_of(&call.path) else {
+                continue;
+            };
+            for chunk in opts.cards.chunks(call.batch_size) {
+                if tally.stopped() || !self.pacer.take_slot(cutoff, false).await {
+                    return;
+                }
+                let iccids = chunk.join(",");
+                let params = batch::params(call, unix_seconds(SystemTime::now()), offset);
+                let mut form = vec![(call.iccids_param.as_str(), iccids.as_str())];
+                form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let cap = call.batch_size.max(opts.max_rows);
+                let outcome = self
+                    .client
+                    .call::<serde_json::Value>(url.clone(), &form, cap, &call.name)
+                    .await;
+                let read = outcome.result.and_then(|data| {
+                    batch::read_cards(call, &data, flow_bytes, offset).map_err(PollError::decode)
+                });
+                self.count_extra(&call.name, &outcome.code, read.is_ok());
+                for (iccid, values) in tally.record(read).ok().flatten().into_iter().flatten() {
+                    batch::merge(cards.entry(iccid).or_default(), &values);
+                }
+            }
+        }
+        self.extra.cards = cards;
+        if let Some(assets) = &opts.account_assets {
+            if let Ok(url) = self.client.url_of(&assets.path) {
+                if tally.stopped() || !self.pacer.take_slot(cutoff, false).await {
+                    return;
+                }
+                let outcome = self
+                    .client
+                    .call::<serde_json::Value>(url, &[], opts.max_rows, "account_assets")
+                    .await;
+                let read = outcome
+                    .result
+                    .and_then(|data| batch::read_balance(assets, &data).map_err(PollError::decode));
+                self.count_extra(ACCOUNT_ASSETS, &outcome.code, read.is_ok());
+                self.extra.account_balance = tally.record(read).ok().flatten();
+            }
+        }
+        self.extra.due = Some(started + opts.device_interval);
+    }
+
+    fn count_extra(&mut self, endpoint: &str, code: &str, ok: bool) {
+        let counts = self.extra.requests.entry(endpoint.to_owned()).or_default();
+        count_folded(counts, &mut self.codes, code, 1);
+        self.pace(code, ok);
+    }
+
     fn snapshot(&self, ctx: &PollContext) -> Snapshot {
         let mut b = ctx.snapshot_builder();
+        let extra = self.extra.requests.iter().flat_map(|(endpoint, codes)| {
+            codes
+                .iter()
+                .map(move |(code, n)| (endpoint.as_str(), code.as_str(), *n))
+        });
         let requests = self
             .requests
             .iter()
-            .map(|(code, n)| (DEVICE_FLOW, code.as_str(), *n));
+            .map(|(code, n)| (DEVICE_FLOW, code.as_str(), *n))
+            .chain(extra);
         let devices = self.devices.devices();
         metrics::target(&mut b, devices.len(), requests);
         self.codes.export(&mut b);
@@ -364,6 +481,10 @@ impl IotDriver {
                 metrics::device(&mut b, device, flow, &self.settings.mapping);
             }
         }
+        for (iccid, values) in &self.extra.cards {
+            batch::export_card(&mut b, iccid, values);
+        }
+        batch::export_account(&mut b, self.extra.account_balance);
         b.finish()
     }
 }

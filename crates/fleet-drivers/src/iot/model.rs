@@ -8,17 +8,18 @@ use serde::Deserialize;
 
 use crate::util::lenient;
 
-/// What an answer says, once its envelope is read.
+/// What an answer says, once its envelope is read; `T` is the `data` of a success (the
+/// device-flow payload unless a caller reads another call's).
 #[derive(Debug)]
-pub enum Answer {
-    Ok(Box<DeviceFlow>),
+pub enum Answer<T = DeviceFlow> {
+    Ok(Box<T>),
     Failed { code: i64, message: String },
 }
 
 /// An envelope read: the answer and the platform's clock (`timestamp`), when it sent one.
 #[derive(Debug)]
-pub struct Envelope {
-    pub answer: Answer,
+pub struct Envelope<T = DeviceFlow> {
+    pub answer: Answer<T>,
     pub server_time: Option<f64>,
 }
 
@@ -34,8 +35,16 @@ struct RawEnvelope {
     timestamp: Option<f64>,
 }
 
-/// Reads `{"code","message","data","timestamp","traceID"}`; success is `code == 0`.
+/// Reads `{"code","message","data","timestamp","traceID"}` of `queryDeviceFlow`; success is
+/// `code == 0`.
 pub fn parse_answer(body: &[u8]) -> Result<Envelope, String> {
+    parse_envelope(body)
+}
+
+/// Reads any call's envelope, its `data` as `T` (its default when `data` does not fit).
+pub fn parse_envelope<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<Envelope<T>, String> {
     let raw: RawEnvelope =
         serde_json::from_slice(body).map_err(|e| format!("not a platform answer: {e}"))?;
     let answer = match raw.code {
@@ -111,6 +120,12 @@ pub struct Device {
     pub last_device_status_at: String,
     #[serde(deserialize_with = "lenient::string")]
     pub last_device_flow_at: String,
+    /// Which card serves, as a code whose meaning is not published.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub effective_sim: Option<f64>,
+    /// `2000-01-01 00:00:00` when unset.
+    #[serde(deserialize_with = "lenient::string")]
+    pub warranty_expire: String,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -120,6 +135,11 @@ pub struct Position {
     pub lat: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub lng: Option<f64>,
+    /// The serving network's country and operator codes (an identity, not a place).
+    #[serde(deserialize_with = "lenient::string")]
+    pub mcc: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub mnc: String,
 }
 
 /// One SIM card of `sims[]`.
@@ -157,4 +177,14 @@ pub struct Card {
     pub end_at: String,
     #[serde(deserialize_with = "lenient::string")]
     pub last_active_at: String,
+    /// Money on the card and owed by it, in a unit the platform does not publish.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub balance: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub arrears_balance: Option<f64>,
+    /// Where the carrier's usage count (`dockUserFlow`) starts.
+    #[serde(deserialize_with = "lenient::string")]
+    pub dock_reset_date: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub last_sim_status_at: String,
 }

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 pub use super::calls::CallCounters;
-use super::calls::{BILLSEC, CALLS};
+use super::calls::{BILLSEC, CALLS, CDR_LOG};
 pub use super::cpu::CpuSampler;
 use super::model::{nested, parse_port_state, parse_sip_state, Board, Oem, Performance, PortKind};
+use super::settings::{CLOCK_INFO, CLOCK_OFFSET, NTP_ENABLED, PACKAGE_INFO, UNAPPLIED};
 pub use super::unrecognized::Unrecognized;
 use super::unrecognized::UNRECOGNIZED;
 use crate::util::lenient::{self, percent_to_ratio};
@@ -126,7 +127,13 @@ pub static FAMILIES: &[&Family] = &[
     &SIP_EXPIRY,
     &CALLS,
     &BILLSEC,
+    &CDR_LOG,
     &UNRECOGNIZED,
+    &UNAPPLIED,
+    &CLOCK_OFFSET,
+    &NTP_ENABLED,
+    &CLOCK_INFO,
+    &PACKAGE_INFO,
 ];
 
 /// Alarm words `lsdahdi` prints, as label values; `ok` stands for none.
@@ -204,13 +211,17 @@ pub fn board(
     };
     let scan = read("dahdi_scan", &board.dahdi_scan, problems).unwrap_or_default();
     if let Some(spans) = read("dahdi_port", &board.dahdi_port, problems) {
+        // Spans number their ports from 1: on a board with several, the span is part of the
+        // port's identity (`port="2/1"`), so two spans' port 1 stay two series.
+        let multi_span = spans.len() > 1;
         for (span, ports) in &spans {
             let modules = scan.get(span).and_then(|s| s.get("port"));
             let ports = ports.as_object().cloned().unwrap_or_default();
             for (port, state) in numbered(&ports, "dahdi_port", slot, problems) {
                 let module = modules.and_then(|m| m.get(port)).and_then(lenient::text);
                 let text = lenient::text(state).unwrap_or_default();
-                port_state(b, slot, port, &text, module.as_deref(), unrecognized);
+                let port = span_port(multi_span, span, port);
+                port_state(b, slot, &port, &text, module.as_deref(), unrecognized);
             }
         }
     }
@@ -243,6 +254,15 @@ pub fn board(
             b.add(&SIP_INFO, &[slot, account, &sip.word], 1.0);
             b.add_opt(&SIP_EXPIRY, &[slot, account], sip.expiry);
         }
+    }
+}
+
+/// A port's `port` label: its number, prefixed by its span (`2/1`) on a board with several.
+fn span_port(multi_span: bool, span: &str, port: &str) -> String {
+    if multi_span {
+        format!("{}/{port}", span.chars().take(8).collect::<String>())
+    } else {
+        port.to_owned()
     }
 }
 
@@ -593,6 +613,31 @@ mod tests {
         assert!(!m.contains("openvox_port_line_voltage_volts"));
     }
 
+    #[test]
+    fn ports_of_two_spans_with_the_same_number_are_two_series() {
+        let port = r#"{"1":"FXSKS (EC: OSLEC - ACTIVE)","2":"FXSKS RED"}"#;
+        let board = Board {
+            dahdi_port: format!(r#"{{"1":{port},"2":{port}}}"#),
+            ..Board::default()
+        };
+        let mut unrec = Unrecognized::default();
+        let m = exposition(|b| board_fn(b, &board, &mut unrec, &mut Vec::new()));
+        for p in ["1/1", "1/2", "2/1", "2/2"] {
+            let line = format!(r#"openvox_port_in_use{{target="gw",slot="0",port="{p}"}} 0"#);
+            assert!(has(&m, &line), "{p}: {m}");
+        }
+        assert!(
+            has(
+                &m,
+                r#"openvox_port_alarm{target="gw",slot="0",port="2/2",alarm="red"} 1"#
+            ),
+            "{m}"
+        );
+        // One span keeps the plain channel number.
+        let (single, ..) = map_fixture_board();
+        assert!(single.contains(r#"port="8""#) && !single.contains(r#"port="1/"#));
+    }
+
     fn board_fn(
         b: &mut SnapshotBuilder,
         bd: &Board,
@@ -646,6 +691,8 @@ mod tests {
         };
         let e = record("2024-07-19 12:04:00", "DAHDI/8-1", "HUNG UP", 0.0);
 
+        // The first answer (an empty log) sets the watermark.
+        calls.count(0, &[], &mut unrec);
         calls.count(0, &[a.clone(), b1.clone()], &mut unrec);
         // The same records again, plus one that ended in the same second as the newest.
         calls.count(0, &[a.clone(), b1.clone(), b2.clone()], &mut unrec);
@@ -680,7 +727,8 @@ mod tests {
             unrec.cdr, 2,
             "one time that does not parse, one unknown disposition"
         );
-        // Another slot has its own watermark.
+        // Another slot has its own watermark, from its own first answer.
+        calls.count(1, &[], &mut unrec);
         calls.count(1, &[a], &mut unrec);
         let m = exposition(|b| calls.export(b));
         assert!(
@@ -689,6 +737,46 @@ mod tests {
                 r#"openvox_calls_total{target="gw",disposition="answered"} 3"#
             ),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn records_in_the_log_at_the_first_answer_are_not_counted_as_new_calls() {
+        let (mut calls, mut unrec) = (CallCounters::default(), Unrecognized::default());
+        let at_one = |ch: &str, d: &str, secs| record("2024-07-19 12:01:00", ch, d, secs);
+        // The stored log, then a call that ended in its newest second but after it, and a
+        // later one.
+        let stored = [
+            at_one("DAHDI/5-1", "ANSWERED", 30.0),
+            at_one("DAHDI/6-1", "BUSY", 0.0),
+        ];
+        let new = [
+            at_one("DAHDI/7-1", "ANSWERED", 5.0),
+            record("2024-07-19 12:05:00", "DAHDI/5-1", "ANSWERED", 7.0),
+        ];
+        let expect = |calls: &CallCounters, lines: &[&str]| {
+            let m = exposition(|b| calls.export(b));
+            for line in lines {
+                assert!(has(&m, &format!("openvox_{line}")), "{line}: {m}");
+            }
+        };
+        calls.count(0, &stored, &mut unrec);
+        expect(
+            &calls,
+            &[
+                r#"calls_total{target="gw",disposition="answered"} 0"#,
+                r#"cdr_log_records{target="gw"} 2"#,
+            ],
+        );
+        calls.count(0, &[stored.as_slice(), &new].concat(), &mut unrec);
+        expect(
+            &calls,
+            &[
+                r#"calls_total{target="gw",disposition="answered"} 2"#,
+                r#"calls_total{target="gw",disposition="busy"} 0"#,
+                r#"call_billable_seconds_total{target="gw"} 12"#,
+                r#"cdr_log_records{target="gw"} 4"#,
+            ],
         );
     }
 

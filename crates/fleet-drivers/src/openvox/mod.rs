@@ -4,14 +4,16 @@
 //! Calls per poll, one at a time: `sys_info/performance`, `sys_info/interface` for each slot,
 //! `sys_info/device_info` (no token needed, delayed 0–2 s by the device), and `sys_info/cdr` for
 //! each slot when `cdr = true`; `sys_info/oem` after each login and about hourly (every
-//! hour's worth of polls). A poll fetches every section's answer, then maps them; a failed
-//! section costs only its own series.
+//! hour's worth of polls); the gateway's settings (pending configuration, clock, packages) on
+//! their own slow cadence (`settings.rs`). A poll fetches every section's answer, then maps
+//! them; a failed section costs only its own series.
 
 mod calls;
 mod client;
 mod cpu;
 pub mod metrics;
 pub mod model;
+mod settings;
 mod unrecognized;
 
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use serde_json::{json, Map, Value};
 use self::client::OpenvoxClient;
 use self::metrics::{CallCounters, CpuSampler, Unrecognized};
 use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
+use self::settings::{clock_offset, DeviceSettings};
 use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
@@ -66,6 +69,10 @@ struct Options {
     /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
     #[serde(default = "crate::util::default_max_series")]
     max_series: usize,
+    /// Optional packages whose version is exported (`sys_info/package`, one call per name,
+    /// hourly); empty asks none.
+    #[serde(default = "settings::default_packages")]
+    packages: Vec<String>,
 }
 
 fn default_max_rows() -> usize {
@@ -91,10 +98,15 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.max_cdr_records == 0 {
         return Err("max_cdr_records: must be at least 1".into());
     }
+    if let Some(bad) = opts.packages.iter().find(|p| !(1..=64).contains(&p.len())) {
+        return Err(format!(
+            "packages: {bad:?} is not a package name (1 to 64 bytes)"
+        ));
+    }
     let oem_every = (OEM_EVERY.as_secs_f64() / spec.interval.as_secs_f64().max(1e-3)).ceil();
     let oem_every = (oem_every as u64).max(1);
     let opts = Arc::new(opts);
-    let (url, timeout) = (spec.url.clone(), spec.timeout);
+    let (url, timeout, interval) = (spec.url.clone(), spec.timeout, spec.interval);
     Ok(factory(move || {
         let client = OpenvoxClient::new(
             &url,
@@ -112,6 +124,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             cpu: CpuSampler::default(),
             calls: Arc::default(),
             max_series: opts.max_series,
+            settings: DeviceSettings::new(interval, opts.packages.clone()),
         }
     }))
 }
@@ -128,6 +141,7 @@ struct OpenvoxDriver {
     /// Shared with the blocking thread that counts a CDR answer.
     calls: Arc<Mutex<CallCounters>>,
     max_series: usize,
+    settings: DeviceSettings,
 }
 
 /// The typed answers of one poll; a failed section has none.
@@ -137,6 +151,8 @@ struct Answers {
     /// By slot number.
     interfaces: Vec<(u64, Interface)>,
     device_info: Option<DeviceInfo>,
+    /// The clock offset from `device_info.os_time`, measured when its answer arrived.
+    os_time_offset: Option<f64>,
     /// CDR records without a readable time or disposition, over the slots read; `Some` once a
     /// CDR answer was read (and counted). Only with `cdr = true`.
     cdr: Option<u32>,
@@ -196,7 +212,17 @@ impl OpenvoxDriver {
                 a.interfaces.push((slot, iface));
             }
         }
-        a.device_info = sections.record(self.device_info().await)?;
+        let info = self.device_info().await;
+        let arrived = fleet_core::time::unix_seconds(std::time::SystemTime::now());
+        a.device_info = sections.record(info)?;
+        a.os_time_offset = a
+            .device_info
+            .as_ref()
+            .and_then(|i| i.os_time)
+            .map(|t| clock_offset(t, arrived));
+        self.settings
+            .refresh(&mut self.client, ctx, sections)
+            .await?;
         if self.cdr {
             for slot in 0..slots {
                 if let Some(unread) = sections.record(self.cdr(ctx, slot).await)? {
@@ -236,6 +262,7 @@ impl OpenvoxDriver {
         if let Some(info) = &a.device_info {
             metrics::storage(b, info.use_storage);
         }
+        self.settings.export(b, a.os_time_offset);
         if self.cdr {
             unrecognized.cdr += a.cdr.unwrap_or(0);
             lock(&self.calls).export(b);

@@ -128,6 +128,9 @@ pub struct Performance {
 pub struct DeviceInfo {
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub use_storage: Option<f64>,
+    /// The device's clock, Unix seconds as a string.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub os_time: Option<f64>,
 }
 
 /// `sys_info/interface` for one slot.

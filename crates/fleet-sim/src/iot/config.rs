@@ -34,6 +34,8 @@ pub struct IotSimConfig {
     pub rate_limit: Option<usize>,
     /// Emit the real-world quirks (see the module documentation).
     pub quirks: bool,
+    /// Cards the account holds in no device, asked only through the batch card calls.
+    pub loose_cards: usize,
     /// Seeds values, so two runs show the same fleet.
     pub seed: u64,
 }
@@ -47,6 +49,7 @@ impl Default for IotSimConfig {
             sims_per_device: None,
             rate_limit: Some(5),
             quirks: true,
+            loose_cards: 0,
             seed: 1,
         }
     }

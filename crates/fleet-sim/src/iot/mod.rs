@@ -17,9 +17,14 @@
 //! numbers as strings, `null` in place of objects, no SIM cards at all, and status codes no
 //! document lists. Values move with wall time: usage grows, signal and battery wander.
 //!
+//! The batch card calls and the account-assets call exist but their paths are not published:
+//! `cards` serves them at invented paths (see there), for clients configured with them.
+//!
 //! This module holds the handle; `config` the knobs, `server` the HTTP side and its checks,
-//! `wire` the envelope and encodings, `world` the devices and their cards.
+//! `wire` the envelope and encodings, `world` the devices and their cards, `cards` the card
+//! and account calls.
 
+mod cards;
 mod config;
 mod server;
 mod wire;
@@ -30,6 +35,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cards::{
+    ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_MONTH_PATH, CARD_STATUS_PATH, CARD_USAGE_PATH,
+};
 pub use config::{Fault, IotSimConfig};
 
 use crate::handle::{SimHandle, Switches};
@@ -87,7 +95,30 @@ impl IotSim {
         ]
     }
 
-    /// Requests received on the API path, whatever became of them.
+    /// The ICCID of loose card `i` (a card in no device; `loose_cards` of them).
+    pub fn loose_iccid(i: usize) -> String {
+        cards::loose_iccid(i)
+    }
+
+    /// Sets the money on and owed by a card (`balance`, `arrearsBalance`), in every answer.
+    pub fn set_card_money(&self, iccid: &str, balance: f64, arrears: f64) {
+        crate::util::lock(&self.shared.money).insert(iccid.to_owned(), (balance, arrears));
+    }
+
+    /// The balance the account-assets call reports.
+    pub fn set_account_balance(&self, balance: f64) {
+        *crate::util::lock(&self.shared.account_balance) = balance;
+    }
+
+    /// Requests received on one API path (`CARD_INFO_PATH`, ...).
+    pub fn requests_to(&self, path: &str) -> u64 {
+        crate::util::lock(&self.shared.per_path)
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests received on the API paths, whatever became of them.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
     }

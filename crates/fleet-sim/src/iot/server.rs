@@ -1,9 +1,10 @@
-//! The platform's HTTP side, `POST /openapi/iot/queryDeviceFlow`: the rate limit (HTTP 429 over
+//! The platform's HTTP side, `POST /openapi/iot/queryDeviceFlow` and the card calls
+//! (`cards.rs`), each checked alike: the rate limit (HTTP 429 over
 //! it), the injected faults, the signing headers checked as the platform does (app ID, version,
 //! traceID format and replay, timestamp skew, md5 sign) and the form body's `deviceNo`. The
 //! replay memory is bounded.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,10 +13,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, MethodRouter};
 use axum::Router;
 use serde_json::Value;
 
+use super::cards::{
+    self, Money, ACCOUNT_ASSETS_PATH, CARD_INFO_PATH, CARD_MONTH_PATH, CARD_STATUS_PATH,
+    CARD_USAGE_PATH,
+};
 use super::config::{Fault, IotSimConfig};
 use super::wire::{envelope, Refusal};
 use super::world::{device_data, device_index};
@@ -50,6 +55,11 @@ pub(super) struct Shared {
     pub(super) in_flight: InFlightGauge,
     traces: Mutex<(HashSet<String>, VecDeque<String>)>,
     switches: Arc<Switches<Fault>>,
+    /// Money on and owed by cards, as tests set it.
+    pub(super) money: Mutex<Money>,
+    pub(super) account_balance: Mutex<f64>,
+    /// Requests by API path.
+    pub(super) per_path: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Shared {
@@ -69,18 +79,39 @@ impl Shared {
             in_flight: InFlightGauge::default(),
             traces: Mutex::new((HashSet::new(), VecDeque::new())),
             switches,
+            money: Mutex::new(Money::new()),
+            account_balance: Mutex::new(1288.6),
+            per_path: Mutex::new(HashMap::new()),
         }
     }
 }
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route(DEVICE_FLOW_PATH, post(device_flow))
-        .with_state(shared)
+    let mut router = Router::new();
+    for path in [
+        DEVICE_FLOW_PATH,
+        CARD_INFO_PATH,
+        CARD_STATUS_PATH,
+        CARD_USAGE_PATH,
+        CARD_MONTH_PATH,
+        ACCOUNT_ASSETS_PATH,
+    ] {
+        router = router.route(path, api_route(path));
+    }
+    router.with_state(shared)
 }
 
-async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+fn api_route(path: &'static str) -> MethodRouter<Arc<Shared>> {
+    post(
+        move |State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+            api(sh, path, headers, body)
+        },
+    )
+}
+
+async fn api(sh: Arc<Shared>, path: &'static str, headers: HeaderMap, body: Bytes) -> Response {
     sh.requests.fetch_add(1, Ordering::SeqCst);
+    *lock(&sh.per_path).entry(path).or_default() += 1;
     let _in_flight = sh.in_flight.enter();
     let over_limit = sh.count_arrival();
 
@@ -103,7 +134,7 @@ async fn device_flow(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: By
             sh.rejected_auth.fetch_add(1, Ordering::SeqCst);
             (trace_id, Err((code, message)))
         }
-        Ok(trace_id) => (trace_id, sh.answer(&body, now)),
+        Ok(trace_id) => (trace_id, sh.answer(path, &body, now)),
     };
     if answer.is_ok() {
         sh.answered_ok.fetch_add(1, Ordering::SeqCst);
@@ -225,7 +256,14 @@ impl Shared {
         Ok(trace_id)
     }
 
-    fn answer(&self, body: &[u8], now: i64) -> Result<Value, Refusal> {
+    fn answer(&self, path: &str, body: &[u8], now: i64) -> Result<Value, Refusal> {
+        let t = self.started.elapsed().as_secs_f64();
+        let money = lock(&self.money).clone();
+        match path {
+            DEVICE_FLOW_PATH => {}
+            ACCOUNT_ASSETS_PATH => return Ok(cards::assets(*lock(&self.account_balance))),
+            _ => return cards::answer(&self.cfg, path, body, &money, now.max(0) as u64, t),
+        }
         let device_no = url::form_urlencoded::parse(body)
             .find(|(k, _)| k == "deviceNo")
             .map(|(_, v)| v.trim().to_owned())
@@ -233,13 +271,14 @@ impl Shared {
             .ok_or((1000, "参数错误:deviceNo不能为空"))?;
         let index = device_index(&device_no, self.cfg.devices).ok_or((2001, "设备不存在"))?;
         self.per_device[index].fetch_add(1, Ordering::SeqCst);
-        let t = self.started.elapsed().as_secs_f64();
-        Ok(device_data(
-            &self.cfg,
-            index,
-            now.max(0) as u64,
-            self.started_unix,
-            t,
-        ))
+        let mut data = device_data(&self.cfg, index, now.max(0) as u64, self.started_unix, t);
+        for card in data["sims"].as_array_mut().into_iter().flatten() {
+            let id = card["iccid"].as_str().unwrap_or_default();
+            if let Some((balance, arrears)) = money.get(id).copied() {
+                card["balance"] = balance.into();
+                card["arrearsBalance"] = arrears.into();
+            }
+        }
+        Ok(data)
     }
 }

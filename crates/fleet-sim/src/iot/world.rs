@@ -208,7 +208,8 @@ pub(super) fn device_data(
         }],
         "lastDeviceStatusAt": local_datetime(status_at),
         "lastDeviceFlowAt": local_datetime(status_at.saturating_sub(30)),
-        "warrantyExpire": "2000-01-01 00:00:00",
+        // Unset (the document's `2000-01-01 00:00:00`) but on every fourth device.
+        "warrantyExpire": if i % 4 == 3 { "2027-06-30 23:59:59" } else { "2000-01-01 00:00:00" },
         "status": 1,
         "remark": "",
         "createdAt": "2025-07-30 21:58:48",
@@ -258,6 +259,7 @@ fn card(cfg: &IotSimConfig, i: usize, k: usize, in_use: bool, now: u64, t: f64) 
         "vice": k + 1,
         "mobile": "",
         "balance": 0,
+        "arrearsBalance": 0,
         "payPassword": "",
         "simStatus": num(strings, sim_status),
         "activateStatus": 2,

@@ -38,6 +38,9 @@ pub struct OpenvoxSimConfig {
     pub fxo_ports: usize,
     /// Interface board slots (`maxslots`); more than one makes a `netbus` platform.
     pub slots: usize,
+    /// Spans per board (`maxspans`; 1 on analog boards). Each span numbers its ports from 1,
+    /// so port numbers repeat across spans.
+    pub spans: usize,
     /// Logins and whitelisted calls wait a random time up to this (the device: 2 s).
     pub login_delay: Duration,
     /// A token stops working this long after its login (the device default: 600 s).
@@ -60,6 +63,7 @@ impl Default for OpenvoxSimConfig {
             fxs_ports: 4,
             fxo_ports: 4,
             slots: 1,
+            spans: 1,
             login_delay: Duration::from_secs(2),
             token_ttl: Duration::from_secs(600),
             token_max_calls: None,

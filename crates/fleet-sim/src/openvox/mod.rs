@@ -13,14 +13,19 @@
 //! `fxs_ports` are FXS ports (phones, `FXO..` signalling), like the document's iAG800 V2-4S4O.
 //! The first FXO and the first two FXS ports are in use, the third FXO port is in RED alarm and
 //! the first FXS port is off-hook. Values (CPU, memory, voltages, SIP expiry) move with time; CDR
-//! records arrive every `cdr_every` and on [`OpenvoxSim::add_cdr`].
+//! records arrive every `cdr_every` and on [`OpenvoxSim::add_cdr`]. `sys_option/datetime_get`,
+//! `general/apply_get` and `sys_info/package` report the clock (which a test can run off the
+//! host's), NTP, configuration not yet applied and installed packages. With `spans > 1` every
+//! span numbers its ports from 1, so port numbers repeat across spans.
 //!
 //! This module holds the handle; `config` the knobs, `server` the HTTP side, `wire` the
-//! envelope, `world` the gateway's ports and values and `cdr` its call log.
+//! envelope, `world` the gateway's ports and values, `settings` its clock, pending
+//! configuration and packages, and `cdr` its call log.
 
 mod cdr;
 mod config;
 mod server;
+mod settings;
 mod wire;
 mod world;
 
@@ -152,6 +157,36 @@ impl OpenvoxSim {
     /// Every CDR record created so far (including ones the device log has dropped).
     pub fn cdr_totals(&self) -> CdrTotals {
         lock(&self.shared.cdr).totals(self.shared.cfg.seed)
+    }
+
+    /// Runs the gateway's clock this many seconds ahead of the host's (negative: behind).
+    pub fn set_clock_ahead(&self, secs: i64) {
+        *lock(&self.shared.gateway.settings.clock_ahead) = secs;
+    }
+
+    /// NTP synchronisation on or off, as `sys_option/datetime_get` reports it.
+    pub fn set_ntp(&self, enabled: bool) {
+        *lock(&self.shared.gateway.settings.ntp_enabled) = enabled;
+    }
+
+    /// Configuration saved but not applied, per scope (`network`, `voip`); other scopes are
+    /// not the device's and change nothing.
+    pub fn set_unapplied(&self, scope: &str, pending: bool) {
+        let mut scopes = lock(&self.shared.gateway.settings.unapplied);
+        for known in ["network", "voip"] {
+            if known == scope {
+                scopes.insert(known, pending);
+            }
+        }
+    }
+
+    /// Installs (or, with `None`, removes) an optional package.
+    pub fn set_package(&self, name: &str, version: Option<&str>) {
+        let mut packages = lock(&self.shared.gateway.settings.packages);
+        match version {
+            Some(v) => packages.insert(name.to_owned(), v.to_owned()),
+            None => packages.remove(name),
+        };
     }
 
     /// The serial number `sys_info/oem` reports.

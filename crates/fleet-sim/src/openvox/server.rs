@@ -77,7 +77,7 @@ pub(super) struct Token {
     calls: u64,
 }
 
-const KNOWN_PATHS: [&str; 8] = [
+const KNOWN_PATHS: [&str; 11] = [
     "auth/login",
     "auth/logout",
     "sys_info/oem",
@@ -86,6 +86,9 @@ const KNOWN_PATHS: [&str; 8] = [
     "sys_info/cdr",
     "sys_info/device_info",
     "sys_info/oem_web",
+    "sys_info/package",
+    "sys_option/datetime_get",
+    "general/apply_get",
 ];
 
 async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: Bytes) -> Response {
@@ -223,6 +226,14 @@ fn answer(sh: &Shared, path: Option<&str>, req: &Map<String, Value>, garbled: bo
         }
         Some("sys_info/oem") => Answer::Ok(world.oem()),
         Some("sys_info/performance") => Answer::Ok(world.performance()),
+        Some("sys_option/datetime_get") => Answer::Ok(sh.gateway.settings.datetime()),
+        Some("general/apply_get") => Answer::Ok(sh.gateway.settings.apply_state()),
+        Some("sys_info/package") => match req.get("name").and_then(Value::as_str) {
+            Some(name) if (1..=64).contains(&name.len()) => {
+                Answer::Ok(sh.gateway.settings.package(name))
+            }
+            _ => Answer::Error(400, "name error"),
+        },
         Some("sys_info/interface") => match slot_of(sh, req) {
             Some(slot) => Answer::Ok(world.interface(slot, garbled)),
             None => Answer::Error(400, "slotnum error"),

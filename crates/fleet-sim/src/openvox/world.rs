@@ -11,7 +11,8 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use super::config::OpenvoxSimConfig;
-use crate::util::{lock, mix, unit, unix_now};
+use super::settings::Settings;
+use crate::util::{lock, mix, unit};
 
 /// System uptime when the simulator starts.
 const BASE_UPTIME: u64 = 180_000;
@@ -29,6 +30,8 @@ pub(super) struct Gateway {
     pub(super) sip: Mutex<BTreeMap<String, String>>,
     /// The interface board stopped updating its uptime.
     pub(super) board_stale: AtomicBool,
+    /// Clock, configuration and packages.
+    pub(super) settings: Settings,
 }
 
 impl Gateway {
@@ -38,6 +41,7 @@ impl Gateway {
             ports: Mutex::new(initial_ports(cfg.fxo_ports, cfg.fxs_ports)),
             sip: Mutex::new(BTreeMap::new()),
             board_stale: AtomicBool::new(false),
+            settings: Settings::new(),
         }
     }
 }
@@ -122,7 +126,7 @@ impl<'a> World<'a> {
             "vendor": "OpenVox", "website": "www.openvox.cn", "product": "OpenVox IAD Series",
             "region": "zh", "language": "cn", "model2": self.model(), "sn": serial(self.seed()),
             "address": "", "tel": "", "fax": "", "email": "",
-            "maxslots": cfg.slots, "interface": "analog", "maxspans": 1,
+            "maxslots": cfg.slots, "interface": "analog", "maxspans": cfg.spans.max(1),
             "maxchannels": cfg.fxs_ports + cfg.fxo_ports,
             "firmware_model": "iac-v14", "firmware_version": "r0-4bdc68d4",
             "platform": self.platform(), "maxprofiles": 4,
@@ -156,7 +160,7 @@ impl<'a> World<'a> {
             "platform": self.platform(), "device_model": self.model(),
             "firmware_model": "iac-v14", "firmware_version": "r0-4bdc68d4",
             "mac_str": "a09ae3000001", "device_ip": "172.16.6.79", "interface": "analog",
-            "os_time": unix_now().to_string(), "uptime": self.uptime().to_string(),
+            "os_time": self.gateway.settings.device_time().to_string(), "uptime": self.uptime().to_string(),
             "use_cpu": format!("{}%", (load * 100.0).round()),
             "use_memory": format!("{used}%"), "use_storage": "4%",
         })
@@ -208,13 +212,21 @@ impl<'a> World<'a> {
                 .filter_map(|(i, p)| Some(((i + 1).to_string(), f(i + 1, p)?)))
                 .collect()
         };
-        let scan = json!({"1": {
+        let spans = self.cfg.spans.max(1);
+        // Every span numbers its ports from 1 and mirrors the first span's state.
+        let per_span = |v: Value| -> Value {
+            (1..=spans)
+                .map(|span| (span.to_string(), v.clone()))
+                .collect::<Map<String, Value>>()
+                .into()
+        };
+        let scan = per_span(json!({
             "basechan": "1",
             "totchans": n.to_string(),
             "type": "analog",
             "port": chans(&|_, p| Some((if p.fxs { "FXS" } else { "FXO" }).into())),
             "slic": chans(&|_, p| Some((if p.fxs { "S1" } else { "O0" }).into())),
-        }});
+        }));
         let state = chans(&|_, p| {
             // Signalling names the far end: an FXS port talks FXO signalling.
             let mut s = String::from(if p.fxs { "FXOKS" } else { "FXSKS" });
@@ -229,17 +241,19 @@ impl<'a> World<'a> {
             s.push_str(&format!(" (EC: {} - {active})", p.ec));
             Some(s.into())
         });
+        // Hook state and voltages are keyed by channel alone: a board with several spans (no
+        // analog board has) reports none here.
+        let analog = spans == 1;
         let hook = chans(&|_, p| {
-            p.fxs
-                .then(|| (if p.offhook { "Offhook" } else { "Onhook" }).into())
+            (analog && p.fxs).then(|| (if p.offhook { "Offhook" } else { "Onhook" }).into())
         });
-        let volts = chans(&|ch, p| Some(self.voltage(ch, p).to_string().into()));
+        let volts = chans(&|ch, p| analog.then(|| self.voltage(ch, p).to_string().into()));
         let nested = |v: Value| Value::String(v.to_string());
         let (dahdi_port, sip_register) = if garbled {
             (Value::from(""), Value::from("Registered (exp. 120s)"))
         } else {
             (
-                nested(json!({"1": state})),
+                nested(per_span(Value::Object(state))),
                 nested(Value::Object(self.sip_register())),
             )
         };
