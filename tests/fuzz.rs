@@ -338,6 +338,7 @@ fn openvox_answer(body: &[u8]) -> Snapshot {
                 iface.uptime,
                 &slot,
                 board,
+                &mut metrics::DeviceWords::default(),
                 &mut unrecognized,
                 &mut problems,
             );

@@ -231,7 +231,10 @@ impl KomariDriver {
     }
 
     async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
-        let nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        let mut nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        // Kept until the next refresh: only rows that describe a node (a list padded with empty
+        // entries must not be held between polls).
+        nodes.retain(|n| !n.uuid.is_empty());
         let listed: HashSet<&str> = nodes.iter().map(|n| n.uuid.as_str()).collect();
         self.unlisted = live
             .data
