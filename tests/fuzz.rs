@@ -296,7 +296,12 @@ fn komari_answer(body: &[u8]) -> Snapshot {
     let mut b = SnapshotBuilder::new(Some("fuzz"));
     let list: Vec<Node> = parse_envelope(body).unwrap_or_default();
     let live: Option<Live> = parse_envelope(body).ok();
-    metrics::nodes(&mut b, &list, live.as_ref());
+    metrics::nodes(
+        &mut b,
+        &list,
+        live.as_ref(),
+        &mut metrics::NodeWords::default(),
+    );
     if let Ok(v) = parse_envelope::<Version>(body) {
         metrics::build_info(&mut b, &v);
     }
@@ -338,6 +343,7 @@ fn openvox_answer(body: &[u8]) -> Snapshot {
                 iface.uptime,
                 &slot,
                 board,
+                &mut metrics::DeviceWords::default(),
                 &mut unrecognized,
                 &mut problems,
             );

@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{count, ikuai_target, sample, start_exporter, target, Exporter};
-use fleet_sim::{ikuai, iot, openvox};
+use fleet_sim::{ikuai, iot, komari, openvox};
 
 const PASSWORD: &str = "hostile-Pa55word";
 /// A scrape only encodes what the store holds (the fault suite's 250 ms, with room for a
@@ -66,15 +66,30 @@ async fn timed_scrape(exporter: &Exporter) -> String {
 
 /// Scrapes for `run`, returning the last exposition and how many polls `healthy` made.
 async fn watch(exporter: &Exporter, healthy: &str, run: Duration) -> (String, f64) {
+    let (text, made, _) = watch_until(exporter, healthy, run, |_| false).await;
+    (text, made)
+}
+
+/// Scrapes every 300 ms until `done` holds for an exposition or `at_most` has passed, returning
+/// the last exposition, how many polls `healthy` made meanwhile and how long it took.
+async fn watch_until(
+    exporter: &Exporter,
+    healthy: &str,
+    at_most: Duration,
+    done: impl Fn(&str) -> bool,
+) -> (String, f64, Duration) {
     let start = Instant::now();
     let first = polls(&exporter.metrics().await, healthy);
     let mut text = String::new();
-    while start.elapsed() < run {
+    while start.elapsed() < at_most {
         tokio::time::sleep(Duration::from_millis(300)).await;
         text = timed_scrape(exporter).await;
+        if done(&text) {
+            break;
+        }
     }
     let made = polls(&text, healthy) - first;
-    (text, made)
+    (text, made, start.elapsed())
 }
 
 async fn ikuai_sim() -> ikuai::IkuaiSim {
@@ -321,4 +336,155 @@ async fn iot_answers_of_millions_of_empty_cards_keep_max_rows_cards() {
         sample(&m, "fleet_target_up", &["target=\"hostile\""]),
         Some(1.0)
     );
+}
+
+async fn komari_sim() -> komari::KomariSim {
+    komari::KomariSim::start(komari::KomariSimConfig::default())
+        .await
+        .unwrap()
+}
+
+fn komari_target(name: &str, sim: &komari::KomariSim, extra: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"{name}\"\nkind = \"komari\"\nurl = \"{}\"\n{extra}\n",
+        sim.url()
+    )
+}
+
+/// What a target's last snapshot holds (`fleet_target_series`).
+fn series(m: &str, name: &str) -> f64 {
+    sample(m, "fleet_target_series", &[&format!("target=\"{name}\"")]).unwrap_or(-1.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn komari_a_million_online_ids_and_8_mb_node_lists_are_cut_at_max_rows() {
+    let _one_at_a_time = HEAVY.lock().await;
+    // The default `max_rows`: what an operator who never heard of it gets.
+    const MAX_ROWS: f64 = 10_000.0;
+    let (online, listed, healthy) = (komari_sim().await, komari_sim().await, komari_sim().await);
+    online.set_fault(komari::Fault::MillionOnline);
+    listed.set_fault(komari::Fault::HugeNodeList);
+    // Two 7-8 MB answers decoded at once by a debug build on a shared machine: the deadline is
+    // generous, and must not be reached.
+    const SLOWER: &str = "interval = \"12s\"\ntimeout = \"11900ms\"\nbackoff_max = \"12s\"\n";
+    let config = format!(
+        "{}{}{}",
+        komari_target("million-online", &online, SLOWER),
+        komari_target("huge-node-list", &listed, SLOWER),
+        komari_target("healthy", &healthy, FAST)
+    );
+    let (peak_before, _) = memory_kib();
+    let exporter = start_exporter(&config).await;
+    // Until both hostile servers have been polled twice (the second reads the padded reply over
+    // the kept socket, and serves the node list kept from the first), every scrape within its
+    // budget.
+    let both_twice =
+        |m: &str| polls(m, "million-online") >= 2.0 && polls(m, "huge-node-list") >= 2.0;
+    let (m, made, took) =
+        watch_until(&exporter, "healthy", Duration::from_secs(60), both_twice).await;
+    let (peak_after, rss_after) = memory_kib();
+    let growth = peak_after.saturating_sub(peak_before);
+    eprintln!(
+        "komari: peak growth {growth} KiB, resident {rss_after} KiB, healthy polls {made} in \
+         {took:?}, /metrics {} bytes, series {} (million-online) {} (huge-node-list)",
+        m.len(),
+        series(&m, "million-online"),
+        series(&m, "huge-node-list"),
+    );
+    assert!(
+        both_twice(&m),
+        "both hostile servers polled twice in 60 s\n{m}"
+    );
+    assert!(growth < PEAK_GROWTH_KIB, "peak grew {growth} KiB");
+    // A poll a second, less a third for the load of decoding beside it.
+    let cadence = took.as_secs_f64() * 2.0 / 3.0 - 1.0;
+    assert!(
+        made >= cadence,
+        "the healthy server kept its cadence: {made} polls in {took:?}"
+    );
+    for name in ["million-online", "huge-node-list"] {
+        let t = format!("target=\"{name}\"");
+        assert_eq!(
+            sample(&m, "fleet_target_up", &[&t]),
+            Some(1.0),
+            "{name}\n{m}"
+        );
+        assert!(
+            errors(&m, name, "limit") >= 1.0,
+            "{name}: the cut is counted\n{m}"
+        );
+        assert_eq!(
+            errors(&m, name, "timeout"),
+            0.0,
+            "{name} within its deadline"
+        );
+        let took = sample(&m, "fleet_target_poll_duration_seconds", &[&t]);
+        eprintln!("{name}: the last poll took {took:?} s");
+    }
+    // A million ids become at most `max_rows` online nodes (unbounded: 1,001,016 series).
+    let t = "target=\"million-online\"";
+    assert_eq!(sample(&m, "komari_nodes_online", &[t]), Some(MAX_ROWS));
+    assert!(count(&m, "komari_node_online", &[t]) as f64 <= MAX_ROWS + 6.0);
+    assert!(
+        series(&m, "million-online") < MAX_ROWS + 1_000.0,
+        "{}",
+        series(&m, "million-online")
+    );
+    // Empty entries describe no node: the list adds no series, the real reports still do.
+    let t = "target=\"huge-node-list\"";
+    assert_eq!(count(&m, "komari_node_info", &[t]), 0);
+    assert_eq!(sample(&m, "komari_nodes", &[t]), Some(6.0));
+    // Every scrape in `watch_until` was within the budget; the body stays small (unbounded: 48 MB).
+    assert!(m.len() < 2 << 20, "/metrics is {} bytes", m.len());
+    assert_eq!(errors(&m, "healthy", "limit"), 0.0);
+}
+
+/// The distinct values `label` takes in `family`'s samples for target `t`.
+fn label_values(m: &str, family: &str, label: &str) -> std::collections::BTreeSet<String> {
+    let key = format!("{label}=\"");
+    m.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(family) && l.contains("target=\"t\""))
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(&format!(",{key}"))?;
+            Some(rest.split('"').next()?.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openvox_invented_words_fold_into_other_past_max_label_values() {
+    let gw = openvox_sim().await;
+    gw.set_fault(openvox::Fault::InventedWords);
+    let extra = format!("{FAST}max_label_values = 5\n");
+    let exporter = start_exporter(&target("openvox", "t", &gw.url(), PASSWORD, &extra)).await;
+    let folded = |m: &str, label: &str| {
+        let label = format!("label=\"{label}\"");
+        let labels = ["target=\"t\"", label.as_str()];
+        sample(m, "fleet_device_label_values_folded_total", &labels).unwrap_or(0.0)
+    };
+    // Each answer names 8 ports and 2 SIP accounts with new words: past the cap of 5 from the
+    // first poll on.
+    let m = exporter
+        .wait_for(Duration::from_secs(20), "three polls of new words", |m| {
+            polls(m, "t") >= 3.0 && folded(m, "state") > 0.0
+        })
+        .await;
+    assert_eq!(sample(&m, "fleet_target_up", &["target=\"t\""]), Some(1.0));
+    for (family, label, known) in [
+        ("openvox_port_info", "signalling", 0),
+        ("openvox_port_info", "echo_canceller", 0),
+        ("openvox_port_alarm", "alarm", 6),
+        ("openvox_sip_registration_info", "state", 0),
+    ] {
+        let values = label_values(&m, family, label);
+        assert!(
+            values.len() <= known + 5 + 1,
+            "{family} {label}: the known words, five of the gateway's and `other`: {values:?}"
+        );
+        assert!(values.contains("other"), "{family} {label}: {values:?}");
+        assert!(folded(&m, label) >= 1.0, "{label} folds are counted\n{m}");
+    }
+    // Invented words are still unrecognised words, counted as before.
+    let unrecognized = ["target=\"t\"", "field=\"port_state\""];
+    assert!(sample(&m, "openvox_unrecognized_values", &unrecognized).unwrap_or(0.0) > 0.0);
 }

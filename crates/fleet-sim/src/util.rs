@@ -56,6 +56,14 @@ pub(crate) fn first_half(text: &str) -> String {
     text[..cut].to_owned()
 }
 
+/// `n` empty JSON objects separated by commas (`{},{},{}`), the list a hostile device pads an
+/// answer with: three bytes an entry, nothing in it to read.
+pub(crate) fn empty_objects(n: usize) -> String {
+    let mut list = "{},".repeat(n);
+    list.pop();
+    list
+}
+
 pub(crate) fn mix(mut x: u64) -> u64 {
     // splitmix64: cheap, stateless, good enough to look random.
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::model::{Live, Node, PingSummary, PingTask, Report, Version};
 use super::socket::Reconnect;
+pub use super::words::NodeWords;
 use crate::util::lenient::percent_to_ratio;
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
@@ -211,6 +212,7 @@ pub static FAMILIES: &[&Family] = &[
     &NODES_ONLINE,
     &BUILD_INFO,
     &RECONNECTS,
+    &crate::util::FOLDED,
 ];
 
 const DAY: f64 = 86_400.0;
@@ -227,8 +229,9 @@ pub fn reconnects(b: &mut SnapshotBuilder, counts: impl Iterator<Item = (Reconne
 
 /// Every node the server knows of: from the node list, the live data or the online list.
 /// `live` is `None` when the WebSocket answer failed: then online state is unknown and only
-/// the node list's description and inventory are exported.
-pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>) {
+/// the node list's description and inventory are exported. The server's own words in value
+/// series' labels pass through `words`, which caps them.
+pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>, words: &mut NodeWords) {
     let mut meta = BTreeMap::new();
     for n in list.iter().filter(|n| !n.uuid.is_empty()) {
         meta.entry(n.uuid.as_str()).or_insert(n);
@@ -244,7 +247,7 @@ pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>) {
     for &uuid in &uuids {
         let node = meta.get(uuid).copied();
         if let Some(n) = node {
-            describe(b, n);
+            describe(b, n, words);
         }
         let Some(l) = live else {
             inventory(b, uuid, node, None);
@@ -268,7 +271,7 @@ pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>) {
     }
 }
 
-fn describe(b: &mut SnapshotBuilder, n: &Node) {
+fn describe(b: &mut SnapshotBuilder, n: &Node, words: &mut NodeWords) {
     let uuid = n.uuid.as_str();
     b.add(
         &INFO,
@@ -290,11 +293,15 @@ fn describe(b: &mut SnapshotBuilder, n: &Node) {
     b.add_opt(&CORES, &[uuid], n.cpu_cores);
     b.add_opt(&EXPIRY, &[uuid], n.expired_at);
     if let Some(limit) = n.traffic_limit.filter(|l| *l > 0.0) {
-        b.add(&TRAFFIC_LIMIT, &[uuid, &n.traffic_limit_type], limit);
+        let kind = words.limit_type.fold(&n.traffic_limit_type);
+        b.add(&TRAFFIC_LIMIT, &[uuid, kind], limit);
     }
     // -1 is "free", 0 "not set".
     let price = n.price.filter(|p| *p != 0.0).map(|p| p.max(0.0));
-    b.add_opt(&PRICE, &[uuid, &n.currency], price);
+    if price.is_some() {
+        let currency = words.currency.fold(&n.currency);
+        b.add_opt(&PRICE, &[uuid, currency], price);
+    }
     let cycle = n.billing_cycle.filter(|d| *d > 0.0).map(|d| d * DAY);
     b.add_opt(&BILLING_CYCLE, &[uuid], cycle);
 }
@@ -401,11 +408,56 @@ mod tests {
     const OFFLINE: &str = "0b6f5f34-5a36-4c51-9e0c-6c7f7e0b9d11";
 
     #[test]
+    fn made_up_currencies_and_limit_types_fold_into_other_past_the_cap() {
+        let list: Vec<Node> = (0..4)
+            .map(|i| Node {
+                uuid: format!("n{i}"),
+                price: Some(5.0),
+                currency: format!("C{i}"),
+                traffic_limit: Some(1e9),
+                traffic_limit_type: if i == 3 {
+                    "sum".into()
+                } else {
+                    format!("t{i}")
+                },
+                ..Node::default()
+            })
+            .collect();
+        let mut words = NodeWords::new(2);
+        let m = exposition(|b| {
+            nodes(b, &list, None, &mut words);
+            words.export(b);
+        });
+        for (uuid, currency, kind) in [
+            ("n1", "C1", "t1"),
+            ("n2", "other", "other"),
+            ("n3", "other", "sum"),
+        ] {
+            let price =
+                format!(r#"komari_node_price{{target="k",uuid="{uuid}",currency="{currency}"}} 5"#);
+            let limit = format!(
+                r#"komari_node_traffic_limit_bytes{{target="k",uuid="{uuid}",type="{kind}"}} 1000000000"#
+            );
+            assert!(has(&m, &price) && has(&m, &limit), "{m}");
+        }
+        let folded = |family: &str, label: &str, n: u8| {
+            format!(
+                r#"fleet_device_label_values_folded_total{{target="k",family="{family}",label="{label}"}} {n}"#
+            )
+        };
+        assert!(has(&m, &folded("komari_node_price", "currency", 2)), "{m}");
+        assert!(
+            has(&m, &folded("komari_node_traffic_limit_bytes", "type", 1)),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn documented_node_list_and_version() {
         let list: Vec<Node> = parse_envelope(&fixture("nodes_doc.json")).unwrap();
         let v: Version = parse_envelope(&fixture("version.json")).unwrap();
         let m = exposition(|b| {
-            nodes(b, &list, None);
+            nodes(b, &list, None, &mut NodeWords::default());
             build_info(b, &v);
         });
         assert!(
@@ -463,7 +515,7 @@ mod tests {
     #[test]
     fn node_fields_across_versions_null_and_year_one_expiry_missing_fields() {
         let list: Vec<Node> = parse_envelope(&fixture("nodes_versions.json")).unwrap();
-        let m = exposition(|b| nodes(b, &list, None));
+        let m = exposition(|b| nodes(b, &list, None, &mut NodeWords::default()));
         assert_eq!(m.matches("komari_node_info{").count(), 3, "{m}");
         assert_eq!(
             m.matches("komari_node_expiry_timestamp_seconds{").count(),
@@ -503,7 +555,7 @@ mod tests {
     #[test]
     fn documented_websocket_reply() {
         let live: Live = parse_envelope(&fixture("clients_doc.json")).unwrap();
-        let m = exposition(|b| nodes(b, &[], Some(&live)));
+        let m = exposition(|b| nodes(b, &[], Some(&live), &mut NodeWords::default()));
         let id = format!(r#"target="k",uuid="{ONLINE}""#);
         assert!(has(&m, &format!("komari_node_online{{{id}}} 1")), "{m}");
         assert!(has(
@@ -556,7 +608,7 @@ mod tests {
     fn offline_node_keeps_info_and_last_report_but_no_stale_gauges() {
         let list: Vec<Node> = parse_envelope(&fixture("nodes_versions.json")).unwrap();
         let live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
-        let m = exposition(|b| nodes(b, &list, Some(&live)));
+        let m = exposition(|b| nodes(b, &list, Some(&live), &mut NodeWords::default()));
         let off = format!(r#"target="k",uuid="{OFFLINE}""#);
         assert!(has(&m, &format!("komari_node_online{{{off}}} 0")), "{m}");
         // 2025-07-15T04:15:00+08:00 (RFC 3339 local time)
@@ -588,7 +640,7 @@ mod tests {
     #[test]
     fn cpu_floor_gpu_details_and_null_details() {
         let live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
-        let m = exposition(|b| nodes(b, &[], Some(&live)));
+        let m = exposition(|b| nodes(b, &[], Some(&live), &mut NodeWords::default()));
         let on = format!(r#"target="k",uuid="{ONLINE}""#);
         assert!(
             has(&m, &format!("komari_node_cpu_usage_ratio{{{on}}} 0.0001")),
@@ -625,7 +677,7 @@ mod tests {
     fn string_numbers_null_sections_and_unknown_fields_in_reports() {
         let mut live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
         live.online.push(OFFLINE.into());
-        let m = exposition(|b| nodes(b, &[], Some(&live)));
+        let m = exposition(|b| nodes(b, &[], Some(&live), &mut NodeWords::default()));
         let id = format!(r#"target="k",uuid="{OFFLINE}""#);
         assert!(
             has(

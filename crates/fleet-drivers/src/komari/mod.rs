@@ -11,6 +11,7 @@ mod client;
 pub mod metrics;
 pub mod model;
 mod socket;
+mod words;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use self::client::{Auth, KomariClient};
+use self::metrics::NodeWords;
 use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
 use crate::util::{check_series, with_context, Cached, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
@@ -69,6 +71,10 @@ struct Options {
     /// are skipped unread and counted as `limit`.
     #[serde(default = "default_max_rows")]
     max_rows: usize,
+    /// Distinct values the server's own words keep per label (traffic limit `type`, price
+    /// `currency`); later new ones count as `other`.
+    #[serde(default = "default_max_label_values")]
+    max_label_values: usize,
     /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
     #[serde(default = "crate::util::default_max_series")]
     max_series: usize,
@@ -76,6 +82,9 @@ struct Options {
 
 fn default_max_rows() -> usize {
     10_000
+}
+fn default_max_label_values() -> usize {
+    crate::util::DEFAULT_MAX_LABEL_VALUES
 }
 fn default_nodes_every() -> u64 {
     10
@@ -139,6 +148,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             opts: opts.clone(),
             version: None,
             unlisted: HashSet::new(),
+            words: NodeWords::new(opts.max_label_values),
         }
     }))
 }
@@ -153,6 +163,8 @@ struct KomariDriver {
     /// Uuids the last node list did not describe even though it was fetched for them; waiting
     /// for the next scheduled refresh rather than refetching on every poll.
     unlisted: HashSet<String>,
+    /// The server's words seen in labels so far, each label capped.
+    words: NodeWords,
 }
 
 /// The live state is the poll's one required section; past it, no failure says the server as a
@@ -201,7 +213,9 @@ impl Driver for KomariDriver {
         };
 
         let mut b = ctx.snapshot_builder();
-        metrics::nodes(&mut b, self.listed(), Some(&live));
+        let listed = self.nodes.get().map_or(&[][..], Vec::as_slice);
+        metrics::nodes(&mut b, listed, Some(&live), &mut self.words);
+        self.words.export(&mut b);
         if let Some(v) = &self.version {
             metrics::build_info(&mut b, v);
         }
@@ -231,7 +245,10 @@ impl KomariDriver {
     }
 
     async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
-        let nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        let mut nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        // Kept until the next refresh: only rows that describe a node (a list padded with empty
+        // entries must not be held between polls).
+        nodes.retain(|n| !n.uuid.is_empty());
         let listed: HashSet<&str> = nodes.iter().map(|n| n.uuid.as_str()).collect();
         self.unlisted = live
             .data

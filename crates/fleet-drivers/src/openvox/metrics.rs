@@ -13,6 +13,8 @@ use super::model::{nested, parse_port_state, parse_sip_state, Board, Oem, Perfor
 use super::settings::{CLOCK_INFO, CLOCK_OFFSET, NTP_ENABLED, PACKAGE_INFO, UNAPPLIED};
 pub use super::unrecognized::Unrecognized;
 use super::unrecognized::UNRECOGNIZED;
+pub use super::words::DeviceWords;
+use super::words::ALARMS;
 use crate::util::lenient::{self, percent_to_ratio};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
@@ -134,10 +136,9 @@ pub static FAMILIES: &[&Family] = &[
     &NTP_ENABLED,
     &CLOCK_INFO,
     &PACKAGE_INFO,
+    &crate::util::FOLDED,
 ];
 
-/// Alarm words `lsdahdi` prints, as label values; `ok` stands for none.
-const ALARMS: [&str; 6] = ["ok", "red", "yellow", "blue", "recovering", "notopen"];
 /// How far a board's uptime may lag the system's before the board counts as absent.
 const BOARD_STALE_SECS: f64 = 30.0;
 const KB: f64 = 1024.0;
@@ -179,12 +180,14 @@ pub fn storage(b: &mut SnapshotBuilder, use_storage: Option<f64>) {
 }
 
 /// Maps one interface board. Nested fields that cannot be read are reported in `problems` (by
-/// field name) and cost only their own series.
+/// field name) and cost only their own series; the gateway's own words in labels pass through
+/// `words`, which caps them.
 pub fn board(
     b: &mut SnapshotBuilder,
     system_uptime: Option<f64>,
     slot: &str,
     board: &Board,
+    words: &mut DeviceWords,
     unrecognized: &mut Unrecognized,
     problems: &mut Vec<String>,
 ) {
@@ -221,7 +224,8 @@ pub fn board(
                 let module = modules.and_then(|m| m.get(port)).and_then(lenient::text);
                 let text = lenient::text(state).unwrap_or_default();
                 let port = span_port(multi_span, span, port);
-                port_state(b, slot, &port, &text, module.as_deref(), unrecognized);
+                let module = module.as_deref();
+                port_state(b, slot, &port, &text, module, words, unrecognized);
             }
         }
     }
@@ -251,7 +255,8 @@ pub fn board(
                 unrecognized.sip_state += 1;
             }
             b.add_opt(&SIP_STATUS, &[slot, account], sip.status);
-            b.add(&SIP_INFO, &[slot, account, &sip.word], 1.0);
+            let state = words.sip_state.fold(&sip.word);
+            b.add(&SIP_INFO, &[slot, account, state], 1.0);
             b.add_opt(&SIP_EXPIRY, &[slot, account], sip.expiry);
         }
     }
@@ -291,6 +296,7 @@ fn port_state(
     port: &str,
     text: &str,
     module: Option<&str>,
+    device_words: &mut DeviceWords,
     unrecognized: &mut Unrecognized,
 ) {
     let state = parse_port_state(text);
@@ -304,11 +310,9 @@ fn port_state(
         None => ("", None),
     };
     let kind = kind.map_or("unknown", PortKind::label);
-    b.add(
-        &PORT_INFO,
-        &[slot, port, kind, &state.signalling, ec_name],
-        1.0,
-    );
+    let signalling = device_words.signalling.fold(&state.signalling);
+    let ec_name = device_words.echo_canceller.fold(ec_name);
+    b.add(&PORT_INFO, &[slot, port, kind, signalling, ec_name], 1.0);
     b.add(&PORT_IN_USE, &[slot, port], f64::from(state.in_use));
     b.add_opt(&PORT_EC_ACTIVE, &[slot, port], ec_active.map(f64::from));
     let words: Vec<String> = state
@@ -331,8 +335,13 @@ fn port_state(
         .filter(|w| !ALARMS.contains(&w.as_str()))
         .map(|w| w.chars().take(32).collect())
         .collect();
-    for word in &unknown_words {
-        unrecognized.port_state += 1;
+    unrecognized.port_state += unknown_words.len() as u32;
+    // Folded, several invented words are one `other` series.
+    let folded: BTreeSet<&str> = unknown_words
+        .iter()
+        .map(|w| device_words.alarm.fold(w))
+        .collect();
+    for word in folded {
         b.add(&PORT_ALARM, &[slot, port, word], 1.0);
     }
     unrecognized.port_state += state.unknown.len() as u32;
@@ -428,10 +437,88 @@ mod tests {
             ..Board::default()
         };
         let mut unrec = Unrecognized::default();
-        let m = exposition(|b| super::board(b, None, "0", &board, &mut unrec, &mut Vec::new()));
+        let m = exposition(|b| {
+            super::board(
+                b,
+                None,
+                "0",
+                &board,
+                &mut DeviceWords::default(),
+                &mut unrec,
+                &mut Vec::new(),
+            )
+        });
         let line = r#"openvox_port_alarm{target="gw",slot="0",port="1",alarm="foo"} 1"#;
         assert_eq!(m.lines().filter(|l| *l == line).count(), 1, "{m}");
         assert_eq!(unrec.port_state, 1);
+    }
+
+    #[test]
+    fn invented_words_past_max_label_values_fold_into_other_and_are_counted() {
+        let mut words = DeviceWords::new(2);
+        let mut unrec = Unrecognized::default();
+        let m = exposition(|b| {
+            for n in 0..4 {
+                let bd = Board {
+                    dahdi_port: format!(
+                        r#"{{"1":{{"1":"X{n}KS W{n} V{n} RED (EC: E{n} - ACTIVE)"}}}}"#
+                    ),
+                    sip_register: format!(r#"{{"1reg":"S{n} (exp. 5s)"}}"#),
+                    ..Board::default()
+                };
+                let slot = n.to_string();
+                board(b, None, &slot, &bd, &mut words, &mut unrec, &mut Vec::new());
+            }
+            words.export(b);
+        });
+        let port =
+            |slot: u8, rest: &str| format!(r#"{{target="gw",slot="{slot}",port="1"{rest}}} 1"#);
+        // The first two words of each label stay themselves, later ones are `other`.
+        for (slot, sig, ec) in [
+            (1, "X1KS", "E1"),
+            (2, "other", "other"),
+            (3, "other", "other"),
+        ] {
+            let info = port(
+                slot,
+                &format!(r#",kind="unknown",signalling="{sig}",echo_canceller="{ec}""#),
+            );
+            assert!(has(&m, &format!("openvox_port_info{info}")), "{m}");
+        }
+        let alarm = |slot, word: &str| {
+            format!(
+                "openvox_port_alarm{}",
+                port(slot, &format!(r#",alarm="{word}""#))
+            )
+        };
+        assert!(has(&m, &alarm(0, "w0")) && has(&m, &alarm(0, "v0")), "{m}");
+        // Two invented words of one port past the cap are one `other` series; known words
+        // are never folded.
+        assert!(
+            has(&m, &alarm(1, "other")) && !m.contains(r#"alarm="w1""#),
+            "{m}"
+        );
+        assert!(has(&m, &alarm(3, "red")), "{m}");
+        let sip = |slot, state: &str| {
+            format!(
+                r#"openvox_sip_registration_info{{target="gw",slot="{slot}",account="1reg",state="{state}"}} 1"#
+            )
+        };
+        assert!(has(&m, &sip(1, "S1")) && has(&m, &sip(2, "other")), "{m}");
+        for (family, label, folded) in [
+            ("openvox_port_info", "signalling", 2),
+            ("openvox_port_info", "echo_canceller", 2),
+            ("openvox_port_alarm", "alarm", 6),
+            ("openvox_sip_registration_info", "state", 2),
+        ] {
+            let line = format!(
+                r#"fleet_device_label_values_folded_total{{target="gw",family="{family}",label="{label}"}} {folded}"#
+            );
+            assert!(has(&m, &line), "{line}\n{m}");
+        }
+        // Unrecognised as before: all four signalling words, the eight invented alarm words, the
+        // four SIP states.
+        assert_eq!((unrec.port_state, unrec.sip_state), (4 + 8, 4));
     }
 
     fn map_fixture_board() -> (String, Unrecognized, Vec<String>) {
@@ -444,6 +531,7 @@ mod tests {
                 data.uptime,
                 "0",
                 &data.interface[0],
+                &mut DeviceWords::default(),
                 &mut unrec,
                 &mut problems,
             )
@@ -644,7 +732,15 @@ mod tests {
         unrec: &mut Unrecognized,
         problems: &mut Vec<String>,
     ) {
-        board(b, None, "0", bd, unrec, problems);
+        board(
+            b,
+            None,
+            "0",
+            bd,
+            &mut DeviceWords::default(),
+            unrec,
+            problems,
+        );
     }
 
     #[test]
@@ -659,6 +755,7 @@ mod tests {
                 Some(131.0),
                 "1",
                 &bd,
+                &mut DeviceWords::default(),
                 &mut Unrecognized::default(),
                 &mut Vec::new(),
             )

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 mod settings;
 mod unrecognized;
+mod words;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use self::client::OpenvoxClient;
-use self::metrics::{CallCounters, CpuSampler, Unrecognized};
+use self::metrics::{CallCounters, CpuSampler, DeviceWords, Unrecognized};
 use self::model::{cdr_records, data_object, DeviceInfo, Interface, Oem, Performance};
 use self::settings::{clock_offset, DeviceSettings};
 use crate::util::{check_series, Cached, Policy, Sections};
@@ -66,6 +67,10 @@ struct Options {
     /// CDR records read per answer (the device's log window); the rest are skipped unread.
     #[serde(default = "default_max_cdr_records")]
     max_cdr_records: usize,
+    /// Distinct values each label of the gateway's own words keeps (port signalling and echo
+    /// canceller, alarm words, SIP registration states); later new words count as `other`.
+    #[serde(default = "default_max_label_values")]
+    max_label_values: usize,
     /// Series the target's snapshot may hold; past it the poll fails with `limit`. 0: no bound.
     #[serde(default = "crate::util::default_max_series")]
     max_series: usize,
@@ -80,6 +85,9 @@ fn default_max_rows() -> usize {
 }
 fn default_max_cdr_records() -> usize {
     50_000
+}
+fn default_max_label_values() -> usize {
+    crate::util::DEFAULT_MAX_LABEL_VALUES
 }
 
 fn default_username() -> String {
@@ -123,6 +131,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             oem_logins: 0,
             cpu: CpuSampler::default(),
             calls: Arc::default(),
+            words: DeviceWords::new(opts.max_label_values),
             max_series: opts.max_series,
             settings: DeviceSettings::new(interval, opts.packages.clone()),
         }
@@ -140,6 +149,8 @@ struct OpenvoxDriver {
     cpu: CpuSampler,
     /// Shared with the blocking thread that counts a CDR answer.
     calls: Arc<Mutex<CallCounters>>,
+    /// The gateway's words seen in labels so far, each label capped.
+    words: DeviceWords,
     max_series: usize,
     settings: DeviceSettings,
 }
@@ -252,6 +263,7 @@ impl OpenvoxDriver {
                     iface.uptime,
                     &label,
                     board,
+                    &mut self.words,
                     &mut unrecognized,
                     &mut problems,
                 );
@@ -268,6 +280,7 @@ impl OpenvoxDriver {
             lock(&self.calls).export(b);
         }
         unrecognized.export(b);
+        self.words.export(b);
     }
 
     /// Slots to read: `maxslots` from `sys_info/oem`, or slot 0 until it is known.

@@ -210,8 +210,8 @@ where
             // Rows are counted as read, kept or not: a list of a million rows that do not read
             // is as much work as a million that do.
             for _ in 0..cap {
-                match seq.next_element::<BoundedValue>()? {
-                    Some(BoundedValue(row)) => out.extend(serde_json::from_value(row).ok()),
+                match seq.next_element::<Row<T>>()? {
+                    Some(Row(row)) => out.extend(row),
                     None => return Ok(out),
                 }
             }
@@ -250,6 +250,82 @@ where
     }
 
     d.deserialize_any(Rows(PhantomData))
+}
+
+/// One entry of a list [`rows`] reads: a `T` when it reads as one, else nothing. An object's
+/// fields are gathered as they come, as (key, value) pairs, and handed to `T` from there: not
+/// built into a JSON map first, whose sorted inserts, key comparisons and teardown were most of
+/// what a thousand-client answer cost to decode. A row that names a known field twice is
+/// dropped (which of the two was meant is not clear); any other entry is read as a bounded
+/// value and converted, as before.
+struct Row<T>(Option<T>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Row<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RowVisitor(PhantomData))
+    }
+}
+
+struct RowVisitor<T>(PhantomData<T>);
+
+impl<T: DeserializeOwned> RowVisitor<T> {
+    fn converted<E>(v: Result<Value, E>) -> Result<Row<T>, E> {
+        Ok(Row(serde_json::from_value(v?).ok()))
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for RowVisitor<T> {
+    type Value = Row<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a row")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row<T>, A::Error> {
+        let cap = row_cap().max(MIN_OBJECT_CAP);
+        let mut fields: Vec<(String, Value)> = Vec::with_capacity(32);
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.len() < cap {
+                let BoundedValue(v) = map.next_value()?;
+                fields.push((key, v));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                note_cut(1);
+            }
+        }
+        let fields =
+            serde::de::value::MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
+        Ok(Row(T::deserialize(fields).ok()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Row<T>, A::Error> {
+        Self::converted(BoundedVisitor.visit_seq(seq))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_i64(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_u64(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_f64(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_str(v))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_string(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_unit())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Row<T>, E> {
+        Self::converted(BoundedVisitor.visit_none())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Row<T>, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
 /// Unix seconds from the date-time formats servers use: `2006-01-02 15:04:05.0000000-07:00`,
@@ -512,6 +588,42 @@ mod tests {
         ] {
             assert!(read(other).is_empty());
         }
+    }
+
+    #[test]
+    fn rows_are_read_field_by_field_and_a_field_named_twice_drops_its_row() {
+        #[derive(Deserialize, Debug, PartialEq, Default)]
+        #[serde(default)]
+        struct Row {
+            #[serde(deserialize_with = "opt_f64")]
+            n: Option<f64>,
+            #[serde(rename = "totalUp", deserialize_with = "string")]
+            up: String,
+        }
+        let read = |body: &str| rows::<_, Row>(&mut serde_json::Deserializer::from_str(body));
+        let body = r#"[{"n":"1","totalUp":7,"x":{"deep":[1,2]}},{"n":1,"n":2},{"totalUp":"a"}]"#;
+        let one = Row {
+            n: Some(1.0),
+            up: "7".into(),
+        };
+        let two = Row {
+            n: None,
+            up: "a".into(),
+        };
+        assert_eq!(read(body).unwrap(), [one, two]);
+        // Entries that are not objects convert as any value does.
+        let body = r#"[1,"a",{"k":null},[true],null]"#;
+        let any = rows::<_, Value>(&mut serde_json::Deserializer::from_str(body)).unwrap();
+        assert_eq!(
+            any,
+            [
+                json!(1),
+                json!("a"),
+                json!({"k": null}),
+                json!([true]),
+                json!(null)
+            ]
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! access (private site, API key, login, Origin check), version, quirks and seed, and the HTTP
 //! and WebSocket faults it can switch on afterwards. Plain data; nothing here runs.
 
-/// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted).
+/// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted), or
+/// an answer built to amplify (the last two, which leave every other answer as it is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
@@ -14,6 +15,11 @@ pub enum Fault {
     Html,
     /// HTTP 500.
     Status500,
+    /// The WebSocket `get` reply lists a million more online ids (about 7 MB) after the real
+    /// nodes' own, none of them a node the server describes.
+    MillionOnline,
+    /// `GET /api/nodes` answers about 8 MB of empty node entries `{}`.
+    HugeNodeList,
 }
 
 /// A failure injected into WebSocket replies to `get`.

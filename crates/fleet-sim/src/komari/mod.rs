@@ -14,9 +14,11 @@
 
 //!
 //! This module holds the handle; `config` the knobs, `server` the HTTP side, `socket` the
-//! WebSocket half, `wire` how values are spelled and `world` what they are.
+//! WebSocket half, `wire` how values are spelled, `world` what they are and `hostile` the
+//! answers built to amplify.
 
 mod config;
+mod hostile;
 mod server;
 mod socket;
 mod wire;
@@ -121,6 +123,7 @@ impl KomariSim {
     }
 
     pub fn set_fault(&self, f: Fault) {
+        hostile::prepare(f);
         self.handle.set_fault(f);
     }
 

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::config::{Fault, KomariSimConfig, WsFault};
+use super::hostile;
 use super::wire::success;
 use super::world::{node_uuid, World};
 use crate::handle::Switches;
@@ -108,7 +109,9 @@ impl Shared {
         self.switches.delay().await;
         let fault = self.switches.fault();
         match fault {
-            Fault::None => json_response(StatusCode::OK, body),
+            Fault::None | Fault::MillionOnline | Fault::HugeNodeList => {
+                json_response(StatusCode::OK, body)
+            }
             Fault::Hang => {
                 self.switches.stopped().await;
                 StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -226,7 +229,10 @@ async fn nodes(State(sh): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !sh.authorized(&headers) {
         return sh.unauthorized();
     }
-    let body = success(sh.world().node_list());
+    let body = match sh.switches.fault() {
+        Fault::HugeNodeList => hostile::huge_node_list().to_owned(),
+        _ => success(sh.world().node_list()),
+    };
     sh.answer(body).await
 }
 

@@ -12,7 +12,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
-use super::config::WsFault;
+use super::config::{Fault, WsFault};
+use super::hostile;
 use super::server::Shared;
 use super::world::World;
 use crate::util::{html_response, json_response, lock};
@@ -104,7 +105,8 @@ async fn serve_socket(mut socket: WebSocket, sh: Arc<Shared>) {
         let fault = *lock(&sh.ws_fault);
         let reply = match fault {
             WsFault::None | WsFault::RefuseUpgrade => {
-                Message::Text(reply(&sh.world(), &text).into())
+                let amplify = sh.switches.fault() == Fault::MillionOnline;
+                Message::Text(reply(&sh.world(), &text, amplify).into())
             }
             WsFault::Silent => continue,
             WsFault::Close => {
@@ -120,8 +122,9 @@ async fn serve_socket(mut socket: WebSocket, sh: Arc<Shared>) {
     }
 }
 
-/// The answer to a text frame: `get` asks for every node, `get <uuid>` for one.
-fn reply(world: &World<'_>, text: &str) -> String {
+/// The answer to a text frame: `get` asks for every node, `get <uuid>` for one; `amplify` pads
+/// the answer to `get` with a million online ids.
+fn reply(world: &World<'_>, text: &str, amplify: bool) -> String {
     let text = text.trim();
     let only = match text {
         "get" => None,
@@ -130,7 +133,11 @@ fn reply(world: &World<'_>, text: &str) -> String {
             None => return INVALID_MESSAGE.to_owned(),
         },
     };
-    json!({"data": world.online_and_reports(only), "status": "success"}).to_string()
+    let live = world.online_and_reports(only);
+    if amplify && only.is_none() {
+        return hostile::with_million_online(&live);
+    }
+    json!({"data": live, "status": "success"}).to_string()
 }
 
 const INVALID_MESSAGE: &str = r#"{"status":"error","error":"Invalid message"}"#;

@@ -22,6 +22,9 @@ pub enum Fault {
     Code(i64),
     /// `sys_info/interface` with nested strings that are empty or not JSON.
     GarbledNested,
+    /// `sys_info/interface` naming every port's signalling, alarms and echo canceller and every
+    /// SIP registration state with words never seen before, new in each answer.
+    InventedWords,
     /// `sys_info/cdr` lists this many distinct records (180,000 are about 4 MB), all ended in
     /// the same second, the duplicate check's worst case.
     FloodedCdr(usize),

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::cdr::Cdrs;
 use super::config::{Fault, OpenvoxSimConfig};
 use super::wire::{envelope, Answer};
-use super::world::{Gateway, World};
+use super::world::{Gateway, Nested, World};
 use crate::handle::Switches;
 use crate::util::{
     first_half, json_response, lock, md5_hex, proxy_page, server_error_page, InFlightGauge,
@@ -124,7 +124,14 @@ async fn handle(State(sh): State<Arc<Shared>>, Path(path): Path<String>, body: B
     }
     let answer = match request {
         None => Answer::Error(400, "Parameter error"),
-        Some(req) => answer(&sh, known, &req, fault == Fault::GarbledNested),
+        Some(req) => {
+            let nested = match fault {
+                Fault::GarbledNested => Nested::Garbled,
+                Fault::InventedWords => Nested::Invented(rand::random()),
+                _ => Nested::Real,
+            };
+            answer(&sh, known, &req, nested)
+        }
     };
     let answer = match (answer, fault) {
         (Answer::Ok(_), Fault::EmptyData) => Answer::Ok(json!([])),
@@ -212,7 +219,7 @@ fn token_valid(sh: &Shared, req: &Map<String, Value>) -> bool {
     fresh
 }
 
-fn answer(sh: &Shared, path: Option<&str>, req: &Map<String, Value>, garbled: bool) -> Answer {
+fn answer(sh: &Shared, path: Option<&str>, req: &Map<String, Value>, nested: Nested) -> Answer {
     let world = World::now(&sh.cfg, &sh.gateway);
     match path {
         Some("sys_info/device_info") => Answer::Ok(world.device_info()),
@@ -235,7 +242,7 @@ fn answer(sh: &Shared, path: Option<&str>, req: &Map<String, Value>, garbled: bo
             _ => Answer::Error(400, "name error"),
         },
         Some("sys_info/interface") => match slot_of(sh, req) {
-            Some(slot) => Answer::Ok(world.interface(slot, garbled)),
+            Some(slot) => Answer::Ok(world.interface(slot, nested)),
             None => Answer::Error(400, "slotnum error"),
         },
         Some("sys_info/cdr") => {

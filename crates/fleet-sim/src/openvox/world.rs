@@ -46,6 +46,18 @@ impl Gateway {
     }
 }
 
+/// How `sys_info/interface` writes its nested strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Nested {
+    /// As the gateway's state is.
+    Real,
+    /// Empty, or not JSON.
+    Garbled,
+    /// Every port's signalling, alarm and echo-canceller words and every SIP state replaced by
+    /// words never seen before, numbered `n`.
+    Invented(u32),
+}
+
 #[derive(Clone)]
 pub(super) struct Port {
     fxs: bool,
@@ -202,7 +214,11 @@ impl<'a> World<'a> {
         sip
     }
 
-    pub(super) fn interface(&self, slot: u64, garbled: bool) -> Value {
+    pub(super) fn interface(&self, slot: u64, nested_as: Nested) -> Value {
+        let invented = match nested_as {
+            Nested::Invented(n) => Some(n),
+            _ => None,
+        };
         let ports = lock(&self.gateway.ports).clone();
         let n = ports.len();
         let chans = |f: &dyn Fn(usize, &Port) -> Option<Value>| -> Map<String, Value> {
@@ -227,18 +243,24 @@ impl<'a> World<'a> {
             "port": chans(&|_, p| Some((if p.fxs { "FXS" } else { "FXO" }).into())),
             "slic": chans(&|_, p| Some((if p.fxs { "S1" } else { "O0" }).into())),
         }));
-        let state = chans(&|_, p| {
+        let state = chans(&|ch, p| {
             // Signalling names the far end: an FXS port talks FXO signalling.
-            let mut s = String::from(if p.fxs { "FXOKS" } else { "FXSKS" });
+            let mut s = match invented {
+                Some(n) => format!("X{n}C{ch}KS"),
+                None => String::from(if p.fxs { "FXOKS" } else { "FXSKS" }),
+            };
             if p.in_use {
                 s.push_str(" (In use)");
             }
-            if let Some(a) = &p.alarm {
+            if let Some(n) = invented {
+                s.push_str(&format!(" ALARM{n}C{ch} NOISE{n}C{ch}"));
+            } else if let Some(a) = &p.alarm {
                 s.push(' ');
                 s.push_str(a);
             }
             let active = if p.in_use { "ACTIVE" } else { "INACTIVE" };
-            s.push_str(&format!(" (EC: {} - {active})", p.ec));
+            let ec = invented.map_or_else(|| p.ec.to_owned(), |n| format!("EC{n}C{ch}"));
+            s.push_str(&format!(" (EC: {ec} - {active})"));
             Some(s.into())
         });
         // Hook state and voltages are keyed by channel alone: a board with several spans (no
@@ -249,13 +271,18 @@ impl<'a> World<'a> {
         });
         let volts = chans(&|ch, p| analog.then(|| self.voltage(ch, p).to_string().into()));
         let nested = |v: Value| Value::String(v.to_string());
-        let (dahdi_port, sip_register) = if garbled {
-            (Value::from(""), Value::from("Registered (exp. 120s)"))
-        } else {
-            (
+        let mut sip = self.sip_register();
+        if let Some(n) = invented {
+            for (k, v) in sip.iter_mut() {
+                *v = format!("State{n}{k} (exp. 60s)").into();
+            }
+        }
+        let (dahdi_port, sip_register) = match nested_as {
+            Nested::Garbled => (Value::from(""), Value::from("Registered (exp. 120s)")),
+            _ => (
                 nested(per_span(Value::Object(state))),
-                nested(Value::Object(self.sip_register())),
-            )
+                nested(Value::Object(sip)),
+            ),
         };
         let uptime = self.uptime();
         let board_uptime = if self.gateway.board_stale.load(Ordering::SeqCst) {
