@@ -477,11 +477,16 @@ pub fn rpc_pings(b: &mut SnapshotBuilder, pings: &NodePings) {
 /// valid probe has no percentiles.
 pub fn ping_percentiles(b: &mut SnapshotBuilder, stats: &[PingMetricStat], online: &HashSet<&str>) {
     let seconds = |ms: Option<f64>| latency_ms(ms).map(|ms| ms / 1000.0);
+    // One series per node and task, whatever the answer repeats (the first row counts).
+    let mut rows = BTreeMap::new();
     for s in stats {
-        if !online.contains(s.entity_id.as_str()) || s.valid == Some(0.0) {
-            continue;
+        if online.contains(s.entity_id.as_str()) && s.valid != Some(0.0) {
+            rows.entry((s.entity_id.as_str(), s.task_id.as_str()))
+                .or_insert(s);
         }
-        let ids = [s.entity_id.as_str(), s.task_id.as_str()];
+    }
+    for (ids, s) in rows {
+        let ids = [ids.0, ids.1];
         b.add_opt(&PING_P50, &ids, seconds(s.p50));
         b.add_opt(&PING_P99, &ids, seconds(s.p99));
     }

@@ -172,13 +172,13 @@ impl CallError {
     }
 }
 
-/// One reply object of the answer.
+/// One reply object of the answer; the result stays unparsed text of the body until taken.
 #[derive(Deserialize)]
-struct Reply {
+struct Reply<'a> {
     #[serde(default)]
     id: Value,
-    #[serde(default)]
-    result: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<ErrorObject>,
 }
@@ -192,27 +192,27 @@ struct ErrorObject {
     message: String,
 }
 
+/// A raw result; `None` for `"result": null` (an empty answer, not a missing one).
+type RawResult<'a> = Result<Option<&'a RawValue>, CallError>;
+
 /// A batch's answers, one per call, in the order of the calls.
-pub(super) struct Replies {
+pub(super) struct Replies<'a> {
     calls: Vec<Method>,
-    results: Vec<Option<Result<Box<RawValue>, CallError>>>,
+    results: Vec<Option<RawResult<'a>>>,
 }
 
-impl Replies {
+impl<'a> Replies<'a> {
     /// Reads the answer to `calls`: an array of replies in any order, matched by id. A single
     /// error object instead of the array (the server refused the batch as a whole) fails every
     /// call with it.
-    pub(super) fn parse(calls: Vec<Method>, body: &[u8]) -> Result<Replies, PollError> {
+    pub(super) fn parse(calls: Vec<Method>, body: &'a [u8]) -> Result<Replies<'a>, PollError> {
         let not_rpc = || PollError::decode(format!("{PATH}: answer is not JSON-RPC"));
-        let replies: Vec<Reply> = match serde_json::from_slice::<Box<RawValue>>(body) {
-            Err(_) => return Err(not_rpc()),
-            Ok(raw) if raw.get().starts_with('[') => {
-                serde_json::from_str(raw.get()).map_err(|_| not_rpc())?
-            }
-            Ok(raw) => vec![serde_json::from_str(raw.get()).map_err(|_| not_rpc())?],
+        let replies: Vec<Reply<'a>> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => serde_json::from_slice(body).map_err(|_| not_rpc())?,
+            Some(b'{') => vec![serde_json::from_slice(body).map_err(|_| not_rpc())?],
+            _ => return Err(not_rpc()),
         };
-        let mut results: Vec<Option<Result<Box<RawValue>, CallError>>> =
-            calls.iter().map(|_| None).collect();
+        let mut results: Vec<Option<RawResult<'a>>> = calls.iter().map(|_| None).collect();
         let whole_batch = replies.len() == 1 && replies[0].id.is_null();
         for reply in replies {
             let index = match &reply.id {
@@ -230,13 +230,9 @@ impl Replies {
             };
             for i in indices {
                 let method = calls[i].name();
-                let answer = match (&reply.error, &reply.result) {
-                    (Some(e), _) => Err(call_error(method, e)),
-                    (None, Some(result)) => Ok(result.clone()),
-                    // `"result": null` is an empty answer, not a missing one.
-                    (None, None) => {
-                        Ok(RawValue::from_string("null".into()).map_err(|_| not_rpc())?)
-                    }
+                let answer = match &reply.error {
+                    Some(e) => Err(call_error(method, e)),
+                    None => Ok(reply.result.filter(|r| r.get() != "null")),
                 };
                 results[i].get_or_insert(answer);
             }
@@ -254,8 +250,8 @@ impl Replies {
         Some(match self.results[i].take() {
             None => Err(CallError::Missing(name)),
             Some(Err(e)) => Err(e),
-            Some(Ok(raw)) if raw.get() == "null" => Ok(T::default()),
-            Some(Ok(raw)) => serde_json::from_str(raw.get())
+            Some(Ok(None)) => Ok(T::default()),
+            Some(Ok(Some(raw))) => serde_json::from_str(raw.get())
                 .map_err(|e| CallError::BadResult(name, e.to_string())),
         })
     }

@@ -168,12 +168,13 @@ impl LatestStatus {
     pub fn into_live(self) -> (Live, NodePings) {
         let mut live = Live::default();
         let mut pings = NodePings::new();
-        for (uuid, status) in self.0 {
+        for (uuid, mut status) in self.0 {
             let online = status.online == Some(true);
             if online {
                 live.online.push(uuid.clone());
                 if !status.ping.is_empty() {
-                    pings.insert(uuid.clone(), status.ping.iter().cloned().collect());
+                    let by_task = std::mem::take(&mut status.ping).into_iter().collect();
+                    pings.insert(uuid.clone(), by_task);
                 }
             }
             live.data.insert(uuid, status.into_report());

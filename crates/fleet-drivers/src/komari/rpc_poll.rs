@@ -283,11 +283,14 @@ impl KomariDriver {
     fn task_infos(&self, pings: &NodePings) -> BTreeMap<String, PingTask> {
         let mut tasks = BTreeMap::new();
         for (id, stat) in pings.values().flatten() {
-            tasks.entry(id.clone()).or_insert_with(|| PingTask {
-                id: id.clone(),
-                name: stat.name.clone(),
-                interval: String::new(),
-            });
+            if !tasks.contains_key(id) {
+                let task = PingTask {
+                    id: id.clone(),
+                    name: stat.name.clone(),
+                    interval: String::new(),
+                };
+                tasks.insert(id.clone(), task);
+            }
         }
         for t in self.rpc.tasks.iter().filter(|t| !t.id.is_empty()) {
             tasks.insert(
