@@ -473,6 +473,21 @@ async fn a_new_node_triggers_a_node_list_refresh() {
 
 // The JSON-RPC source (`POST /api/rpc2`, servers 1.0.7 and later).
 
+/// An exporter polling `server` over `source`, and its first scrape with the target up.
+async fn polling(server: &KomariSim, source: &str, extra: &str) -> (common::Exporter, String) {
+    let exporter = start_exporter(&source_target(&server.url(), source, extra)).await;
+    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    (exporter, m)
+}
+
+/// The default simulated server, as release `version` would be.
+fn on_version(version: &str) -> KomariSimConfig {
+    KomariSimConfig {
+        version: version.into(),
+        ..KomariSimConfig::default()
+    }
+}
+
 fn source_is(m: &str, source: &str) -> bool {
     sample(m, "komari_source_info", &[&format!("source=\"{source}\"")]) == Some(1.0)
 }
@@ -498,8 +513,7 @@ async fn auto_reads_every_node_and_its_ping_statistics_in_one_batch_per_poll() {
     })
     .await;
     let extra = "ping_stats_hours = 1\nnodes_every = 3\n";
-    let exporter = start_exporter(&source_target(&server.url(), "auto", extra)).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (exporter, m) = polling(&server, "auto", extra).await;
     assert!(source_is(&m, "rpc"), "{m}");
     assert_eq!(sample(&m, "komari_nodes", &[]), Some(6.0));
     assert_eq!(sample(&m, "komari_nodes_online", &[]), Some(5.0));
@@ -575,13 +589,8 @@ async fn auto_reads_every_node_and_its_ping_statistics_in_one_batch_per_poll() {
 
 #[tokio::test]
 async fn auto_uses_the_websocket_on_a_server_before_1_0_7() {
-    let server = sim(KomariSimConfig {
-        version: "1.0.6".into(),
-        ..KomariSimConfig::default()
-    })
-    .await;
-    let exporter = start_exporter(&source_target(&server.url(), "auto", "")).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let server = sim(on_version("1.0.6")).await;
+    let (_exporter, m) = polling(&server, "auto", "").await;
     assert!(source_is(&m, "websocket"), "{m}");
     assert_eq!(server.rpc_requests(), 0, "the version says there is no RPC");
     assert_eq!(server.ws_connects(), 1);
@@ -597,8 +606,7 @@ async fn auto_falls_back_to_the_websocket_on_method_not_found() {
         ..KomariSimConfig::default()
     })
     .await;
-    let exporter = start_exporter(&source_target(&server.url(), "auto", "")).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (exporter, m) = polling(&server, "auto", "").await;
     assert!(source_is(&m, "websocket"), "{m}");
     assert_eq!(count(&m, "komari_node_info", &[]), 6);
     let p = polls(&m);
@@ -612,11 +620,7 @@ async fn auto_falls_back_to_the_websocket_on_method_not_found() {
 #[tokio::test]
 async fn auto_falls_back_when_a_source_build_has_no_rpc_endpoint() {
     // Source builds say 0.0.1 whatever their age; this one predates /api/rpc2 (404).
-    let server = sim(KomariSimConfig {
-        version: "0.0.1".into(),
-        ..KomariSimConfig::default()
-    })
-    .await;
+    let server = sim(on_version("0.0.1")).await;
     let exporter = start_exporter(&source_target(&server.url(), "auto", "")).await;
     let m = exporter
         .wait_for(WAIT, "a WebSocket poll", |m| {
@@ -630,11 +634,7 @@ async fn auto_falls_back_when_a_source_build_has_no_rpc_endpoint() {
 
 #[tokio::test]
 async fn source_rpc_never_falls_back() {
-    let server = sim(KomariSimConfig {
-        version: "1.0.6".into(),
-        ..KomariSimConfig::default()
-    })
-    .await;
+    let server = sim(on_version("1.0.6")).await;
     let exporter = start_exporter(&source_target(&server.url(), "rpc", "")).await;
     let m = exporter
         .wait_for(WAIT, "an http error", |m| errors(m, "http") >= 1.0)
@@ -709,16 +709,14 @@ async fn private_site_over_rpc_anonymous_key_and_login() {
     drop(exporter);
 
     let extra = format!("api_key = \"{API_KEY}\"\nallow_insecure_auth = true\n");
-    let exporter = start_exporter(&source_target(&server.url(), "auto", &extra)).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (exporter, m) = polling(&server, "auto", &extra).await;
     assert!(source_is(&m, "rpc"));
     assert_eq!(sample(&m, "komari_nodes", &[]), Some(6.0));
     assert!(!m.contains(API_KEY));
     drop(exporter);
 
     let extra = "username = \"admin\"\npassword = \"s3cret-pw\"\nallow_insecure_auth = true\n";
-    let exporter = start_exporter(&source_target(&server.url(), "auto", extra)).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (exporter, m) = polling(&server, "auto", extra).await;
     assert!(source_is(&m, "rpc"));
     assert_eq!(server.logins(), 1);
     server.expire_sessions();
@@ -765,14 +763,12 @@ async fn agent_messages_are_a_gauge_over_the_websocket_and_with_websocket_detail
     drop(exporter);
 
     // The RPC status has neither messages nor GPU details: the WebSocket adds them on request.
-    let exporter = start_exporter(&source_target(&server.url(), "rpc", "")).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (exporter, m) = polling(&server, "rpc", "").await;
     assert_eq!(count(&m, "komari_node_agent_error", &[]), 0, "{m}");
     assert_eq!(count(&m, "komari_node_gpu_info", &[]), 0);
     drop(exporter);
     let extra = "websocket_detail = true\n";
-    let exporter = start_exporter(&source_target(&server.url(), "rpc", extra)).await;
-    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let (_exporter, m) = polling(&server, "rpc", extra).await;
     assert!(source_is(&m, "rpc"));
     assert_eq!(
         sample(&m, "komari_node_agent_error", &[&id]),
