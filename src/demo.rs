@@ -46,12 +46,17 @@ impl Demo {
         .await?;
         // A public status page with GPUs, ping tasks and a lossy node, and a private one that
         // needs the password login.
+        // The public one is a current server (JSON-RPC with ping percentiles, an agent
+        // reporting an error, a long-term node); the private one predates JSON-RPC.
         let komari_public = KomariSim::start(KomariSimConfig {
             nodes: 12,
             offline: 2,
             ping_tasks: 3,
             lossy_node: Some(2),
             seed: 5,
+            version: "1.2.6".into(),
+            agent_error_node: Some(1),
+            forever_node: Some(4),
             ..KomariSimConfig::default()
         })
         .await?;
@@ -63,6 +68,7 @@ impl Demo {
             private: true,
             password: DEMO_PASSWORD.into(),
             seed: 6,
+            version: "1.0.6".into(),
             ..KomariSimConfig::default()
         })
         .await?;
@@ -140,6 +146,9 @@ password = "{DEMO_PASSWORD}"
 name = "demo-komari"
 kind = "komari"
 url = "{komari_public}"
+# GPU details and agent messages come only over the WebSocket; percentiles over a day.
+websocket_detail = true
+ping_stats_hours = 24
 
 [[targets]]
 name = "demo-komari-private"

@@ -293,6 +293,11 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
 fn komari_answer(body: &[u8]) -> Snapshot {
     use komari::metrics;
     use komari::model::{parse_envelope, Live, Node, PingRecords, Version};
+    if let Ok(serde_json::Value::Object(mut reply)) = serde_json::from_slice(body) {
+        if let Some(result) = reply.remove("result") {
+            return komari_rpc_result(result);
+        }
+    }
     let mut b = SnapshotBuilder::new(Some("fuzz"));
     let list: Vec<Node> = parse_envelope(body).unwrap_or_default();
     let live: Option<Live> = parse_envelope(body).ok();
@@ -314,6 +319,31 @@ fn komari_answer(body: &[u8]) -> Snapshot {
             .collect();
         metrics::pings(&mut b, &by_node, &tasks, 0);
     }
+    b.finish()
+}
+
+/// A JSON-RPC result read as each result the driver reads: a latest status, a node list or
+/// ping percentiles.
+fn komari_rpc_result(result: serde_json::Value) -> Snapshot {
+    use komari::metrics;
+    use komari::rpc_model::{LatestStatus, Nodes, PingMetricStats};
+    let mut b = SnapshotBuilder::new(Some("fuzz"));
+    let (live, pings) = serde_json::from_value::<LatestStatus>(result.clone())
+        .unwrap_or_default()
+        .into_live();
+    let list = serde_json::from_value::<Nodes>(result.clone())
+        .unwrap_or_default()
+        .into_list();
+    metrics::nodes(
+        &mut b,
+        &list,
+        Some(&live),
+        &mut metrics::NodeWords::default(),
+    );
+    metrics::rpc_pings(&mut b, &pings);
+    let stats = serde_json::from_value::<PingMetricStats>(result).unwrap_or_default();
+    let online = live.online.iter().map(String::as_str).collect();
+    metrics::ping_percentiles(&mut b, &stats.0, &online);
     b.finish()
 }
 

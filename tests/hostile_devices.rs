@@ -344,9 +344,10 @@ async fn komari_sim() -> komari::KomariSim {
         .unwrap()
 }
 
+/// A Komari target on the WebSocket and REST path, where the amplifying answers are played.
 fn komari_target(name: &str, sim: &komari::KomariSim, extra: &str) -> String {
     format!(
-        "[[targets]]\nname = \"{name}\"\nkind = \"komari\"\nurl = \"{}\"\n{extra}\n",
+        "[[targets]]\nname = \"{name}\"\nkind = \"komari\"\nurl = \"{}\"\nsource = \"ws\"\n{extra}\n",
         sim.url()
     )
 }

@@ -202,7 +202,6 @@ impl SnapshotBuilder {
                 out.extend_from_slice(self.target_pair.as_bytes());
                 first = false;
             }
-            let mut escaped = String::new();
             for (name, value) in family.labels.iter().zip(values) {
                 if !first {
                     out.push(b',');
@@ -210,9 +209,7 @@ impl SnapshotBuilder {
                 first = false;
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"=\"");
-                escaped.clear();
-                escape_label_value(value, &mut escaped);
-                out.extend_from_slice(escaped.as_bytes());
+                escape_into(value, out);
                 out.push(b'"');
             }
             out.push(b'}');
@@ -260,6 +257,25 @@ pub fn escape_label_value(value: &str, out: &mut String) {
     }
 }
 
+/// [`escape_label_value`] straight into the sample bytes. Most values (ids, names) need no
+/// escape and are copied whole; the three escaped characters are ASCII, so escaping bytes keeps
+/// any other UTF-8 intact.
+fn escape_into(value: &str, out: &mut Vec<u8>) {
+    let bytes = value.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b => out.push(b),
+        }
+    }
+}
+
 fn write_value(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -269,15 +285,52 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"-Inf");
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         // Integral values print without a fraction or exponent, as exporters usually do.
-        let _ = write!(out, "{}", v as i64);
+        write_integer(out, v as i64);
     } else {
         let _ = write!(out, "{v}");
     }
 }
 
+/// An integer in decimal, without the formatting machinery (most samples are integral).
+fn write_integer(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    let mut digits = [0u8; 20];
+    let mut rest = n.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for n in [
+            0i64,
+            7,
+            -7,
+            10,
+            1_000_000,
+            -999_999_999_999_999,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let mut out = Vec::new();
+            write_integer(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
 
     static G: Family = Family::gauge("x_ratio", "help", &["name"]);
     static C: Family = Family::counter("x_total", "help", &[]);

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use url::Url;
@@ -139,6 +140,56 @@ impl KomariClient {
             .await?
     }
 
+    /// `POST <path>` with a JSON body and the credential, logging in again after a 401 (once a
+    /// poll). Any other answer is handed back with its status, for the caller to judge.
+    pub(super) async fn post_json(
+        &mut self,
+        ctx: &mut PollContext,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>), PollError> {
+        self.ensure_session(ctx).await?;
+        let answer = self.send_post(path, body.clone()).await?;
+        if answer.0 == StatusCode::UNAUTHORIZED && self.can_relogin() {
+            self.session = None;
+            self.ensure_session(ctx).await?;
+            return self.send_post(path, body).await;
+        }
+        Ok(answer)
+    }
+
+    async fn send_post(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>), PollError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| PollError::http(format!("bad path {path:?}: {e}")))?;
+        let mut request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(auth) = self.auth_header() {
+            request = request.header(auth.0, auth.1);
+        }
+        let resp = http::send(request).await?;
+        let status = resp.status();
+        Ok((status, http::read_limited(resp, MAX_BODY_BYTES).await?))
+    }
+
+    /// Runs `decode` on `body` with every list cut at `max_rows` (the cut counted for this
+    /// poll), off the async runtime when the body is large.
+    pub(super) async fn decode<R: Send + 'static>(
+        &self,
+        body: Vec<u8>,
+        decode: impl FnOnce(&[u8]) -> R + Send + 'static,
+    ) -> Result<R, PollError> {
+        self.rows_cut.decode_body(self.max_rows, body, decode).await
+    }
+
     /// One `get` over the WebSocket: every node's latest report and the online list.
     pub(super) async fn live(&mut self, ctx: &mut PollContext) -> Result<Live, PollError> {
         let conn = match self.socket.reusable().await {
@@ -256,8 +307,6 @@ fn session_token_of(set_cookie: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use reqwest::StatusCode;
-
     use super::*;
 
     #[test]

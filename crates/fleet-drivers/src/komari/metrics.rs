@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::model::{Live, Node, PingSummary, PingTask, Report, Version};
+use super::rpc_model::{latency_ms, NodePings, PingMetricStat};
 use super::socket::Reconnect;
 pub use super::words::NodeWords;
 use crate::util::lenient::percent_to_ratio;
@@ -155,6 +156,46 @@ static PING_OMITTED: Family = Family::gauge(
     "Online nodes whose ping records were not fetched because of ping_max_nodes.",
     &[],
 );
+static PING_AVG: Family = Family::gauge(
+    "komari_node_ping_rtt_avg_seconds",
+    "Mean round trip of a ping task's probes over the last hour (RPC source).",
+    &["uuid", "task_id"],
+);
+static PING_MIN: Family = Family::gauge(
+    "komari_node_ping_rtt_min_seconds",
+    "Shortest round trip of a ping task over the last hour (RPC source).",
+    &["uuid", "task_id"],
+);
+static PING_MAX: Family = Family::gauge(
+    "komari_node_ping_rtt_max_seconds",
+    "Longest round trip of a ping task over the last hour (RPC source).",
+    &["uuid", "task_id"],
+);
+static PING_P50: Family = Family::gauge(
+    "komari_node_ping_rtt_p50_seconds",
+    "Median round trip of a ping task over the last ping_stats_hours (RPC source, servers 1.2.6+).",
+    &["uuid", "task_id"],
+);
+static PING_P99: Family = Family::gauge(
+    "komari_node_ping_rtt_p99_seconds",
+    "99th percentile round trip of a ping task over the last ping_stats_hours (RPC source, servers 1.2.6+).",
+    &["uuid", "task_id"],
+);
+static AGENT_ERROR: Family = Family::gauge(
+    "komari_node_agent_error",
+    "1 when the node's agent reports an error message, 0 when its message is empty.",
+    &["uuid"],
+);
+static AGENT_MESSAGE: Family = Family::gauge(
+    "komari_node_agent_message_info",
+    "The agent's error message, cut to 200 characters; always 1, present while there is one.",
+    &["uuid", "message"],
+);
+static SOURCE: Family = Family::gauge(
+    "komari_source_info",
+    "Where this poll read node state: rpc (POST /api/rpc2) or websocket (/api/clients); always 1.",
+    &["source"],
+);
 static NODES: Family = Family::gauge("komari_nodes", "Nodes the server monitors.", &[]);
 static NODES_ONLINE: Family = Family::gauge(
     "komari_nodes_online",
@@ -208,6 +249,14 @@ pub static FAMILIES: &[&Family] = &[
     &PING_LOSS,
     &PING_TASK,
     &PING_OMITTED,
+    &PING_AVG,
+    &PING_MIN,
+    &PING_MAX,
+    &PING_P50,
+    &PING_P99,
+    &AGENT_ERROR,
+    &AGENT_MESSAGE,
+    &SOURCE,
     &NODES,
     &NODES_ONLINE,
     &BUILD_INFO,
@@ -216,6 +265,16 @@ pub static FAMILIES: &[&Family] = &[
 ];
 
 const DAY: f64 = 86_400.0;
+/// An expiry further away than this is "never": panels set long-term nodes to dates centuries
+/// ahead, which are no billing date.
+const NO_EXPIRY_AFTER: f64 = 100.0 * 365.25 * DAY;
+/// Characters of an agent's message kept in its label.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Where a poll read node state, the `source` label of `komari_source_info`.
+pub fn source(b: &mut SnapshotBuilder, source: &str) {
+    b.add(&SOURCE, &[source], 1.0);
+}
 
 pub fn build_info(b: &mut SnapshotBuilder, v: &Version) {
     b.add(&BUILD_INFO, &[&v.version, &v.hash], 1.0);
@@ -291,7 +350,8 @@ fn describe(b: &mut SnapshotBuilder, n: &Node, words: &mut NodeWords) {
         1.0,
     );
     b.add_opt(&CORES, &[uuid], n.cpu_cores);
-    b.add_opt(&EXPIRY, &[uuid], n.expired_at);
+    let horizon = fleet_core::time::unix_seconds(std::time::SystemTime::now()) + NO_EXPIRY_AFTER;
+    b.add_opt(&EXPIRY, &[uuid], n.expired_at.filter(|t| *t < horizon));
     if let Some(limit) = n.traffic_limit.filter(|l| *l > 0.0) {
         let kind = words.limit_type.fold(&n.traffic_limit_type);
         b.add(&TRAFFIC_LIMIT, &[uuid, kind], limit);
@@ -345,6 +405,18 @@ fn resources(b: &mut SnapshotBuilder, uuid: &str, r: &Report) {
     b.add_opt(&CONNECTIONS, &[uuid, "udp"], r.connections.udp);
     b.add_opt(&PROCESSES, &id, r.process);
     b.add_opt(&UPTIME, &id, r.uptime);
+    if let Some(message) = &r.message {
+        let message = message.trim();
+        b.add(
+            &AGENT_ERROR,
+            &id,
+            if message.is_empty() { 0.0 } else { 1.0 },
+        );
+        if !message.is_empty() {
+            let clipped: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+            b.add(&AGENT_MESSAGE, &[uuid, &clipped], 1.0);
+        }
+    }
     let Some(gpu) = &r.gpu else { return };
     if gpu.count.is_some_and(|c| c > 0.0) {
         b.add_opt(
@@ -378,10 +450,53 @@ pub fn pings(
             b.add(&PING_LOSS, &ids, s.loss_ratio);
         }
     }
+    ping_tasks(b, tasks, omitted);
+}
+
+/// The ping tasks the series name, and how many online nodes the cap left out.
+pub fn ping_tasks(b: &mut SnapshotBuilder, tasks: &BTreeMap<String, PingTask>, omitted: usize) {
     for t in tasks.values() {
         b.add(&PING_TASK, &[&t.id, &t.name, &t.interval], 1.0);
     }
     b.add(&PING_OMITTED, &[], omitted as f64);
+}
+
+/// Ping statistics of the RPC status (last hour, per online node and task). `latest` is -1
+/// only when every probe of the hour was lost: then there is no latency of any kind.
+pub fn rpc_pings(b: &mut SnapshotBuilder, pings: &NodePings) {
+    let seconds = |ms: Option<f64>| latency_ms(ms).map(|ms| ms / 1000.0);
+    for (uuid, by_task) in pings {
+        for (task, s) in by_task {
+            let ids = [uuid.as_str(), task.as_str()];
+            b.add_opt(&PING_LOSS, &ids, s.loss.map(percent_to_ratio));
+            let Some(latest) = seconds(s.latest) else {
+                continue;
+            };
+            b.add(&PING_RTT, &ids, latest);
+            b.add_opt(&PING_AVG, &ids, seconds(s.avg));
+            b.add_opt(&PING_MIN, &ids, seconds(s.min));
+            b.add_opt(&PING_MAX, &ids, seconds(s.max));
+        }
+    }
+}
+
+/// p50 and p99 of `public:getPingMetricStats` for the nodes in `online`; a window without a
+/// valid probe has no percentiles.
+pub fn ping_percentiles(b: &mut SnapshotBuilder, stats: &[PingMetricStat], online: &HashSet<&str>) {
+    let seconds = |ms: Option<f64>| latency_ms(ms).map(|ms| ms / 1000.0);
+    // One series per node and task, whatever the answer repeats (the first row counts).
+    let mut rows = BTreeMap::new();
+    for s in stats {
+        if online.contains(s.entity_id.as_str()) && s.valid != Some(0.0) {
+            rows.entry((s.entity_id.as_str(), s.task_id.as_str()))
+                .or_insert(s);
+        }
+    }
+    for (ids, s) in rows {
+        let ids = [ids.0, ids.1];
+        b.add_opt(&PING_P50, &ids, seconds(s.p50));
+        b.add_opt(&PING_P99, &ids, seconds(s.p99));
+    }
 }
 
 #[cfg(test)]
@@ -768,5 +883,195 @@ mod tests {
             }
         );
         assert_eq!(records.tasks[0].interval, "30");
+    }
+
+    fn rpc_result<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let mut reply: serde_json::Value = serde_json::from_slice(&fixture(name)).unwrap();
+        serde_json::from_value(reply["result"].take()).unwrap()
+    }
+
+    #[test]
+    fn rpc_status_maps_to_the_websocket_families_with_tcp_from_the_total() {
+        use super::super::rpc_model::LatestStatus;
+        let (live, pings) = rpc_result::<LatestStatus>("rpc_latest_status.json").into_live();
+        let m = exposition(|b| {
+            nodes(b, &[], Some(&live), &mut NodeWords::default());
+            rpc_pings(b, &pings);
+        });
+        let id = format!(r#"target="k",uuid="{DOC_NODE}""#);
+        assert!(has(&m, &format!("komari_node_online{{{id}}} 1")), "{m}");
+        assert!(has(
+            &m,
+            &format!("komari_node_cpu_usage_ratio{{{id}}} 0.0396")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_memory_used_bytes{{{id}}} 812343296")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_memory_total_bytes{{{id}}} 2062561280")
+        ));
+        assert!(has(
+            &m,
+            &format!(r#"komari_node_connections{{{id},protocol="tcp"}} 42"#)
+        ));
+        assert!(has(
+            &m,
+            &format!(r#"komari_node_connections{{{id},protocol="udp"}} 6"#)
+        ));
+        assert!(
+            has(
+                &m,
+                &format!("komari_node_network_receive_bytes_per_second{{{id}}} 10240")
+            ),
+            "net_in is the download rate"
+        );
+        assert!(has(
+            &m,
+            &format!("komari_node_network_transmit_bytes_per_second{{{id}}} 2048")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_network_transmit_bytes_total{{{id}}} 123456789012")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_uptime_seconds{{{id}}} 1234567")
+        ));
+        assert!(!m.contains("komari_node_gpu"), "gpu: 0 is no GPU detail");
+        assert!(
+            !m.contains("komari_node_agent_error"),
+            "the status has no message"
+        );
+        let task1 = format!(r#"{id},task_id="1""#);
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_rtt_seconds{{{task1}}} 0.023")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_rtt_avg_seconds{{{task1}}} 0.025")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_rtt_min_seconds{{{task1}}} 0.021")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_rtt_max_seconds{{{task1}}} 0.061")
+        ));
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_loss_ratio{{{task1}}} 0.0167")
+        ));
+        let task2 = format!(r#"{id},task_id="2""#);
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_loss_ratio{{{task2}}} 1")
+        ));
+        for family in ["rtt", "rtt_avg", "rtt_min", "rtt_max"] {
+            assert!(
+                !m.contains(&format!("komari_node_ping_{family}_seconds{{{task2}}}")),
+                "every probe lost: no {family}: {m}"
+            );
+        }
+        let off = format!(r#"target="k",uuid="{OFFLINE}""#);
+        assert!(has(&m, &format!("komari_node_online{{{off}}} 0")));
+        assert!(!m.contains(&format!("komari_node_cpu_usage_ratio{{{off}}}")));
+        assert!(
+            !m.contains(&format!("komari_node_ping_loss_ratio{{{off},")),
+            "offline: no ping"
+        );
+        assert!(has(&m, r#"komari_nodes_online{target="k"} 1"#));
+    }
+
+    #[test]
+    fn rpc_node_rows_are_keyed_and_a_far_expiry_is_no_expiry() {
+        use super::super::rpc_model::Nodes;
+        let list = rpc_result::<Nodes>("rpc_nodes.json").into_list();
+        let m = exposition(|b| nodes(b, &list, None, &mut NodeWords::default()));
+        assert!(has(
+            &m,
+            &format!(
+                r#"komari_node_expiry_timestamp_seconds{{target="k",uuid="{DOC_NODE}"}} 1776038400"#
+            )
+        ));
+        assert!(
+            m.contains(&format!(
+                r#"komari_node_info{{target="k",uuid="{OFFLINE}",name="forever-box""#
+            )),
+            "{m}"
+        );
+        assert!(
+            !m.contains(&format!(
+                r#"komari_node_expiry_timestamp_seconds{{target="k",uuid="{OFFLINE}"}}"#
+            )),
+            "two centuries away is no expiry: {m}"
+        );
+    }
+
+    #[test]
+    fn percentiles_for_online_nodes_with_valid_probes() {
+        use super::super::rpc_model::PingMetricStats;
+        let stats = rpc_result::<PingMetricStats>("rpc_ping_metric_stats.json").0;
+        let online = HashSet::from([DOC_NODE]);
+        let m = exposition(|b| ping_percentiles(b, &stats, &online));
+        let id = format!(r#"target="k",uuid="{DOC_NODE}",task_id="1""#);
+        assert!(
+            has(
+                &m,
+                &format!("komari_node_ping_rtt_p50_seconds{{{id}}} 0.024")
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            &format!("komari_node_ping_rtt_p99_seconds{{{id}}} 0.058")
+        ));
+        assert!(
+            !m.contains(r#"task_id="2""#),
+            "no valid probe: no percentile"
+        );
+        let m = exposition(|b| ping_percentiles(b, &stats, &HashSet::new()));
+        assert!(!m.contains("p50"), "offline nodes have none");
+    }
+
+    #[test]
+    fn agent_message_is_a_gauge_and_a_clipped_info_series() {
+        let mut live: Live = parse_envelope(&fixture("clients_offline_gpu.json")).unwrap();
+        live.online.push(OFFLINE.into());
+        let long = "x".repeat(500);
+        live.data.get_mut(ONLINE).unwrap().message = Some(long.clone());
+        let m = exposition(|b| nodes(b, &[], Some(&live), &mut NodeWords::default()));
+        let off = format!(r#"target="k",uuid="{OFFLINE}""#);
+        assert!(
+            has(&m, &format!("komari_node_agent_error{{{off}}} 1")),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            &format!(
+                r#"komari_node_agent_message_info{{{off},message="read /proc/stat: permission denied"}} 1"#
+            )
+        ));
+        assert_eq!(
+            m.matches(&format!("komari_node_agent_message_info{{{off},message="))
+                .count(),
+            1
+        );
+        let on = format!(r#"target="k",uuid="{ONLINE}""#);
+        assert!(has(&m, &format!("komari_node_agent_error{{{on}}} 1")));
+        assert!(has(
+            &m,
+            &format!(
+                r#"komari_node_agent_message_info{{{on},message="{}"}} 1"#,
+                &long[..200]
+            )
+        ));
+        live.data.get_mut(ONLINE).unwrap().message = Some(String::new());
+        let m = exposition(|b| nodes(b, &[], Some(&live), &mut NodeWords::default()));
+        assert!(has(&m, &format!("komari_node_agent_error{{{on}}} 0")));
+        assert!(!m.contains(&format!("komari_node_agent_message_info{{{on}")));
     }
 }

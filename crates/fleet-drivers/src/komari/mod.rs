@@ -1,8 +1,9 @@
-//! Komari servers: every monitored node's live state over the `/api/clients` WebSocket, node
-//! descriptions from `/api/nodes` on a slower schedule, ping loss and latency from
-//! `/api/records/ping`, and the server version.
+//! Komari servers: every monitored node's live state, node descriptions on a slower schedule,
+//! ping loss and latency, and the server version; over JSON-RPC (`POST /api/rpc2`, servers
+//! 1.0.7 and later, `rpc_poll.rs`) or over the `/api/clients` WebSocket and the REST calls, as
+//! the `source` option and the server's version say.
 //!
-//! A poll fetches, then maps: the WebSocket `get` (the live state, required: when it fails, so
+//! A WebSocket poll fetches, then maps: the WebSocket `get` (the live state, required: when it fails, so
 //! does the poll), then the node list every `nodes_every` polls or when a node appears that it
 //! does not describe, the version with it, then ping records of online nodes. A failed node
 //! list, version or ping section costs only its own series.
@@ -10,6 +11,9 @@
 mod client;
 pub mod metrics;
 pub mod model;
+mod rpc;
+pub mod rpc_model;
+mod rpc_poll;
 mod socket;
 mod words;
 
@@ -23,6 +27,7 @@ use serde::Deserialize;
 use self::client::{Auth, KomariClient};
 use self::metrics::NodeWords;
 use self::model::{Live, Node, PingRecords, PingSummary, PingTask, Version};
+use self::rpc_poll::{RpcState, SourceChoice};
 use crate::util::{check_series, with_context, Cached, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
@@ -37,6 +42,8 @@ pub(crate) const KIND: Kind = Kind {
 
 /// The server checks API keys for this length (notes).
 const MIN_API_KEY_LEN: usize = 12;
+/// The longest ping percentile window asked for.
+const MAX_PING_STATS_HOURS: u64 = 720;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +56,18 @@ struct Options {
     /// Allow credentials over plain `http://`.
     #[serde(default)]
     allow_insecure_auth: bool,
+    /// Where node state comes from: `auto` (JSON-RPC on servers that have it, else the
+    /// WebSocket), `rpc` or `ws`.
+    #[serde(default)]
+    source: SourceChoice,
+    /// With the RPC source, also ask the WebSocket every poll for what RPC leaves out: GPU
+    /// details and agents' error messages.
+    #[serde(default)]
+    websocket_detail: bool,
+    /// Hours of ping percentiles (p50, p99) to ask servers 1.2.6+ for, with the node list;
+    /// 0 (the default) asks none.
+    #[serde(default)]
+    ping_stats_hours: u64,
     /// The node list and version are fetched every this many polls (and on unknown nodes).
     #[serde(default = "default_nodes_every")]
     nodes_every: u64,
@@ -137,6 +156,11 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     if opts.ping_concurrency == 0 {
         return Err("ping_concurrency: must be at least 1".into());
     }
+    if opts.ping_stats_hours > MAX_PING_STATS_HOURS {
+        return Err(format!(
+            "ping_stats_hours: at most {MAX_PING_STATS_HOURS} (a month); servers keep a day by default"
+        ));
+    }
     crate::util::check_max_rows(opts.max_rows)?;
     let opts = Arc::new(opts);
     let (url, timeout) = (spec.url.clone(), spec.timeout);
@@ -149,6 +173,7 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
             version: None,
             unlisted: HashSet::new(),
             words: NodeWords::new(opts.max_label_values),
+            rpc: RpcState::default(),
         }
     }))
 }
@@ -165,6 +190,7 @@ struct KomariDriver {
     unlisted: HashSet<String>,
     /// The server's words seen in labels so far, each label capped.
     words: NodeWords,
+    rpc: RpcState,
 }
 
 /// The live state is the poll's one required section; past it, no failure says the server as a
@@ -185,6 +211,11 @@ struct Pings {
 impl Driver for KomariDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
         self.client.begin_poll();
+        if self.rpc_chosen(ctx).await {
+            if let Some(snapshot) = self.poll_rpc(ctx).await? {
+                return Ok(snapshot);
+            }
+        }
         let mut sections = Sections::new(SECTIONS);
         // Without the live state there is nothing current to serve: node descriptions alone
         // would be stale series, so the poll fails with the live state's reason.
@@ -223,6 +254,7 @@ impl Driver for KomariDriver {
             metrics::pings(&mut b, &p.by_node, &p.tasks, p.omitted);
         }
         metrics::reconnects(&mut b, self.client.reconnects());
+        metrics::source(&mut b, "websocket");
         drop(live);
         self.client.finish_poll(ctx);
         sections.finish(ctx, false)?;
@@ -245,9 +277,15 @@ impl KomariDriver {
     }
 
     async fn refresh_nodes(&mut self, ctx: &mut PollContext, live: &Live) -> Result<(), PollError> {
-        let mut nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
-        // Kept until the next refresh: only rows that describe a node (a list padded with empty
-        // entries must not be held between polls).
+        let nodes: Vec<Node> = self.client.get(ctx, "api/nodes").await?;
+        self.store_nodes(nodes, live);
+        Ok(())
+    }
+
+    /// Keeps a fresh node list, and the uuids of `live` it does not describe. Kept until the next
+    /// refresh: only rows that describe a node (a list padded with empty entries must not be held
+    /// between polls).
+    fn store_nodes(&mut self, mut nodes: Vec<Node>, live: &Live) {
         nodes.retain(|n| !n.uuid.is_empty());
         let listed: HashSet<&str> = nodes.iter().map(|n| n.uuid.as_str()).collect();
         self.unlisted = live
@@ -258,7 +296,6 @@ impl KomariDriver {
             .cloned()
             .collect();
         self.nodes.store(nodes);
-        Ok(())
     }
 
     /// Ping records of up to `ping_max_nodes` online nodes (in uuid order, so the same nodes stay
@@ -371,6 +408,22 @@ mod tests {
             Ok(())
         );
         assert!(check("ws_max_age = \"soon\"", "https://s.example").is_err());
+    }
+
+    #[test]
+    fn source_and_ping_stats_options_are_checked_and_named() {
+        for ok in [
+            "source = \"auto\"",
+            "source = \"rpc\"\nwebsocket_detail = true",
+            "source = \"ws\"",
+            "ping_stats_hours = 24",
+        ] {
+            assert_eq!(check(ok, "https://s.example"), Ok(()), "{ok}");
+        }
+        let e = check("source = \"grpc\"", "https://s.example").unwrap_err();
+        assert!(e.contains("source") && e.contains("grpc"), "{e}");
+        let e = check("ping_stats_hours = 9999", "https://s.example").unwrap_err();
+        assert!(e.contains("ping_stats_hours"), "{e}");
     }
 
     #[test]

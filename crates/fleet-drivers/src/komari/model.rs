@@ -163,6 +163,9 @@ pub struct Report {
     pub updated_at: Option<f64>,
     #[serde(deserialize_with = "lenient::object")]
     pub gpu: Option<Gpu>,
+    /// The agent's own error text; `""` when all is well.
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -474,6 +474,156 @@ pub fn url_decoded(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
+/// `deserialize_with` for objects keyed by id (`{"<uuid>": {...}, ...}`): the entries in the
+/// server's order, each value decoded straight into its row (never built as a generic tree, so
+/// a 2,000-node answer costs one pass); values that are not objects are dropped, a non-object
+/// is empty, and entries past [`row_cap`] are skipped unbuilt and counted.
+pub fn entries<'de, D, T>(d: D) -> Result<Vec<(String, T)>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    struct Entries<T>(PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Entries<T> {
+        type Value = Vec<(String, T)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object of rows by id")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let cap = row_cap();
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(cap).min(1024));
+            let mut read = 0usize;
+            while let Some(key) = map.next_key::<String>()? {
+                if read >= cap {
+                    map.next_value::<IgnoredAny>()?;
+                    note_cut(1);
+                    continue;
+                }
+                read += 1;
+                if let ObjectOrNothing(Some(row)) = map.next_value()? {
+                    out.push((key, row));
+                }
+            }
+            Ok(out)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    d.deserialize_any(Entries(PhantomData))
+}
+
+/// A row read from an object, or nothing when the value is not an object.
+struct ObjectOrNothing<T>(Option<T>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for ObjectOrNothing<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Row<T>(PhantomData<T>);
+
+        impl<'de, T: DeserializeOwned> Visitor<'de> for Row<T> {
+            type Value = ObjectOrNothing<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a row")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let de = serde::de::value::MapAccessDeserializer::new(map);
+                Ok(ObjectOrNothing(Some(T::deserialize(de)?)))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ObjectOrNothing(None))
+            }
+        }
+
+        d.deserialize_any(Row(PhantomData))
+    }
+}
+
+/// `deserialize_with` for `Option<bool>` flags: `true`/`false`, 1/0 and their strings; anything
+/// else is unknown.
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match bounded(d)? {
+        Value::Bool(b) => Some(b),
+        Value::String(s) => match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        other => number(&other).and_then(|n| {
+            if n == 1.0 {
+                Some(true)
+            } else if n == 0.0 {
+                Some(false)
+            } else {
+                None
+            }
+        }),
+    })
+}
+
+/// `deserialize_with` for `Option<String>` fields where a missing value differs from `""`:
+/// strings and numbers are text, anything else is unknown.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(text(&bounded(d)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,5 +810,35 @@ mod tests {
         assert_eq!(url_decoded("50%off"), "50%off");
         assert_eq!(url_decoded("%FF%FE"), "%FF%FE");
         assert_eq!(url_decoded("plain"), "plain");
+    }
+
+    #[test]
+    fn entries_by_id_keep_rows_drop_non_objects_and_stop_at_the_cap() {
+        #[derive(Deserialize, Default, Debug, PartialEq)]
+        #[serde(default)]
+        struct Row {
+            #[serde(deserialize_with = "opt_f64")]
+            v: Option<f64>,
+            #[serde(deserialize_with = "opt_bool")]
+            on: Option<bool>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Answer {
+            #[serde(deserialize_with = "entries")]
+            data: Vec<(String, Row)>,
+        }
+        let body =
+            r#"{"data":{"a":{"v":"1.5","on":1},"b":null,"c":[1],"d":{"v":2,"on":"maybe"},"e":{}}}"#;
+        let (answer, cut) = with_row_cap(4, || serde_json::from_str::<Answer>(body).unwrap());
+        let got: Vec<_> = answer
+            .data
+            .iter()
+            .map(|(k, r)| (k.as_str(), r.v, r.on))
+            .collect();
+        assert_eq!(got, [("a", Some(1.5), Some(true)), ("d", Some(2.0), None)]);
+        assert_eq!(cut, 1, "the fifth entry is past the cap");
+        let answer: Answer = serde_json::from_str(r#"{"data":[{"v":1}]}"#).unwrap();
+        assert!(answer.data.is_empty(), "a list is not an object of rows");
     }
 }

@@ -1,5 +1,6 @@
 //! What a test or the demo chooses before starting a Komari simulator: node counts, ping tasks,
-//! access (private site, API key, login, Origin check), version, quirks and seed, and the HTTP
+//! access (private site, API key, login, Origin check), version (which decides the JSON-RPC
+//! methods), injected RPC errors, quirks and seed, and the HTTP
 //! and WebSocket faults it can switch on afterwards. Plain data; nothing here runs.
 
 /// A failure injected into the HTTP API answers (`/api/login` and `/api/version` excepted), or
@@ -61,6 +62,16 @@ pub struct KomariSimConfig {
     /// null`, a hostile node name. Off gives clean, complete JSON.
     pub quirks: bool,
     pub seed: u64,
+    /// Every node, not every other one, is a target of the ping tasks.
+    pub ping_all_nodes: bool,
+    /// A node whose agent reports an error text in its `message`.
+    pub agent_error_node: Option<usize>,
+    /// A long-term node whose `expired_at` is two centuries away.
+    pub forever_node: Option<usize>,
+    /// JSON-RPC methods answered with this error code instead of their result (`-32601` makes a
+    /// server without the method, `-32041` one that refuses it). `/api/rpc2` itself exists from
+    /// `version` 1.0.7 on (and on source builds, `dev`); older versions answer 404.
+    pub rpc_errors: Vec<(&'static str, i64)>,
 }
 
 impl Default for KomariSimConfig {
@@ -78,6 +89,10 @@ impl Default for KomariSimConfig {
             version: "1.0.7".into(),
             quirks: true,
             seed: 1,
+            ping_all_nodes: false,
+            agent_error_node: None,
+            forever_node: None,
+            rpc_errors: Vec::new(),
         }
     }
 }

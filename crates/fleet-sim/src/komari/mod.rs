@@ -7,7 +7,8 @@
 //! from the `online` list; upgrades without an `Origin` header are refused with 403; a private
 //! site answers 401 to everything but `/api/version` unless given a Bearer API key or a
 //! `session_token` cookie from `POST /api/login`; ping records use `-1` for a lost probe; node
-//! fields come in three time formats, and older servers leave newer fields out.
+//! fields come in three time formats, and older servers leave newer fields out. From 1.0.7 on
+//! (`version`) it also answers JSON-RPC 2.0 at `POST /api/rpc2` (`rpc`).
 //!
 //! Values move with wall time (traffic totals only grow, CPU and rates wobble); identities
 //! (uuids, names, regions) come from `seed` and the node's index.
@@ -19,6 +20,7 @@
 
 mod config;
 mod hostile;
+mod rpc;
 mod server;
 mod socket;
 mod wire;
@@ -31,7 +33,7 @@ use std::time::Duration;
 
 pub use config::{Fault, KomariSimConfig, WsFault};
 
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::handle::{SimHandle, Switches};
 use crate::util::lock;
@@ -48,14 +50,13 @@ impl KomariSim {
     pub async fn start(cfg: KomariSimConfig) -> std::io::Result<KomariSim> {
         let switches = Switches::new(Fault::None);
         let shared = Arc::new(Shared::new(cfg, Arc::clone(&switches)));
-        let handle = SimHandle::serve(
-            server::routes()
-                .route("/api/clients", get(socket::upgrade))
-                .with_state(Arc::clone(&shared)),
-            "komari",
-            switches,
-        )
-        .await?;
+        let mut routes = server::routes().route("/api/clients", get(socket::upgrade));
+        if rpc::release(&shared.cfg.version) >= rpc::SINCE {
+            routes = routes.route("/api/rpc2", post(rpc::call));
+        }
+        let routes = routes.fallback(server::not_found);
+        let handle =
+            SimHandle::serve(routes.with_state(Arc::clone(&shared)), "komari", switches).await?;
         Ok(KomariSim { handle, shared })
     }
 
@@ -100,6 +101,17 @@ impl KomariSim {
     /// `GET /api/records/ping` requests.
     pub fn ping_requests(&self) -> u64 {
         self.shared.counters.ping.load(Ordering::SeqCst)
+    }
+
+    /// Requests for paths the server does not have (answered 404), such as `/api/rpc2` before
+    /// 1.0.7.
+    pub fn not_found(&self) -> u64 {
+        self.shared.counters.not_found.load(Ordering::SeqCst)
+    }
+
+    /// `POST /api/rpc2` requests (a batch is one).
+    pub fn rpc_requests(&self) -> u64 {
+        self.shared.counters.rpc.load(Ordering::SeqCst)
     }
 
     /// Requests answered 401 because the site is private and no credential was valid.

@@ -44,6 +44,8 @@ pub(super) struct Counters {
     pub(super) nodes: AtomicU64,
     pub(super) ping: AtomicU64,
     pub(super) unauthorized: AtomicU64,
+    pub(super) rpc: AtomicU64,
+    pub(super) not_found: AtomicU64,
 }
 
 /// The server's state, shared by the handlers, the sockets and the handle.
@@ -105,7 +107,7 @@ impl Shared {
     }
 
     /// Applies the HTTP fault to a ready JSON answer.
-    async fn answer(&self, body: String) -> Response {
+    pub(super) async fn answer(&self, body: String) -> Response {
         self.switches.delay().await;
         let fault = self.switches.fault();
         match fault {
@@ -120,6 +122,12 @@ impl Shared {
             Fault::Html => proxy_page(),
             Fault::Status500 => server_error_page(),
         }
+    }
+
+    /// `{hash, version}`, as `/api/version` and `common:getVersion` answer.
+    pub(super) fn version_data(&self) -> Value {
+        let hash = format!("{:016x}{:016x}", mix(self.cfg.seed), mix(self.cfg.seed ^ 1));
+        json!({"hash": format!("{hash}{:08x}", mix(7) as u32), "version": self.cfg.version})
     }
 
     pub(super) fn world(&self) -> World<'_> {
@@ -144,13 +152,16 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/records/ping", get(ping_records))
 }
 
+/// Any other path: Go's router's plain 404.
+pub(super) async fn not_found(State(sh): State<Arc<Shared>>) -> Response {
+    sh.counters.not_found.fetch_add(1, Ordering::SeqCst);
+    (StatusCode::NOT_FOUND, "404 page not found").into_response()
+}
+
 /// Public even on private sites (notes).
 async fn version(State(sh): State<Arc<Shared>>) -> Response {
     sh.switches.delay().await;
-    let hash = format!("{:016x}{:016x}", mix(sh.cfg.seed), mix(sh.cfg.seed ^ 1));
-    let body =
-        success(json!({"hash": format!("{hash}{:08x}", mix(7) as u32), "version": sh.cfg.version}));
-    json_response(StatusCode::OK, body)
+    json_response(StatusCode::OK, success(sh.version_data()))
 }
 
 async fn public(State(sh): State<Arc<Shared>>) -> Response {

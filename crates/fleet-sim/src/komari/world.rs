@@ -137,6 +137,8 @@ const GPU_NODE: usize = 3;
 /// The node whose name carries `"`, `\` and a newline (quirk).
 const HOSTILE_NODE: usize = 4;
 const HOSTILE_NAME: &str = "lab \"gpu\" C:\\box\nrack 2";
+/// What the agent of `agent_error_node` reports in its `message`.
+const AGENT_ERROR: &str = "failed to read disk usage: statfs /data: permission denied";
 /// How long an offline node has been silent, in seconds.
 const OFFLINE_FOR: u64 = 3 * 3600 + 17 * 60;
 
@@ -181,7 +183,7 @@ impl<'a> World<'a> {
         }
     }
 
-    fn seed(&self) -> u64 {
+    pub(super) fn seed(&self) -> u64 {
         self.cfg.seed
     }
 
@@ -194,7 +196,12 @@ impl<'a> World<'a> {
     }
 
     fn has_ping(&self, i: usize) -> bool {
-        self.cfg.ping_tasks > 0 && i.is_multiple_of(2)
+        self.cfg.ping_tasks > 0 && (self.cfg.ping_all_nodes || i.is_multiple_of(2))
+    }
+
+    /// The nodes there are now.
+    pub(super) fn node_count(&self) -> usize {
+        self.nodes
     }
 
     pub(super) fn node_list(&self) -> Value {
@@ -222,6 +229,8 @@ impl<'a> World<'a> {
         };
         // Expiry: a date for most, null (never set) or year 0001 (zero time) for others.
         let expired_at = match i % 4 {
+            // A long-term node: panels set "never" as a date centuries away.
+            _ if self.cfg.forever_node == Some(i) => stamp(self.started_unix + 200 * 365 * 86_400),
             1 if self.cfg.quirks => Value::Null,
             2 if self.cfg.quirks => json!("0001-01-01 00:00:00+00:00"),
             _ => stamp(self.started_unix + 86_400 * (10 + i as u64 * 7)),
@@ -299,7 +308,7 @@ impl<'a> World<'a> {
     }
 
     /// A node's latest report; offline nodes keep the one they sent last.
-    fn report(&self, i: usize) -> Option<Value> {
+    pub(super) fn report(&self, i: usize) -> Option<Value> {
         // A freshly added node that never reported (quirk: the last node when offline).
         if self.cfg.quirks && !self.online(i) && i + 1 == self.nodes && self.offline >= 2 {
             return None;
@@ -350,7 +359,7 @@ impl<'a> World<'a> {
             },
             "uptime": 609_849 + mix(seed ^ k) % 2_000_000 + t.max(0.0) as u64,
             "process": 80 + (unit(seed, T_CONN, k + 99) * 120.0) as u64,
-            "message": "",
+            "message": if self.cfg.agent_error_node == Some(i) { AGENT_ERROR } else { "" },
             "updated_at": fmt_utc_nanos(at),
         });
         if let Value::Object(map) = &mut report {
@@ -385,43 +394,61 @@ impl<'a> World<'a> {
         Some(report)
     }
 
-    /// Ping records of node `idx` for the last `hours`, oldest first, and the tasks.
-    pub(super) fn ping(&self, idx: usize, hours: f64) -> Value {
-        let tasks: Vec<(u64, &str, &str, u64)> = [
+    /// The ping tasks: id, name, type, interval in seconds.
+    pub(super) fn ping_tasks(&self) -> Vec<(u64, &'static str, &'static str, u64)> {
+        [
             (1, "百度", "icmp", 30),
             (2, "Cloudflare DNS", "tcp", 60),
             (3, "Google", "http", 120),
         ]
         .into_iter()
         .take(self.cfg.ping_tasks)
-        .collect();
-        let mut records = Vec::new();
-        if self.has_ping(idx) && self.online(idx) {
-            let uuid = node_uuid(self.seed(), idx);
-            for &(id, _, _, interval) in &tasks {
-                let n = (hours * 3600.0 / interval as f64) as u64;
-                let newest = self.now / interval * interval;
-                for j in 0..n {
-                    let age = n - 1 - j;
-                    let at = newest - age * interval;
-                    // One probe in four lost, the newest among them.
-                    let lost = self.cfg.lossy_node == Some(idx) && age.is_multiple_of(4);
-                    let base = 20.0 + 150.0 * unit(self.seed(), T_PING, idx as u64 * 8 + id);
-                    let ms = (base * (1.0 + 0.2 * unit(self.seed(), T_PING, at))).round() as i64;
-                    records.push((
-                        at,
-                        json!({
-                            "client": uuid,
-                            "task_id": id,
-                            "time": fmt_utc_nanos(at as f64),
-                            "value": if lost { -1 } else { ms },
-                        }),
-                    ));
-                }
+        .collect()
+    }
+
+    /// Node `idx`'s probes of the last `hours` by task: (task id, unix time, round trip in ms
+    /// or `None` when lost), oldest first within a task. Only online nodes that are a target
+    /// of the tasks have any.
+    pub(super) fn probes(&self, idx: usize, hours: f64) -> Vec<(u64, u64, Option<i64>)> {
+        let mut probes = Vec::new();
+        if !(self.has_ping(idx) && self.online(idx)) {
+            return probes;
+        }
+        for (id, _, _, interval) in self.ping_tasks() {
+            let n = (hours * 3600.0 / interval as f64) as u64;
+            let newest = self.now / interval * interval;
+            for j in 0..n {
+                let age = n - 1 - j;
+                let at = newest - age * interval;
+                // One probe in four lost, the newest among them.
+                let lost = self.cfg.lossy_node == Some(idx) && age.is_multiple_of(4);
+                let base = 20.0 + 150.0 * unit(self.seed(), T_PING, idx as u64 * 8 + id);
+                let ms = (base * (1.0 + 0.2 * unit(self.seed(), T_PING, at))).round() as i64;
+                probes.push((id, at, (!lost).then_some(ms)));
             }
         }
+        probes
+    }
+
+    /// Ping records of node `idx` for the last `hours`, oldest first, and the tasks.
+    pub(super) fn ping(&self, idx: usize, hours: f64) -> Value {
+        let uuid = node_uuid(self.seed(), idx);
+        let mut records: Vec<(u64, Value)> = self
+            .probes(idx, hours)
+            .into_iter()
+            .map(|(id, at, ms)| {
+                let record = json!({
+                    "client": uuid,
+                    "task_id": id,
+                    "time": fmt_utc_nanos(at as f64),
+                    "value": ms.unwrap_or(-1),
+                });
+                (at, record)
+            })
+            .collect();
         records.sort_by_key(|(at, _)| *at);
-        let tasks: Vec<Value> = tasks
+        let tasks: Vec<Value> = self
+            .ping_tasks()
             .iter()
             .map(|(id, name, ty, interval)| json!({"id": id, "name": name, "type": ty, "interval": interval}))
             .collect();
