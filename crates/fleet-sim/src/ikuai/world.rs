@@ -34,6 +34,8 @@ const T_JITTER: u64 = 16;
 const T_MAC: u64 = 17;
 const T_DNS: u64 = 18;
 const T_DROP: u64 = 19;
+const T_RTT: u64 = 20;
+const T_APP: u64 = 21;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -272,8 +274,9 @@ impl<'a> World<'a> {
                 let failed = n >= 2 && k == n;
                 let kk = k as u64;
                 let spread = 1.0 + 0.01 * unit(self.seed, T_WAN_DOWN, kk);
-                // wan1's download total is past 1e14 so its exponent form shows up.
-                let down_base = if k == 1 {
+                // On a router configured with `large_totals`, wan1's download total is past
+                // 1e14, where Lua prints it in exponent form; other routers' totals stay small.
+                let down_base = if k == 1 && self.cfg.large_totals {
                     1.011_884_670_697_4e14 * spread
                 } else {
                     8.627_298_357_9e12 * spread / k as f64
@@ -415,7 +418,7 @@ impl<'a> World<'a> {
             "cpu": cpu,
             "cputemp": cputemp,
             "freq": freq,
-            "gwid": (1_000_000_000 + mix(seed) % 9_000_000_000).to_string(),
+            "gwid": self.gwid(),
             "hostname": self.cfg.hostname,
             "link_status": 0,
             "memory": {
@@ -557,7 +560,7 @@ impl<'a> World<'a> {
                     "ip_addr": ip,
                     "gateway": gw,
                     "internet": internet,
-                    "updatetime": num_str(self.quirks, self.check_time() as i64),
+                    "updatetime": num_str(self.check_time() as i64),
                     "auto_switch": "自动",
                     "result": if w.failed { "fail" } else { "success" },
                     "errmsg": if w.failed { "线路检测失败" } else { "线路检测成功" },
@@ -573,12 +576,8 @@ impl<'a> World<'a> {
         let t = self.t;
         let lan_up = Flow::new(seed, T_LAN_UP, 0, 7.663_584_346_6e10, 50_000.0);
         let lan_down = Flow::new(seed, T_LAN_DOWN, 0, 8.627_298_357_9e10, 30_000.0);
-        // "--" is the router's "unknown", not zero.
-        let lan_conn = if self.quirks {
-            json!("--")
-        } else {
-            json!(self.client_connections())
-        };
+        // LAN rows have no connection count: the router's schema says "--" there, in any mode.
+        let lan_conn = json!("--");
         let mut rows = vec![json!({
             "interface": "lan1",
             "comment": "",
@@ -602,7 +601,8 @@ impl<'a> World<'a> {
                 "interface": format!("wan{}", w.k),
                 "comment": "",
                 "ip_addr": ip,
-                "connect_num": self.wan_connections(&w),
+                // A string on the wire (`"1"`), as the router's schema and captures have it.
+                "connect_num": num_str(self.wan_connections(&w) as i64),
                 "upload": self.rate(&w.up, T_WAN_UP, kk),
                 "download": self.rate(&w.down, T_WAN_DOWN, kk),
                 "total_up": bytes_total(self.quirks, w.up.total(t)),
@@ -686,11 +686,11 @@ impl<'a> World<'a> {
 
         let dbm = -40 - (35.0 * unit(seed, T_CLIENT, i + 5_000_000)) as i64
             + (2.0 * (t / 15.0 + i as f64).sin()).round() as i64;
-        let signal = match (dev.link, self.quirks) {
-            (Link::Wired, true) => json!(""),
-            (Link::Wired, false) => json!(0),
-            (_, true) if dev.signal_zero => json!(0),
-            (_, _) => num_str(self.quirks, dbm),
+        // A string on 3.x ("-48", "" when wired); a bare 0 from some radios is a 4.x trait.
+        let signal = match dev.link {
+            Link::Wired => json!(""),
+            _ if dev.signal_zero && self.v4 && self.quirks => json!(0),
+            _ => num_str(dbm),
         };
         let (freq, ssid, rate, apmac) = match dev.link {
             Link::Wired => ("", "", "", ""),
@@ -772,7 +772,8 @@ impl<'a> World<'a> {
                 let since = self.started_unix.saturating_sub(online_for);
                 let mut row = json!({
                     "mac": fmt_mac(mac),
-                    "signal": if self.quirks { json!("") } else { json!(0) },
+                    // 3.x sends "" (the document's row); 4.x a number, 0 for no signal.
+                    "signal": if self.v4 { json!(0) } else { json!("") },
                     "link_addr": format!("fe80::{iid}"),
                     "bssid": "",
                     "uprate": "",
@@ -849,6 +850,139 @@ impl<'a> World<'a> {
             0.45,
         );
         json!([yesterday, today, cumulative])
+    }
+
+    /// The router's gateway id: stable per router (from the seed), as `sysstat` and `register`
+    /// report it.
+    pub(super) fn gwid(&self) -> String {
+        (1_000_000_000 + mix(self.seed) % 9_000_000_000).to_string()
+    }
+
+    /// The account the web UI is signed in with.
+    pub(super) fn username(&self) -> &str {
+        &self.cfg.username
+    }
+
+    /// One sysstat field on its own, for `func_name: "sysstat"` (the fields straight under
+    /// `Data`, no `sysstat` wrapper).
+    pub(super) fn sysstat_field(&self, key: &str) -> Option<Value> {
+        match self.sysstat() {
+            Value::Object(mut fields) => fields.remove(key),
+            _ => None,
+        }
+    }
+
+    /// Round-trip time of line `k` in ms, or `None` when the line is down.
+    fn wan_rtt_ms(&self, w: &Wan) -> Option<f64> {
+        if w.failed {
+            return None;
+        }
+        let kk = w.k as u64;
+        let base = 4.0 + 20.0 * unit(self.seed, T_RTT, kk);
+        let wave = 1.5 * (self.t / 30.0 + kk as f64).sin();
+        Some(((base + wave) * jitter(self.seed, T_RTT, kk, self.t) * 100.0).round() / 100.0)
+    }
+
+    /// `homepage` TYPE `wan_stat`: per line `rtt` as a string in whole ms, rates as KB/s floats
+    /// and the carrier's code.
+    pub(super) fn wan_stat(&self) -> Value {
+        const ISPS: [&str; 3] = ["CTCC", "CUCC", "CMCC"];
+        let rows: Vec<Value> = self
+            .wans()
+            .iter()
+            .map(|w| {
+                let kk = w.k as u64;
+                let kb = |flow: &Flow, tag: u64| {
+                    (self.rate(flow, tag, kk) as f64 / 1024.0 * 100.0).round() / 100.0
+                };
+                json!({
+                    "interface": format!("wan{}", w.k),
+                    // A line that is down has no round trip: "--", the router's "unknown".
+                    "rtt": self.wan_rtt_ms(w).map_or("--".to_owned(), |ms| format!("{ms:.0}")),
+                    "upload": kb(&w.up, T_WAN_UP),
+                    "download": kb(&w.down, T_WAN_DOWN),
+                    "isp": ISPS[(w.k - 1) % ISPS.len()],
+                })
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// Bytes per protocol category over the last `minute` minutes (`app_flow`), with their
+    /// `Total`: the lines' mean traffic over the window, shared out in fixed proportions.
+    fn app_categories(&self, minute: u64) -> Vec<(&'static str, u64)> {
+        const SHARES: [(&str, f64); 10] = [
+            ("HTTP", 0.12),
+            ("Download", 0.03),
+            ("Transport", 0.0),
+            ("IM", 0.014),
+            ("Video", 0.59),
+            ("Common", 0.17),
+            ("Game", 0.001),
+            ("Others", 0.032),
+            ("Test", 0.0),
+            ("Unknown", 0.043),
+        ];
+        let window = (minute.max(1) * 60) as f64;
+        let per_sec: f64 = self
+            .wans()
+            .iter()
+            .map(|w| w.up.smooth_rate(self.t) + w.down.smooth_rate(self.t))
+            .sum();
+        let mut out: Vec<(&str, u64)> = SHARES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, share))| {
+                let wobble = jitter(self.seed, T_APP, i as u64, self.t);
+                (*name, (per_sec * window * share * wobble) as u64)
+            })
+            .collect();
+        let total = out.iter().map(|(_, n)| n).sum();
+        out.push(("Total", total));
+        out
+    }
+
+    /// `homepage` / `monitor_system` TYPE `app_flow`: `{"app_flow": [{category: bytes, ...}]}`.
+    pub(super) fn app_flow(&self, minute: u64) -> Value {
+        let row: Map<String, Value> = self
+            .app_categories(minute)
+            .into_iter()
+            .map(|(name, n)| (name.to_owned(), json!(n)))
+            .collect();
+        json!({ "app_flow": [row] })
+    }
+
+    /// `monitor_app_flow` TYPE `flow`: one row per protocol category over the same window.
+    pub(super) fn app_flow_rows(&self, minute: u64) -> Value {
+        let rows: Vec<Value> = self
+            .app_categories(minute)
+            .into_iter()
+            .filter(|(name, _)| *name != "Total")
+            .enumerate()
+            .map(|(i, (name, n))| json!({"id": i + 1, "name": name, "total": n}))
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// `upgrade` TYPE `data`: the running and the newest available version of the system and
+    /// of the protocol, audit and domain libraries (`*_new` is `""` when nothing is newer).
+    pub(super) fn upgrade(&self) -> Value {
+        let (system, system_new) = if self.v4 {
+            ("4.0.101", "4.0.110")
+        } else {
+            ("3.7.17", "3.7.19")
+        };
+        let offer = |new: &'static str| if self.cfg.update_available { new } else { "" };
+        json!({
+            "system_ver": system,
+            "system_ver_new": offer(system_new),
+            "protocol_ver": "2024121801",
+            "protocol_ver_new": offer("2025011502"),
+            "audit_ver": "2024110601",
+            "audit_ver_new": "",
+            "domain_ver": "2024122003",
+            "domain_ver_new": "",
+        })
     }
 
     pub(super) fn l7qos(&self) -> Value {
@@ -943,21 +1077,21 @@ impl<'a> World<'a> {
                 tup_sum += tu;
                 tdown_sum += td;
                 rows.push(json!({
-                    "download": num_str(self.quirks, d as i64),
-                    "total_down": num_str(self.quirks, td as i64),
-                    "total_up": num_str(self.quirks, tu as i64),
+                    "download": num_str(d as i64),
+                    "total_down": num_str(td as i64),
+                    "total_up": num_str(tu as i64),
                     "name": name,
-                    "prio": num_str(self.quirks, prio),
+                    "prio": num_str(prio),
                     "ipgroup": "所有内网地址",
-                    "upload": num_str(self.quirks, u as i64),
+                    "upload": num_str(u as i64),
                 }));
             }
             // The document's ALL row mixes numeric rates with string totals and has no prio.
             rows.push(json!({
                 "download": down_sum,
-                "total_down": num_str(self.quirks, tdown_sum as i64),
+                "total_down": num_str(tdown_sum as i64),
                 "name": "ALL",
-                "total_up": num_str(self.quirks, tup_sum as i64),
+                "total_up": num_str(tup_sum as i64),
                 "ipgroup": "ALL",
                 "upload": up_sum,
             }));
