@@ -263,7 +263,9 @@ fn check_exposition(snapshot: &Snapshot) -> Vec<Sample> {
 
 fn ikuai_answer(body: &[u8]) -> Snapshot {
     use ikuai::metrics;
-    use ikuai::model::{parse_answer, Answer, ClientPage, Homepage, MonitorIface, Ports};
+    use ikuai::model::{
+        parse_answer, Answer, ClientPage, Homepage, MonitorIface, Snapshoot, UpgradeAnswer,
+    };
     fn ok<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Option<(ikuai::model::Api, T)> {
         match parse_answer::<T>(body) {
             Ok((api, Answer::Ok(t))) => Some((api, t)),
@@ -272,7 +274,24 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
     }
     let mut b = SnapshotBuilder::new(Some("fuzz"));
     if let Some((api, home)) = ok::<Homepage>(body) {
-        metrics::system(&mut b, &home, Some(api));
+        metrics::system(&mut b, &home.sysstat, Some(api));
+        metrics::access_points_and_pool(&mut b, &home);
+        metrics::ports(&mut b, &home.ether_info);
+        let lines: Vec<metrics::WanQuality> = home
+            .wan_stat
+            .iter()
+            .map(|w| metrics::WanQuality {
+                interface: w.interface.clone(),
+                rtt_ms: w.rtt,
+                // The same device number through the loss path too (its bounds checks).
+                loss_percent: w.rtt,
+            })
+            .collect();
+        metrics::wan_quality(&mut b, &lines);
+        metrics::app_traffic(&mut b, &home.app_flow.categories(), 3600.0);
+    }
+    if let Some((_, upgrade)) = ok::<UpgradeAnswer>(body) {
+        metrics::versions(&mut b, &upgrade.data);
     }
     if let Some((_, iface)) = ok::<MonitorIface>(body) {
         metrics::interfaces(&mut b, &iface);
@@ -284,8 +303,8 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
         metrics::dns(&mut b, &ikuai::model::dns_cache_rows(&payload));
         metrics::qos(&mut b, &ikuai::model::qos_rows(&payload));
     }
-    if let Some((_, ports)) = ok::<Ports>(body) {
-        metrics::ports(&mut b, &ports);
+    if let Some((_, snap)) = ok::<Snapshoot>(body) {
+        metrics::addressing(&mut b, &snap);
     }
     b.finish()
 }

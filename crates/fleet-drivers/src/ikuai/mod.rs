@@ -2,8 +2,10 @@
 //!
 //! A poll fetches every enabled section's answer, one call at a time (small routers time out
 //! under concurrent calls) in a fixed order, then maps the answers; a failed section costs only
-//! its own series. Physical ports and addressing change rarely and are refreshed every
-//! `ports_every` polls.
+//! its own series. The `homepage` TYPEs of every enabled module (system status, port link
+//! state, WAN quality, protocol traffic) travel in one call, so a module costs a TYPE, not a
+//! call. Interface addressing and firmware versions change rarely and are refreshed every
+//! `ports_every` polls; a port's link state is read every poll.
 
 mod client;
 pub mod metrics;
@@ -15,7 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use self::client::IkuaiClient;
-use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Ports};
+use self::metrics::WanQuality;
+use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Snapshoot, UpgradeAnswer};
 use crate::util::lenient::BoundedValue;
 use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
@@ -44,9 +47,15 @@ enum Module {
     Dns,
     Qos,
     Ports,
+    /// WAN round trip (`homepage` TYPE `wan_stat`, in the homepage call).
+    Wan,
+    /// Bytes per protocol category (`homepage` TYPE `app_flow`, in the homepage call).
+    AppFlow,
+    /// Firmware and library versions (`upgrade`, on the `ports_every` cadence).
+    Firmware,
 }
 
-const ALL_MODULES: [Module; 7] = [
+const ALL_MODULES: [Module; 10] = [
     Module::System,
     Module::Interfaces,
     Module::Clients,
@@ -54,6 +63,9 @@ const ALL_MODULES: [Module; 7] = [
     Module::Dns,
     Module::Qos,
     Module::Ports,
+    Module::Wan,
+    Module::AppFlow,
+    Module::Firmware,
 ];
 
 #[derive(Debug, Deserialize)]
@@ -67,9 +79,12 @@ struct Options {
     /// Per-client series for at most this many clients; 0 turns them off.
     #[serde(default = "default_max_clients")]
     max_clients: usize,
-    /// Physical ports and addressing change rarely: fetched every this many polls.
+    /// Interface addressing and firmware versions change rarely: fetched every this many polls.
     #[serde(default = "default_ports_every")]
     ports_every: u64,
+    /// The window of the protocol traffic figures, in minutes (the router's `minute`).
+    #[serde(default = "default_app_flow_minutes")]
+    app_flow_minutes: u64,
     /// Client rows asked for per call.
     #[serde(default = "default_page_size")]
     page_size: usize,
@@ -101,6 +116,9 @@ fn default_ports_every() -> u64 {
 fn default_page_size() -> usize {
     1000
 }
+fn default_app_flow_minutes() -> u64 {
+    60
+}
 
 fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     let opts: Options = spec.driver_options()?;
@@ -109,6 +127,9 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
     }
     if opts.page_size == 0 {
         return Err("page_size: must be at least 1".into());
+    }
+    if !(1..=1440).contains(&opts.app_flow_minutes) {
+        return Err("app_flow_minutes: must be 1 to 1440 (a day)".into());
     }
     crate::util::check_max_rows(opts.max_rows)?;
     let opts = Arc::new(opts);
@@ -123,7 +144,8 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         );
         IkuaiDriver {
             client,
-            ports: Cached::new(opts.ports_every),
+            addressing: Cached::new(opts.ports_every),
+            upgrade: Cached::new(opts.ports_every),
             opts: opts.clone(),
         }
     }))
@@ -132,8 +154,10 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
 struct IkuaiDriver {
     client: IkuaiClient,
     opts: Arc<Options>,
-    /// The port and addressing answer, re-exported between its slow refreshes.
-    ports: Cached<Ports>,
+    /// The addressing answer, re-exported between its slow refreshes.
+    addressing: Cached<Snapshoot>,
+    /// The versions answer, likewise.
+    upgrade: Cached<UpgradeAnswer>,
 }
 
 /// The typed answers of one poll's enabled sections; a section that is off or failed has none.
@@ -146,8 +170,10 @@ struct Answers {
     clients: Vec<(&'static str, Vec<LanClient>)>,
     dns: Option<BoundedValue>,
     qos: Option<BoundedValue>,
-    /// The port answer (fresh or cached) is served: its section did not fail.
-    ports: bool,
+    /// The addressing answer (fresh or cached) is served: its section did not fail.
+    addressing: bool,
+    /// The versions answer (fresh or cached) is served.
+    upgrade: bool,
 }
 
 impl Driver for IkuaiDriver {
@@ -155,9 +181,12 @@ impl Driver for IkuaiDriver {
         self.client.begin_poll();
         let mut sections = Sections::new(Policy::DEVICE);
         let answers = self.fetch(ctx, &mut sections).await?;
-        let ports = answers.ports.then(|| self.ports.get()).flatten();
+        let slow = Slow {
+            addressing: answers.addressing.then(|| self.addressing.get()).flatten(),
+            upgrade: answers.upgrade.then(|| self.upgrade.get()).flatten(),
+        };
         let mut b = ctx.snapshot_builder();
-        map(&mut b, &answers, ports, self.opts.max_clients);
+        map(&mut b, &answers, &slow, &self.opts);
         drop(answers);
         let caps = format!("max_rows = {}", self.opts.max_rows);
         self.client.rows_cut.finish(ctx, &caps);
@@ -179,10 +208,16 @@ impl IkuaiDriver {
                 continue;
             }
             match module {
-                Module::System => {
-                    let param = json!({"TYPE": "sysstat,ac_status,dhcp_addrpool_num"});
-                    let home = self.client.call(ctx, "homepage", param).await;
-                    a.home = sections.record(home)?.map(|h| (h, self.client.api()));
+                // Every module's homepage TYPE in one call, made where the system status is.
+                Module::System | Module::Ports | Module::Wan | Module::AppFlow => {
+                    if module == self.first_homepage_module() {
+                        let param = self.homepage_param();
+                        let home = self.client.call(ctx, "homepage", param).await;
+                        a.home = sections.record(home)?.map(|h| (h, self.client.api()));
+                    }
+                }
+                Module::Firmware => {
+                    a.upgrade = sections.record(self.refresh_upgrade(ctx).await)?.is_some();
                 }
                 Module::Interfaces => {
                     let param = json!({"TYPE": "iface_check,iface_stream"});
@@ -207,13 +242,42 @@ impl IkuaiDriver {
                     let param = json!({"TYPE": "data"});
                     a.qos = sections.record(self.client.call(ctx, "monitor_l7qos", param).await)?;
                 }
-                Module::Ports => {
-                    a.ports = sections.record(self.refresh_ports(ctx).await)?.is_some();
-                }
+            }
+            if module == Module::Ports {
+                a.addressing = sections
+                    .record(self.refresh_addressing(ctx).await)?
+                    .is_some();
             }
         }
-        self.ports.tick();
+        self.addressing.tick();
+        self.upgrade.tick();
         Ok(a)
+    }
+
+    fn enabled(&self, module: Module) -> bool {
+        self.opts.modules.contains(&module)
+    }
+
+    /// The first enabled module whose data comes with the homepage call.
+    fn first_homepage_module(&self) -> Module {
+        ALL_MODULES
+            .into_iter()
+            .find(|m| HOMEPAGE_TYPES.iter().any(|(hm, _)| hm == m) && self.enabled(*m))
+            .unwrap_or(Module::System)
+    }
+
+    /// The homepage call's `param`: the TYPEs of the enabled modules, and `app_flow`'s window.
+    fn homepage_param(&self) -> serde_json::Value {
+        let types: Vec<&str> = HOMEPAGE_TYPES
+            .iter()
+            .filter(|(m, _)| self.enabled(*m))
+            .map(|(_, t)| *t)
+            .collect();
+        let mut param = json!({"TYPE": types.join(",")});
+        if self.enabled(Module::AppFlow) {
+            param["minute"] = json!(self.opts.app_flow_minutes.to_string());
+        }
+        param
     }
 
     /// Pages through a client list until the router's `total` is reached, reading at most
@@ -253,22 +317,69 @@ impl IkuaiDriver {
         Ok(rows)
     }
 
-    /// Refreshes the port and addressing answer when it is due (every `ports_every` polls).
-    async fn refresh_ports(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        if self.ports.due() {
-            let param = json!({"TYPE": "ether_info,snapshoot"});
-            self.ports
+    /// Refreshes the addressing answer when it is due (every `ports_every` polls).
+    async fn refresh_addressing(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if self.addressing.due() {
+            let param = json!({"TYPE": "snapshoot"});
+            self.addressing
                 .store(self.client.call(ctx, "homepage", param).await?);
+        }
+        Ok(())
+    }
+
+    /// Refreshes the versions answer when it is due (every `ports_every` polls).
+    async fn refresh_upgrade(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if self.upgrade.due() {
+            let param = json!({"TYPE": "data"});
+            self.upgrade
+                .store(self.client.call(ctx, "upgrade", param).await?);
         }
         Ok(())
     }
 }
 
+/// The homepage TYPE each module adds to the one homepage call of a poll.
+const HOMEPAGE_TYPES: [(Module, &str); 4] = [
+    (Module::System, "sysstat,ac_status,dhcp_addrpool_num"),
+    (Module::Ports, "ether_info"),
+    (Module::Wan, "wan_stat"),
+    (Module::AppFlow, "app_flow"),
+];
+
+/// The slow answers served this poll (fresh or kept from an earlier poll).
+struct Slow<'a> {
+    addressing: Option<&'a Snapshoot>,
+    upgrade: Option<&'a UpgradeAnswer>,
+}
+
 /// One poll's answers → samples, in the order the sections are fetched (clients last, both IP
 /// versions together, for their shared `max_clients` budget).
-fn map(b: &mut SnapshotBuilder, a: &Answers, ports: Option<&Ports>, max_clients: usize) {
+fn map(b: &mut SnapshotBuilder, a: &Answers, slow: &Slow<'_>, opts: &Options) {
+    let on = |m: Module| opts.modules.contains(&m);
     if let Some((home, api)) = &a.home {
-        metrics::system(b, home, *api);
+        if on(Module::System) {
+            metrics::system(b, &home.sysstat, *api);
+            metrics::access_points_and_pool(b, home);
+        }
+        if on(Module::Ports) {
+            metrics::ports(b, &home.ether_info);
+        }
+        if on(Module::Wan) {
+            let lines: Vec<WanQuality> = home
+                .wan_stat
+                .iter()
+                .map(|w| WanQuality {
+                    interface: w.interface.clone(),
+                    rtt_ms: w.rtt,
+                    loss_percent: None,
+                })
+                .collect();
+            metrics::wan_quality(b, &lines);
+        }
+        if on(Module::AppFlow) {
+            let window = (opts.app_flow_minutes * 60) as f64;
+            metrics::app_traffic(b, &home.app_flow.categories(), window);
+        }
     }
     if let Some(iface) = &a.iface {
         metrics::interfaces(b, iface);
@@ -279,8 +390,11 @@ fn map(b: &mut SnapshotBuilder, a: &Answers, ports: Option<&Ports>, max_clients:
     if let Some(BoundedValue(payload)) = &a.qos {
         metrics::qos(b, &model::qos_rows(payload));
     }
-    if let Some(ports) = ports {
-        metrics::ports(b, ports);
+    if let Some(snap) = slow.addressing {
+        metrics::addressing(b, snap);
+    }
+    if let Some(upgrade) = slow.upgrade {
+        metrics::versions(b, &upgrade.data);
     }
     let pages: Vec<(&str, &[LanClient])> = a
         .clients
@@ -288,7 +402,7 @@ fn map(b: &mut SnapshotBuilder, a: &Answers, ports: Option<&Ports>, max_clients:
         .map(|(v, rows)| (*v, rows.as_slice()))
         .collect();
     if !pages.is_empty() {
-        metrics::clients(b, &pages, max_clients);
+        metrics::clients(b, &pages, opts.max_clients);
     }
 }
 

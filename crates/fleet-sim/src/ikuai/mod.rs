@@ -86,6 +86,16 @@ impl IkuaiSim {
         self.handle.set_fault(f);
     }
 
+    /// Pulls (`false`) or plugs back (`true`) the cable of physical port `port` (`veth1` is
+    /// lan1's, `veth4` wan1's, `veth<k+3>` wan k's).
+    pub fn set_port_link(&self, port: &str, up: bool) {
+        let mut unplugged = lock(&self.shared.unplugged);
+        unplugged.retain(|p| p != port);
+        if !up {
+            unplugged.push(port.to_owned());
+        }
+    }
+
     /// Clients keep their identity by index, so lowering `n` drops the last ones.
     pub fn set_lan_clients(&self, n: usize) {
         self.shared.lan_clients.store(n, Ordering::SeqCst);

@@ -37,6 +37,8 @@ pub(super) struct Shared {
     started_unix: u64,
     pub(super) lan_clients: AtomicUsize,
     pub(super) sessions: Mutex<VecDeque<String>>,
+    /// Physical ports whose link is down on purpose (by the handle).
+    pub(super) unplugged: Mutex<Vec<String>>,
     pub(super) logins: AtomicU64,
     pub(super) calls: AtomicU64,
     pub(super) in_flight: InFlightGauge,
@@ -52,6 +54,7 @@ impl Shared {
             started: Instant::now(),
             started_unix: unix_now(),
             sessions: Mutex::new(VecDeque::new()),
+            unplugged: Mutex::new(Vec::new()),
             logins: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             in_flight: InFlightGauge::default(),
@@ -174,11 +177,13 @@ fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
 struct CallError(String);
 
 fn answer_call(sh: &Shared, body: &[u8]) -> String {
+    let unplugged = lock(&sh.unplugged).clone();
     let world = World::new(
         &sh.cfg,
         sh.started.elapsed().as_secs_f64(),
         sh.started_unix,
         sh.lan_clients.load(Ordering::SeqCst),
+        &unplugged,
     );
     // The envelope is written by hand because serde_json sorts object keys,
     // and a repair step in a driver may well expect the router's key order.

@@ -242,6 +242,8 @@ pub(super) struct World<'a> {
     now: u64,
     started_unix: u64,
     clients: usize,
+    /// Physical ports whose cable is pulled.
+    unplugged: &'a [String],
 }
 
 impl<'a> World<'a> {
@@ -250,6 +252,7 @@ impl<'a> World<'a> {
         t: f64,
         started_unix: u64,
         clients: usize,
+        unplugged: &'a [String],
     ) -> World<'a> {
         World {
             cfg,
@@ -260,6 +263,7 @@ impl<'a> World<'a> {
             now: unix_now(),
             started_unix,
             clients,
+            unplugged,
         }
     }
 
@@ -463,7 +467,8 @@ impl<'a> World<'a> {
 
     pub(super) fn ether_info(&self) -> Value {
         let mut ports = Map::new();
-        let port = |iface: &str, mac: String, up: bool| {
+        let port = |name: &str, iface: &str, mac: String, up: bool| {
+            let up = up && !self.unplugged.iter().any(|p| p == name);
             json!({
                 "driver": "mt7531",
                 "type": "TP",
@@ -476,12 +481,11 @@ impl<'a> World<'a> {
                 "lock": 0,
             })
         };
-        ports.insert("veth1".into(), port("lan1", LAN_MAC.into(), true));
+        ports.insert("veth1".into(), port("veth1", "lan1", LAN_MAC.into(), true));
         for w in self.wans() {
-            ports.insert(
-                format!("veth{}", w.k + 3),
-                port(&format!("wan{}", w.k), wan_mac(w.k), !w.failed),
-            );
+            let name = format!("veth{}", w.k + 3);
+            let entry = port(&name, &format!("wan{}", w.k), wan_mac(w.k), !w.failed);
+            ports.insert(name, entry);
         }
         Value::Object(ports)
     }
