@@ -2,8 +2,6 @@
 //! router says the session expired. Logins are written to the router's log, so it never logs in
 //! per poll or per call.
 
-use std::time::Duration;
-
 use base64::Engine;
 use reqwest::header::{HeaderValue, COOKIE, SET_COOKIE};
 use serde::de::DeserializeOwned;
@@ -34,15 +32,15 @@ pub(super) struct IkuaiClient {
 
 impl IkuaiClient {
     pub(super) fn new(
+        http: reqwest::Client,
         base: &Url,
         username: String,
         password: Secret,
-        timeout: Duration,
         max_rows: usize,
     ) -> Self {
         let join = |path: &str| base.join(path).unwrap_or_else(|_| base.clone());
         IkuaiClient {
-            http: http::client(timeout),
+            http,
             login_url: join("/Action/login"),
             call_url: join("/Action/call"),
             username,

@@ -55,6 +55,11 @@ static MEM_BUFFERS: Family =
     Family::gauge("ikuai_memory_buffers_bytes", "Memory used by buffers.", &[]);
 static CONNECTIONS: Family =
     Family::gauge("ikuai_connections", "Connections the router tracks.", &[]);
+static PROTOCOL_CONNECTIONS: Family = Family::gauge(
+    "ikuai_protocol_connections",
+    "Connections the router tracks, by protocol (token API).",
+    &["protocol"],
+);
 static ONLINE: Family = Family::gauge(
     "ikuai_online_clients",
     "Online users by medium (all, wired, wireless, 2g, 5g).",
@@ -296,6 +301,7 @@ pub static FAMILIES: &[&Family] = &[
     &MEM_CACHED,
     &MEM_BUFFERS,
     &CONNECTIONS,
+    &PROTOCOL_CONNECTIONS,
     &ONLINE,
     &TX_TOTAL,
     &RX_TOTAL,
@@ -334,6 +340,7 @@ pub static FAMILIES: &[&Family] = &[
     &QOS_TX_RATE,
     &QOS_RX_RATE,
     &WAN_RTT,
+    &WAN_LOSS,
     &APP_TRAFFIC,
     &APP_WINDOW,
     &VERSION_INFO,
@@ -393,6 +400,13 @@ pub fn system(b: &mut SnapshotBuilder, s: &Sysstat, api: Option<Api>) {
     b.add_opt(&MEM_BUFFERS, &[], kib(m.buffers));
     let st = &s.stream;
     b.add_opt(&CONNECTIONS, &[], st.connect_num);
+    for (protocol, n) in [
+        ("tcp", st.tcp_connect_num),
+        ("udp", st.udp_connect_num),
+        ("icmp", st.icmp_connect_num),
+    ] {
+        b.add_opt(&PROTOCOL_CONNECTIONS, &[protocol], n);
+    }
     b.add_opt(&TX_TOTAL, &[], st.total_up);
     b.add_opt(&RX_TOTAL, &[], st.total_down);
     b.add_opt(&TX_RATE, &[], st.upload);

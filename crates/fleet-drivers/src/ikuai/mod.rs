@@ -10,6 +10,7 @@
 mod client;
 pub mod metrics;
 pub mod model;
+mod token;
 
 use std::sync::Arc;
 
@@ -22,12 +23,12 @@ use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Snapshoot,
 use crate::util::lenient::BoundedValue;
 use crate::util::{check_series, Cached, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
-use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
+use fleet_core::driver::{Driver, DriverFactory, DynDriver, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
 pub(crate) const KIND: Kind = Kind {
     name: "ikuai",
-    secret_keys: &["password"],
+    secret_keys: &["password", "token"],
     families: metrics::FAMILIES,
     configure,
 };
@@ -68,12 +69,34 @@ const ALL_MODULES: [Module; 10] = [
     Module::Firmware,
 ];
 
+/// Which of the router's APIs a target polls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Transport {
+    /// `/Action/call` behind a cookie login (3.x and 4.x).
+    Cookie,
+    /// The 4.x REST API with a bearer token made in the web UI: no login.
+    Token,
+    /// The token API when a token is configured, otherwise the cookie login.
+    #[default]
+    Auto,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
+    #[serde(default)]
+    api: Transport,
     #[serde(default = "default_username")]
     username: String,
-    password: Secret,
+    password: Option<Secret>,
+    /// The token API's bearer token (`token_file` to read it from a file).
+    token: Option<Secret>,
+    /// Accept any certificate (routers ship a self-signed one). Off by default.
+    #[serde(default)]
+    tls_insecure_skip_verify: bool,
+    /// A PEM file of the certificates to trust for this target (e.g. the router's own).
+    ca_file: Option<std::path::PathBuf>,
     #[serde(default = "default_modules")]
     modules: Vec<Module>,
     /// Per-client series for at most this many clients; 0 turns them off.
@@ -132,23 +155,61 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
         return Err("app_flow_minutes: must be 1 to 1440 (a day)".into());
     }
     crate::util::check_max_rows(opts.max_rows)?;
+    let ca = match &opts.ca_file {
+        Some(path) => Some(read_ca(&spec.config_dir.join(path))?),
+        None => None,
+    };
+    let transport = match (opts.api, &opts.token, &opts.password) {
+        (Transport::Token, None, _) => {
+            return Err("token: required with api = \"token\" (or token_file)".into())
+        }
+        (Transport::Token, Some(_), _) | (Transport::Auto, Some(_), _) => Transport::Token,
+        (_, _, None) => {
+            return Err(
+                "password: required for the cookie login (or set token for the 4.x token API)"
+                    .into(),
+            )
+        }
+        (_, _, Some(_)) => Transport::Cookie,
+    };
     let opts = Arc::new(opts);
     let (url, timeout) = (spec.url.clone(), spec.timeout);
-    Ok(factory(move || {
-        let client = IkuaiClient::new(
-            &url,
-            opts.username.clone(),
-            opts.password.clone(),
-            timeout,
-            opts.max_rows,
-        );
-        IkuaiDriver {
-            client,
-            addressing: Cached::new(opts.ports_every),
-            upgrade: Cached::new(opts.ports_every),
-            opts: opts.clone(),
+    let make = move || -> Box<dyn DynDriver> {
+        let mut http = crate::util::http::builder(timeout)
+            .danger_accept_invalid_certs(opts.tls_insecure_skip_verify);
+        if let Some(ca) = &ca {
+            http = http.add_root_certificate(ca.clone());
         }
-    }))
+        let http = http.build().unwrap_or_default();
+        let (token, password) = (opts.token.clone(), opts.password.clone());
+        match (transport, token, password) {
+            (Transport::Token, Some(token), _) => {
+                let client = token::TokenClient::new(http, &url, &token, opts.max_rows);
+                Box::new(token::TokenDriver::new(client, opts.clone()))
+            }
+            (_, _, password) => {
+                let password = password.unwrap_or_else(|| Secret::new(String::new()));
+                let client =
+                    IkuaiClient::new(http, &url, opts.username.clone(), password, opts.max_rows);
+                Box::new(IkuaiDriver {
+                    client,
+                    addressing: Cached::new(opts.ports_every),
+                    upgrade: Cached::new(opts.ports_every),
+                    opts: opts.clone(),
+                })
+            }
+        }
+    };
+    Ok(Arc::new(make))
+}
+
+/// The certificates of `ca_file`, checked at load so a bad file is a config error.
+fn read_ca(path: &std::path::Path) -> Result<reqwest::Certificate, String> {
+    const MAX_CA_BYTES: u64 = 1 << 20;
+    let pem = fleet_core::config::read_regular_file(path, MAX_CA_BYTES)
+        .map_err(|e| format!("ca_file: {e}"))?;
+    reqwest::Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| format!("ca_file: {}: not a PEM certificate: {e}", path.display()))
 }
 
 struct IkuaiDriver {
@@ -161,10 +222,21 @@ struct IkuaiDriver {
 }
 
 /// The typed answers of one poll's enabled sections; a section that is off or failed has none.
+/// Both transports fill it: `/Action/call` from its homepage call, the token API endpoint by
+/// endpoint.
 #[derive(Default)]
 struct Answers {
     /// With the envelope generation it came in.
     home: Option<(Homepage, Option<Api>)>,
+    /// `home`'s system status is served (its section did not fail).
+    system: bool,
+    /// `home`'s AP and DHCP pool counts are served (`/Action/call` only).
+    pools: bool,
+    /// `home`'s ports (`ether_info`) are served.
+    ether: bool,
+    wan: Option<Vec<WanQuality>>,
+    /// (category, bytes over the `app_flow_minutes` window).
+    apps: Option<Vec<(String, f64)>>,
     iface: Option<MonitorIface>,
     /// Client rows by IP version, `"4"` before `"6"`.
     clients: Vec<(&'static str, Vec<LanClient>)>,
@@ -213,7 +285,9 @@ impl IkuaiDriver {
                     if module == self.first_homepage_module() {
                         let param = self.homepage_param();
                         let home = self.client.call(ctx, "homepage", param).await;
-                        a.home = sections.record(home)?.map(|h| (h, self.client.api()));
+                        if let Some(home) = sections.record(home)? {
+                            self.split_homepage(&mut a, home);
+                        }
                     }
                 }
                 Module::Firmware => {
@@ -256,6 +330,29 @@ impl IkuaiDriver {
 
     fn enabled(&self, module: Module) -> bool {
         self.opts.modules.contains(&module)
+    }
+
+    /// The one homepage answer, shared out to the sections of the modules that asked for it.
+    fn split_homepage(&self, a: &mut Answers, mut home: Homepage) {
+        a.system = self.enabled(Module::System);
+        a.pools = a.system;
+        a.ether = self.enabled(Module::Ports);
+        if self.enabled(Module::Wan) {
+            let lines = std::mem::take(&mut home.wan_stat).into_iter();
+            a.wan = Some(
+                lines
+                    .map(|w| WanQuality {
+                        interface: w.interface,
+                        rtt_ms: w.rtt,
+                        loss_percent: None,
+                    })
+                    .collect(),
+            );
+        }
+        if self.enabled(Module::AppFlow) {
+            a.apps = Some(home.app_flow.categories());
+        }
+        a.home = Some((home, self.client.api()));
     }
 
     /// The first enabled module whose data comes with the homepage call.
@@ -355,31 +452,22 @@ struct Slow<'a> {
 /// One poll's answers → samples, in the order the sections are fetched (clients last, both IP
 /// versions together, for their shared `max_clients` budget).
 fn map(b: &mut SnapshotBuilder, a: &Answers, slow: &Slow<'_>, opts: &Options) {
-    let on = |m: Module| opts.modules.contains(&m);
     if let Some((home, api)) = &a.home {
-        if on(Module::System) {
+        if a.system {
             metrics::system(b, &home.sysstat, *api);
+        }
+        if a.pools {
             metrics::access_points_and_pool(b, home);
         }
-        if on(Module::Ports) {
+        if a.ether {
             metrics::ports(b, &home.ether_info);
         }
-        if on(Module::Wan) {
-            let lines: Vec<WanQuality> = home
-                .wan_stat
-                .iter()
-                .map(|w| WanQuality {
-                    interface: w.interface.clone(),
-                    rtt_ms: w.rtt,
-                    loss_percent: None,
-                })
-                .collect();
-            metrics::wan_quality(b, &lines);
-        }
-        if on(Module::AppFlow) {
-            let window = (opts.app_flow_minutes * 60) as f64;
-            metrics::app_traffic(b, &home.app_flow.categories(), window);
-        }
+    }
+    if let Some(lines) = &a.wan {
+        metrics::wan_quality(b, lines);
+    }
+    if let Some(apps) = &a.apps {
+        metrics::app_traffic(b, apps, (opts.app_flow_minutes * 60) as f64);
     }
     if let Some(iface) = &a.iface {
         metrics::interfaces(b, iface);
@@ -415,5 +503,36 @@ mod tests {
         let opts: super::Options = spec.driver_options().unwrap();
         let shown = format!("{config} {spec:?} {opts:?}");
         crate::util::testing::assert_redacted(&shown, "Ik-debug-secret");
+        let (config, spec) = crate::util::testing::config_debug(
+            "ikuai",
+            "api = \"token\"\ntoken = \"Ik-token-secret\"",
+        );
+        let opts: super::Options = spec.driver_options().unwrap();
+        let shown = format!("{config} {spec:?} {opts:?}");
+        crate::util::testing::assert_redacted(&shown, "Ik-token-secret");
+    }
+
+    #[test]
+    fn each_transport_names_the_credential_it_lacks() {
+        let error = |options: &str| {
+            let text = format!(
+                "[[targets]]\nname = \"t\"\nkind = \"ikuai\"\nurl = \"https://r.example\"\n{options}\n"
+            );
+            let path = std::path::Path::new(".");
+            fleet_core::config::Config::parse(
+                &text,
+                fleet_core::config::FileFormat::Toml,
+                path,
+                crate::KINDS,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(error("api = \"token\"").contains("token: required"));
+        assert!(error("").contains("password: required"));
+        assert!(error("api = \"cookie\"\ntoken = \"x\"").contains("password: required"));
+        assert!(error("token = \"x\"\nca_file = \"/nonexistent/ca.pem\"").contains("ca_file"));
+        assert!(error("password = \"p\"\napp_flow_minutes = 0").contains("app_flow_minutes"));
     }
 }

@@ -301,6 +301,13 @@ pub struct OnlineUser {
 pub struct Stream {
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub connect_num: Option<f64>,
+    /// By protocol: the token API's `sysinfo` only.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub tcp_connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub udp_connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub icmp_connect_num: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub upload: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]

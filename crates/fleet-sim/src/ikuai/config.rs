@@ -50,6 +50,10 @@ pub struct IkuaiSimConfig {
     pub update_available: bool,
     /// Seeds identities and base counters, so two runs show the same fleet.
     pub seed: u64,
+    /// The token API's bearer token (4.x firmware only): with none, every token request is 401.
+    pub token: Option<String>,
+    /// Serve over TLS with a fresh self-signed certificate, as routers do.
+    pub tls: bool,
 }
 
 impl Default for IkuaiSimConfig {
@@ -66,6 +70,8 @@ impl Default for IkuaiSimConfig {
             large_totals: false,
             update_available: false,
             seed: 1,
+            token: None,
+            tls: false,
         }
     }
 }

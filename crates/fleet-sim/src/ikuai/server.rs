@@ -42,7 +42,12 @@ pub(super) struct Shared {
     pub(super) logins: AtomicU64,
     pub(super) calls: AtomicU64,
     pub(super) in_flight: InFlightGauge,
-    switches: Arc<Switches<Fault>>,
+    /// Token API requests received, and those refused for their token.
+    pub(super) token_calls: AtomicU64,
+    pub(super) token_refusals: AtomicU64,
+    /// Where the token API sends every request instead (a 302), when set.
+    pub(super) redirect: Mutex<Option<String>>,
+    pub(super) switches: Arc<Switches<Fault>>,
 }
 
 impl Shared {
@@ -58,16 +63,36 @@ impl Shared {
             logins: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             in_flight: InFlightGauge::default(),
+            token_calls: AtomicU64::new(0),
+            token_refusals: AtomicU64::new(0),
+            redirect: Mutex::new(None),
             switches,
         }
+    }
+
+    /// The world at this instant.
+    pub(super) fn world(&self) -> World<'_> {
+        World::new(
+            &self.cfg,
+            self.started.elapsed().as_secs_f64(),
+            self.started_unix,
+            self.lan_clients.load(Ordering::SeqCst),
+            lock(&self.unplugged).clone(),
+        )
     }
 }
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/Action/login", post(login))
-        .route("/Action/call", post(call))
-        .with_state(shared)
+        .route("/Action/call", post(call));
+    // Only 4.x firmware has the token API.
+    let router = if shared.cfg.firmware == Firmware::V4 {
+        super::token::routes(router)
+    } else {
+        router
+    };
+    router.with_state(shared)
 }
 
 async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -177,14 +202,7 @@ fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
 struct CallError(String);
 
 fn answer_call(sh: &Shared, body: &[u8]) -> String {
-    let unplugged = lock(&sh.unplugged).clone();
-    let world = World::new(
-        &sh.cfg,
-        sh.started.elapsed().as_secs_f64(),
-        sh.started_unix,
-        sh.lan_clients.load(Ordering::SeqCst),
-        &unplugged,
-    );
+    let world = sh.world();
     // The envelope is written by hand because serde_json sorts object keys,
     // and a repair step in a driver may well expect the router's key order.
     match parse_call(body).and_then(|req| dispatch(&world, &req)) {

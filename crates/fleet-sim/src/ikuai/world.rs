@@ -243,7 +243,7 @@ pub(super) struct World<'a> {
     started_unix: u64,
     clients: usize,
     /// Physical ports whose cable is pulled.
-    unplugged: &'a [String],
+    unplugged: Vec<String>,
 }
 
 impl<'a> World<'a> {
@@ -252,7 +252,7 @@ impl<'a> World<'a> {
         t: f64,
         started_unix: u64,
         clients: usize,
-        unplugged: &'a [String],
+        unplugged: Vec<String>,
     ) -> World<'a> {
         World {
             cfg,
@@ -987,6 +987,209 @@ impl<'a> World<'a> {
             "domain_ver": "2024122003",
             "domain_ver_new": "",
         })
+    }
+
+    /// The token API's `sysinfo`: sysstat's fields, the LAN address, connections by protocol,
+    /// and the spec's shorter `verinfo`.
+    pub(super) fn sysinfo(&self) -> Value {
+        let mut sys = self.sysstat();
+        if let Some(obj) = sys.as_object_mut() {
+            obj.insert("ip_addr".into(), json!(LAN_IP));
+            if let Some(stream) = obj.get_mut("stream").and_then(Value::as_object_mut) {
+                let all = stream
+                    .get("connect_num")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let (tcp, udp) = (all * 6 / 10, all * 35 / 100);
+                stream.insert("tcp_connect_num".into(), json!(tcp));
+                stream.insert("udp_connect_num".into(), json!(udp));
+                stream.insert("icmp_connect_num".into(), json!(all - tcp - udp));
+            }
+            if let Some(Value::Object(ver)) = obj.get_mut("verinfo") {
+                let keep = [
+                    "modelname",
+                    "verstring",
+                    "version",
+                    "build_date",
+                    "arch",
+                    "sysbit",
+                ];
+                ver.retain(|k, _| keep.contains(&k.as_str()));
+            }
+        }
+        sys
+    }
+
+    /// The token API's `wans_stat_history`: the last 5-minute sample per line and for `all`,
+    /// round trips in ms (numbers), `drop_rate` a percent string, rates KB/s strings.
+    pub(super) fn wans_stat_history(&self) -> Value {
+        let sample = self.now - self.now % 300;
+        let wans = self.wans();
+        let mut rows = Vec::with_capacity(wans.len() + 1);
+        let (mut rtts, mut up_sum, mut down_sum) = (Vec::new(), 0.0, 0.0);
+        for w in &wans {
+            let kk = w.k as u64;
+            let up = self.rate(&w.up, T_WAN_UP, kk) as f64 / 1024.0;
+            let down = self.rate(&w.down, T_WAN_DOWN, kk) as f64 / 1024.0;
+            up_sum += up;
+            down_sum += down;
+            // A line that is down answers no probe: every probe lost, no round trip.
+            let (avg, loss) = match self.wan_rtt_ms(w) {
+                Some(ms) => {
+                    rtts.push(ms);
+                    (ms, 0.5 * unit(self.seed, T_RTT, kk + 50))
+                }
+                None => (0.0, 100.0),
+            };
+            rows.push(Self::wan_stat_row(
+                &format!("wan{}", w.k),
+                1000 + kk,
+                sample,
+                (up, down),
+                avg,
+                loss,
+            ));
+        }
+        let avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
+        let loss = if rtts.is_empty() { 100.0 } else { 0.0 };
+        rows.insert(
+            0,
+            Self::wan_stat_row("all", 1000, sample, (up_sum, down_sum), avg, loss),
+        );
+        Value::Array(rows)
+    }
+
+    fn wan_stat_row(
+        interface: &str,
+        id: u64,
+        timestamp: u64,
+        (up, down): (f64, f64),
+        avg_rtt: f64,
+        loss: f64,
+    ) -> Value {
+        let ms = |x: f64| (x * 100.0).round() / 100.0;
+        json!({
+            "max_upload": format!("{:.2}", up * 1.3),
+            "max_download": format!("{:.2}", down * 1.3),
+            "drop_rate": format!("{loss:.2}"),
+            "avg_rtt": ms(avg_rtt),
+            "max_rtt": ms(avg_rtt * 1.3),
+            "id": id,
+            "timestamp": timestamp,
+            "interface": interface,
+            "avg_upload": format!("{up:.2}"),
+            "min_rtt": ms(avg_rtt * 0.9),
+            "avg_download": format!("{down:.2}"),
+        })
+    }
+
+    /// The token API's `ether_info`: the `/Action/call` ports plus their `bindmod`.
+    pub(super) fn ether_info_v4(&self) -> Value {
+        let mut ports = self.ether_info();
+        for port in ports
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(p) = port.as_object_mut() {
+                p.insert("bindmod".into(), json!(0));
+            }
+        }
+        ports
+    }
+
+    /// An online client as the token API lists it: the `/Action/call` row's values under the
+    /// spec's field set (`uplink_dev`, `interface`, `client_vendor`, ...; no `hostname`).
+    pub(super) fn online_client(&self, row: Value, v6: bool) -> Value {
+        let Value::Object(mut row) = row else {
+            return row;
+        };
+        let vendor = row.remove("client_device").unwrap_or(json!(""));
+        row.remove("hostname");
+        let total = row.get("total_down").and_then(Value::as_u64).unwrap_or(0);
+        let wired = row
+            .get("ssid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        for (key, value) in [
+            ("client_vendor", vendor),
+            ("uplink_dev", json!(self.cfg.hostname)),
+            ("uplink_addr", json!(LAN_MAC)),
+            ("interface", json!("lan1")),
+            ("static_status", json!(0)),
+            ("vlan_id", json!(0)),
+            ("today_total", json!(total / 10)),
+            ("enc", json!(if wired { "" } else { "WPA2" })),
+            ("ipv4_gnames", json!("")),
+            ("ipv6_gnames", json!("")),
+            ("mac_gnames", json!("")),
+            ("device_icon", json!("")),
+            ("vendor_icon", json!("")),
+            ("reject", json!(0)),
+        ] {
+            row.insert(key.into(), value);
+        }
+        if v6 {
+            row.insert("device_type".into(), json!(""));
+            row.insert("channel".into(), json!(if wired { "--" } else { "6" }));
+            row.insert("signal".into(), json!(0));
+        }
+        Value::Object(row)
+    }
+
+    /// The token API's DNS statistics: the `dns_cache` rows with `save_time` as a local time.
+    pub(super) fn dns_stats(&self) -> Value {
+        let saved = local_datetime(self.now - self.now % 1800);
+        let mut rows = self.dns_cache();
+        for row in rows.as_array_mut().into_iter().flatten() {
+            if let Some(r) = row.as_object_mut() {
+                r.insert("save_time".into(), json!(saved));
+            }
+        }
+        rows
+    }
+
+    /// The token API's per-category totals over `[start, stop]`: the `app_flow` categories,
+    /// with the router's Chinese names and id ranges.
+    pub(super) fn protocols(&self, start: u64, stop: u64) -> Value {
+        const NAMES: [(&str, &str, &str); 10] = [
+            ("HTTP", "网络协议", "1000000:1499999"),
+            ("Download", "传输下载", "2500000:2999999"),
+            ("Transport", "文件传输", "2000000:2499999"),
+            ("IM", "网络通讯", "1500000:1999999"),
+            ("Video", "网络视频", "3500000:3999999"),
+            ("Common", "常用协议", "5000000:5499999"),
+            ("Game", "网络游戏", "4000000:4499999"),
+            ("Others", "其它应用", "6000000:6499999"),
+            ("Test", "测速软件", "4500000:4999999"),
+            ("Unknown", "未知应用", "4:7"),
+        ];
+        let minutes = (stop.saturating_sub(start) / 60).max(1);
+        let by_name: Map<String, Value> = self
+            .app_categories(minutes)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), json!(v)))
+            .collect();
+        let rows: Vec<Value> = NAMES
+            .iter()
+            .map(|(en, zh, range)| {
+                json!({"proto": range, "proto_name": zh, "total": by_name.get(*en).cloned().unwrap_or(json!(0))})
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// The token API's `snapshoot_wan`: the spec's field set (no modem fields).
+    pub(super) fn snapshoot_wan_v4(&self) -> Value {
+        let mut rows = self.snapshoot_wan();
+        for row in rows.as_array_mut().into_iter().flatten() {
+            if let Some(r) = row.as_object_mut() {
+                for modem in ["power", "isp", "imei", "qnw", "ccid", "isnr", "pcid"] {
+                    r.remove(modem);
+                }
+            }
+        }
+        rows
     }
 
     pub(super) fn l7qos(&self) -> Value {
