@@ -692,3 +692,126 @@ async fn webuser_show_is_the_cheap_session_check() {
     let cookie = login(&sim).await;
     assert_eq!(call(&sim, &cookie, check).await["Result"], 30000);
 }
+
+const TOKEN: &str = "00112233445566778899aabbccddeeff";
+
+async fn token_get(sim: &IkuaiSim, token: Option<&str>, path: &str) -> (u16, String) {
+    let mut req = client().get(format!("{}/api/v4.0/{path}", sim.url()));
+    if let Some(token) = token {
+        req = req.header("Authorization", format!("Bearer {token}"));
+    }
+    let resp = req.send().await.expect("token request");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+fn token_results<T: serde::de::DeserializeOwned>(path: &str, (status, body): (u16, String)) -> T {
+    assert_eq!(status, 200, "{path}: {body}");
+    let envelope: strict::Token<T> =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    assert_eq!(envelope.code.unwrap_or(0), 0, "{path}");
+    assert_eq!(envelope.message, "Success");
+    envelope.results
+}
+
+#[tokio::test]
+async fn every_token_api_answer_decodes_with_the_strict_types_of_the_specs() {
+    for quirks in [true, false] {
+        let sim = sim(IkuaiSimConfig {
+            firmware: Firmware::V4,
+            quirks,
+            lan_clients: 25,
+            lan_clients_v6: 3,
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        })
+        .await;
+        macro_rules! strictly {
+            ($ty:ty, $path:expr) => {{
+                let path = $path;
+                token_results::<$ty>(path, token_get(&sim, Some(TOKEN), path).await)
+            }};
+        }
+        let sys = strictly!(strict::SystemResults, "monitoring/system");
+        let s = &sys.sysinfo.stream;
+        assert_eq!(
+            s.tcp_connect_num + s.udp_connect_num + s.icmp_connect_num,
+            s.connect_num
+        );
+        let status = strictly!(strict::InterfaceStatus, "monitoring/interfaces-status");
+        assert!(status
+            .iface_check
+            .iter()
+            .all(|c| ["success", "failed"].contains(&c.result.as_str())));
+        let traffic = strictly!(strict::InterfacesTraffic, "monitoring/interfaces-traffic");
+        assert_eq!(traffic.wans_stat_history[0].interface, "all");
+        strictly!(strict::Physical, "monitoring/interfaces-physical");
+        strictly!(strict::InterfacesConfig, "monitoring/interfaces-config");
+        strictly!(strict::DnsStats, "network/dns/stats");
+        let now = fleet_now();
+        let protocols = strictly!(
+            strict::Protocols,
+            &format!(
+                "monitoring/protocols?starttime={}&stoptime={now}",
+                now - 3600
+            )
+        );
+        assert_eq!(protocols.data.len(), 10);
+        // The default page is 10 rows; pages go on until `total`.
+        let first = strictly!(strict::OnlineClients, "monitoring/clients-online");
+        let expected_rows = if quirks { 26 } else { 25 };
+        assert_eq!(first.total, expected_rows);
+        assert_eq!(first.data.len(), 10);
+        let last = strictly!(
+            strict::OnlineClients,
+            "monitoring/clients-online?page=3&limit=10"
+        );
+        assert_eq!(last.data.len() as u64, expected_rows - 20);
+        let v6 = strictly!(strict::OnlineClients, "monitoring/clients-ip6-online");
+        assert!(v6
+            .data
+            .iter()
+            .all(|c| c.channel.is_some() && matches!(c.signal, strict::Signal::Number(_))));
+        assert!(first.data.iter().all(|c| c.channel.is_none()));
+    }
+}
+
+/// Unix seconds now.
+fn fleet_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn the_token_api_refuses_a_bad_token_and_bad_paging_with_the_documented_bodies() {
+    let sim = sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await;
+    for token in [None, Some("ffffffffffffffffffffffffffffffff")] {
+        let (status, body) = token_get(&sim, token, "monitoring/system").await;
+        assert_eq!(status, 401);
+        let e: strict::TokenError = serde_json::from_str(&body).unwrap();
+        assert_eq!(e.code, Some(3007));
+    }
+    assert_eq!(sim.token_refusals(), 2);
+    let (status, body) = token_get(&sim, Some(TOKEN), "monitoring/clients-online?page=0").await;
+    assert_eq!(status, 400, "{body}");
+    let e: strict::TokenError = serde_json::from_str(&body).unwrap();
+    assert_eq!(e.code, Some(3001));
+    let (status, _) = token_get(&sim, Some(TOKEN), "monitoring/nosuch").await;
+    assert_eq!(status, 404);
+    // 3.x firmware has no token API at all.
+    let v3 = self::sim(IkuaiSimConfig {
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        token_get(&v3, Some(TOKEN), "monitoring/system").await.0,
+        404
+    );
+}

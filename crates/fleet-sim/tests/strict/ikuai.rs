@@ -479,3 +479,267 @@ pub(crate) struct WebUsers {
 pub(crate) struct WebUser {
     pub(crate) username: String,
 }
+
+// The 4.x token API, from the published OpenAPI specs (`additionalProperties: false` there, so
+// unknown fields are refused here too).
+
+/// `{"code"?: 0, "message": "Success", "results": {..}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Token<T> {
+    pub(crate) code: Option<i64>,
+    pub(crate) message: String,
+    pub(crate) results: T,
+}
+
+/// An error answer: `{"code": 3007, "message": ..}` (401), `{"code": 3001, ..}` (400).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenError {
+    pub(crate) code: Option<i64>,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SystemResults {
+    pub(crate) sysinfo: SysInfo,
+}
+
+/// `SysInfo`: sysstat's fields plus `ip_addr`; `SysStream` adds connections by protocol.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SysInfo {
+    pub(crate) cpu: Vec<Percent>,
+    pub(crate) cputemp: Vec<f64>,
+    pub(crate) freq: Vec<String>,
+    pub(crate) gwid: String,
+    pub(crate) hostname: String,
+    pub(crate) ip_addr: String,
+    pub(crate) link_status: u8,
+    pub(crate) memory: Memory,
+    pub(crate) online_user: OnlineUser,
+    pub(crate) stream: SysStream,
+    pub(crate) uptime: u64,
+    pub(crate) verinfo: SysVerinfo,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SysStream {
+    pub(crate) connect_num: u64,
+    pub(crate) tcp_connect_num: u64,
+    pub(crate) udp_connect_num: u64,
+    pub(crate) icmp_connect_num: u64,
+    pub(crate) upload: u64,
+    pub(crate) download: u64,
+    pub(crate) total_up: Total,
+    pub(crate) total_down: Total,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SysVerinfo {
+    pub(crate) modelname: String,
+    pub(crate) verstring: String,
+    pub(crate) version: String,
+    pub(crate) build_date: u64,
+    pub(crate) arch: String,
+    pub(crate) sysbit: String,
+}
+
+/// `InterfaceStatusResults`; a check's `result` is `success` or `failed`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InterfaceStatus {
+    pub(crate) iface_check: Vec<IfaceCheck>,
+    pub(crate) iface_stream: Vec<IfaceStream>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InterfacesTraffic {
+    pub(crate) wans_stat_history: Vec<WanStatHistory>,
+}
+
+/// Round trips are numbers (ms); rates and `drop_rate` are decimal strings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WanStatHistory {
+    pub(crate) id: u64,
+    pub(crate) timestamp: u64,
+    pub(crate) interface: String,
+    pub(crate) avg_upload: Decimal,
+    pub(crate) max_upload: Decimal,
+    pub(crate) avg_download: Decimal,
+    pub(crate) max_download: Decimal,
+    pub(crate) drop_rate: Decimal,
+    pub(crate) avg_rtt: f64,
+    pub(crate) min_rtt: f64,
+    pub(crate) max_rtt: f64,
+}
+
+/// The spec's `^[0-9]+(\.[0-9]+)?$` string.
+#[derive(Debug, Clone)]
+pub(crate) struct Decimal(pub(crate) f64);
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (int, frac) = s.split_once('.').unwrap_or((&s, "0"));
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || !digits(frac) {
+            return Err(D::Error::custom(format!("{s:?} is not a decimal string")));
+        }
+        s.parse().map(Decimal).map_err(D::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Physical {
+    pub(crate) ether_info: BTreeMap<String, EtherInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EtherInfo {
+    pub(crate) driver: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) mac: String,
+    pub(crate) link: u8,
+    pub(crate) speed: u64,
+    pub(crate) duplex: u8,
+    pub(crate) model: String,
+    pub(crate) interface: String,
+    pub(crate) lock: u8,
+    pub(crate) bindmod: u8,
+}
+
+/// `InterfacesConfigResults`: the spec's WAN rows have no modem fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InterfacesConfig {
+    pub(crate) snapshoot_lan: Vec<LanSnapshot>,
+    pub(crate) snapshoot_wan: Vec<WanConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WanConfig {
+    pub(crate) id: u64,
+    pub(crate) comment: String,
+    pub(crate) interface: String,
+    pub(crate) mac: String,
+    pub(crate) member: Vec<String>,
+    pub(crate) bandmode: u8,
+    pub(crate) linkmode: Option<u8>,
+    pub(crate) default_route: u8,
+    pub(crate) internet: u8,
+    pub(crate) ip_addr: String,
+    pub(crate) netmask: String,
+    pub(crate) gateway: String,
+    pub(crate) dns1: String,
+    pub(crate) dns2: String,
+    pub(crate) count_static: u64,
+    pub(crate) count_dhcp: u64,
+    pub(crate) count_pppoe: u64,
+    pub(crate) count_check_fail: u64,
+    pub(crate) updatetime: u64,
+    pub(crate) check_res: u8,
+    pub(crate) errmsg: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OnlineClients {
+    pub(crate) total: u64,
+    pub(crate) data: Vec<OnlineClient>,
+}
+
+/// `OnlineClient` and `Ip6OnlineClient` (the latter adds `device_type` and `channel`, and its
+/// `signal` is a number).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OnlineClient {
+    pub(crate) id: u64,
+    pub(crate) mac: String,
+    pub(crate) ssid: String,
+    pub(crate) ip_addr_int: Option<u64>,
+    pub(crate) ip_addr: String,
+    pub(crate) timestamp: u64,
+    pub(crate) total_up: Total,
+    pub(crate) total_down: Total,
+    pub(crate) connect_num: u64,
+    pub(crate) upload: u64,
+    pub(crate) download: u64,
+    pub(crate) uplink_dev: String,
+    pub(crate) uplink_addr: String,
+    pub(crate) apname: String,
+    pub(crate) bssid: String,
+    pub(crate) termname: String,
+    pub(crate) comment: String,
+    pub(crate) static_status: u8,
+    pub(crate) client_type: String,
+    pub(crate) client_typeid: u64,
+    pub(crate) interface: String,
+    pub(crate) signal: Signal,
+    pub(crate) channel: Option<String>,
+    pub(crate) device_type: Option<String>,
+    pub(crate) auth_type: u64,
+    pub(crate) vlan_id: u64,
+    pub(crate) uptime: String,
+    pub(crate) username: String,
+    pub(crate) ppptype: String,
+    pub(crate) apmac: String,
+    pub(crate) today_total: u64,
+    pub(crate) client_vendor: String,
+    pub(crate) client_model: String,
+    pub(crate) reject: u8,
+    pub(crate) frequencies: String,
+    pub(crate) uprate: String,
+    pub(crate) downrate: String,
+    pub(crate) enc: String,
+    pub(crate) ipv4_gnames: String,
+    pub(crate) ipv6_gnames: String,
+    pub(crate) mac_gnames: String,
+    pub(crate) dtalk_name: String,
+    pub(crate) link_addr: String,
+    pub(crate) webid: u64,
+    pub(crate) device_icon: String,
+    pub(crate) vendor_icon: String,
+    pub(crate) ac_gid: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsStats {
+    pub(crate) total: u64,
+    pub(crate) data: Vec<DnsStatsRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsStatsRow {
+    pub(crate) id: u64,
+    pub(crate) request: u64,
+    pub(crate) hit: u64,
+    pub(crate) miss: u64,
+    pub(crate) date: DnsDate,
+    pub(crate) save_time: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Protocols {
+    pub(crate) data: Vec<ProtocolTraffic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProtocolTraffic {
+    pub(crate) proto: String,
+    pub(crate) proto_name: String,
+    pub(crate) total: u64,
+}
