@@ -359,3 +359,103 @@ impl Driver for TokenDriver {
         check_series(b.finish(), self.opts.max_series)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The published token API examples (fixtures/ikuai/token_*) through the wire types and
+    //! the shared mapping.
+    use super::*;
+    use crate::ikuai::metrics;
+    use crate::util::testing::{exposition, fixture, has};
+
+    fn results<T: DeserializeOwned>(name: &str) -> T {
+        let envelope: Envelope<T> = decode_json(&fixture("ikuai", name)).expect("envelope");
+        assert!(envelope.code.is_none(), "the examples carry no code");
+        envelope.results.expect("results")
+    }
+
+    #[test]
+    fn sysinfo_maps_to_the_system_families_with_connections_by_protocol() {
+        let sys: SystemAnswer = results("token_monitoring_system.json");
+        let m = exposition("r", |b| metrics::system(b, &sys.sysinfo, Some(Api::V4)));
+        assert!(
+            has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="all"} 0.1278"#),
+            "{m}"
+        );
+        assert!(m.contains(r#"gwid="dc345846a78aa2521afe00916af191d7",api="4.x""#));
+        assert!(has(
+            &m,
+            r#"ikuai_protocol_connections{target="r",protocol="tcp"} 48"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_protocol_connections{target="r",protocol="icmp"} 2"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_memory_total_bytes{target="r"} 1817362432"#
+        ));
+    }
+
+    #[test]
+    fn traffic_history_gives_each_lines_latest_round_trip_and_loss() {
+        let t: TrafficAnswer = results("token_interfaces_traffic.json");
+        let m = exposition("r", |b| {
+            metrics::wan_quality(b, &latest_per_line(t.wans_stat_history))
+        });
+        assert!(
+            has(
+                &m,
+                r#"ikuai_wan_rtt_seconds{target="r",interface="wan1"} 0.00635"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_wan_loss_ratio{target="r",interface="wan1"} 0"#
+        ));
+        assert!(!m.contains(r#"interface="all""#));
+    }
+
+    #[test]
+    fn the_latest_sample_of_a_line_wins_and_a_silent_line_has_no_round_trip() {
+        let sample = |interface: &str, timestamp: f64, rtt: f64, loss: f64| WanSample {
+            interface: interface.into(),
+            timestamp: Some(timestamp),
+            avg_rtt: Some(rtt),
+            drop_rate: Some(loss),
+        };
+        let lines = latest_per_line(vec![
+            sample("wan1", 100.0, 9.0, 1.0),
+            sample("wan1", 400.0, 7.0, 2.0),
+            sample("wan1", 200.0, 8.0, 3.0),
+            sample("wan2", 400.0, 0.0, 100.0),
+        ]);
+        assert_eq!(lines[0].rtt_ms, Some(7.0));
+        assert_eq!(lines[0].loss_percent, Some(2.0));
+        assert_eq!(lines[1].rtt_ms, None);
+        assert_eq!(lines[1].loss_percent, Some(100.0));
+    }
+
+    #[test]
+    fn online_clients_and_protocol_totals_read_as_the_shared_types() {
+        let page: ClientPage = results("token_clients_online.json");
+        assert_eq!(page.total, Some(1.0));
+        let m = exposition("r", |b| metrics::clients(b, &[("4", &page.data)], 10));
+        assert!(
+            m.contains(r#"mac="08:9b:4b:01:7e:7c",ip="192.168.9.199",name="123""#),
+            "{m}"
+        );
+        let p: ProtocolsAnswer = results("token_protocols.json");
+        let names: Vec<&str> = p.data.iter().map(|r| r.proto_name.as_str()).collect();
+        assert_eq!(names, ["网络协议", "传输下载", "休闲娱乐", "未知应用"]);
+        assert_eq!(p.data[0].total, Some(256_535_748_864.0));
+    }
+
+    #[test]
+    fn the_refusal_body_carries_the_code() {
+        let r: Refusal = decode_json(&fixture("ikuai", "token_unauthorized.json")).unwrap();
+        assert_eq!(r.code.as_ref().and_then(lenient::number), Some(3007.0));
+        assert!(!r.message.is_empty());
+    }
+}
