@@ -179,12 +179,17 @@ fn read_line(r: &mut impl BufRead) -> String {
 }
 
 fn config(urls: &[String]) -> Config {
+    config_with(urls, &format!("password = \"{PASSWORD}\""))
+}
+
+/// [`config`] with `credentials` (option lines) in every target instead of the password.
+fn config_with(urls: &[String], credentials: &str) -> Config {
     // A long interval: every target polls once, then nothing runs while we measure.
     let mut text = String::from("[defaults]\ninterval = \"1h\"\ntimeout = \"50s\"\n");
     for (i, url) in urls.iter().enumerate() {
         text.push_str(&format!(
             "\n[[targets]]\nname = \"router-{i:02}\"\nkind = \"ikuai\"\nurl = \"{url}\"\n\
-             password = \"{PASSWORD}\"\nmax_clients = 100000\n"
+             {credentials}\nmax_clients = 100000\n"
         ));
     }
     Config::parse(
@@ -402,10 +407,11 @@ enum Transport {
 fn poll(clients: usize, polls: usize, transport: Transport) {
     let token_api = transport == Transport::Token;
     let mut sims = Sims::spawn_with(1, clients, if token_api { &["--token-api"] } else { &[] });
-    let mut config = config(&sims.urls);
-    if token_api {
-        config = token_config(&sims.urls[0]);
-    }
+    let config = if token_api {
+        config_with(&sims.urls, &format!("api = \"token\"\ntoken = \"{TOKEN}\""))
+    } else {
+        config(&sims.urls)
+    };
     let spec = &config.targets[0].spec;
     let kind = fleet_drivers::kind("ikuai").expect("ikuai driver");
     let factory = (kind.configure)(spec).expect("driver options");
@@ -596,21 +602,6 @@ fn token_requests(clients: usize, polls: usize) -> Vec<String> {
         ));
     }
     out
-}
-
-/// One token-API target at `url`, otherwise as [`config`].
-fn token_config(url: &str) -> Config {
-    let text = format!(
-        "[defaults]\ninterval = \"1h\"\ntimeout = \"50s\"\n\n[[targets]]\nname = \"router-00\"\n\
-         kind = \"ikuai\"\nurl = \"{url}\"\napi = \"token\"\ntoken = \"{TOKEN}\"\nmax_clients = 100000\n"
-    );
-    Config::parse(
-        &text,
-        FileFormat::Toml,
-        Path::new("."),
-        fleet_drivers::KINDS,
-    )
-    .expect("benchmark config")
 }
 
 /// Logs in as the driver does and returns the session cookie.

@@ -277,16 +277,11 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
         metrics::system(&mut b, &home.sysstat, Some(api));
         metrics::access_points_and_pool(&mut b, &home);
         metrics::ports(&mut b, &home.ether_info);
-        let lines: Vec<metrics::WanQuality> = home
-            .wan_stat
-            .iter()
-            .map(|w| metrics::WanQuality {
-                interface: w.interface.clone(),
-                rtt_ms: w.rtt,
-                // The same device number through the loss path too (its bounds checks).
-                loss_percent: w.rtt,
-            })
-            .collect();
+        let mut lines = metrics::wan_stat_quality(&home.wan_stat);
+        for line in &mut lines {
+            // The same device number through the loss path too (its bounds checks).
+            line.loss_percent = line.rtt_ms;
+        }
         metrics::wan_quality(&mut b, &lines);
         metrics::app_traffic(&mut b, &home.app_flow.categories(), 3600.0);
     }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::model::{
     Api, DnsCacheRow, EtherInfo, Homepage, LanClient, MonitorIface, QosRow, Snapshoot, Sysstat,
-    Upgrade,
+    Upgrade, WanStat,
 };
 use crate::util::lenient::{percent_to_ratio, url_decoded};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
@@ -428,6 +428,17 @@ pub fn access_points_and_pool(b: &mut SnapshotBuilder, home: &Homepage) {
     b.add_opt(&AP_TOTAL, &[], home.ac_status.ap_count);
     b.add_opt(&AP_ONLINE, &[], home.ac_status.ap_online);
     b.add_opt(&DHCP_AVAILABLE, &[], home.dhcp_addrpool_num.available_num);
+}
+
+/// `/Action/call`'s `wan_stat` rows as line quality: a round trip, no loss figure.
+pub fn wan_stat_quality(rows: &[WanStat]) -> Vec<WanQuality> {
+    rows.iter()
+        .map(|w| WanQuality {
+            interface: w.interface.clone(),
+            rtt_ms: w.rtt,
+            loss_percent: None,
+        })
+        .collect()
 }
 
 /// WAN line quality: round trip in ms → seconds, loss in percent → ratio. Lines are named
@@ -857,16 +868,7 @@ mod tests {
     #[test]
     fn wan_round_trip_in_seconds_and_a_down_line_without_one() {
         let (_, home): (_, Homepage) = payload(&fixture("homepage_wan_stat_app_flow.json"));
-        let lines: Vec<WanQuality> = home
-            .wan_stat
-            .iter()
-            .map(|w| WanQuality {
-                interface: w.interface.clone(),
-                rtt_ms: w.rtt,
-                loss_percent: None,
-            })
-            .collect();
-        let m = exposition(|b| wan_quality(b, &lines));
+        let m = exposition(|b| wan_quality(b, &wan_stat_quality(&home.wan_stat)));
         assert!(
             has(
                 &m,

@@ -21,7 +21,7 @@ use self::client::IkuaiClient;
 use self::metrics::WanQuality;
 use self::model::{Api, ClientPage, Homepage, LanClient, MonitorIface, Snapshoot, UpgradeAnswer};
 use crate::util::lenient::BoundedValue;
-use crate::util::{check_series, Cached, Policy, Sections};
+use crate::util::{check_series, Cached, Policy, RowCut, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{Driver, DriverFactory, DynDriver, Kind, PollContext, PollError};
 use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
@@ -257,13 +257,14 @@ impl Driver for IkuaiDriver {
             addressing: answers.addressing.then(|| self.addressing.get()).flatten(),
             upgrade: answers.upgrade.then(|| self.upgrade.get()).flatten(),
         };
-        let mut b = ctx.snapshot_builder();
-        map(&mut b, &answers, &slow, &self.opts);
-        drop(answers);
-        let caps = format!("max_rows = {}", self.opts.max_rows);
-        self.client.rows_cut.finish(ctx, &caps);
-        sections.finish(ctx, false)?;
-        check_series(b.finish(), self.opts.max_series)
+        snapshot(
+            ctx,
+            answers,
+            &slow,
+            &self.opts,
+            &self.client.rows_cut,
+            sections,
+        )
     }
 }
 
@@ -338,16 +339,9 @@ impl IkuaiDriver {
         a.pools = a.system;
         a.ether = self.enabled(Module::Ports);
         if self.enabled(Module::Wan) {
-            let lines = std::mem::take(&mut home.wan_stat).into_iter();
-            a.wan = Some(
-                lines
-                    .map(|w| WanQuality {
-                        interface: w.interface,
-                        rtt_ms: w.rtt,
-                        loss_percent: None,
-                    })
-                    .collect(),
-            );
+            a.wan = Some(metrics::wan_stat_quality(&std::mem::take(
+                &mut home.wan_stat,
+            )));
         }
         if self.enabled(Module::AppFlow) {
             a.apps = Some(home.app_flow.categories());
@@ -447,6 +441,24 @@ const HOMEPAGE_TYPES: [(Module, &str); 4] = [
 struct Slow<'a> {
     addressing: Option<&'a Snapshoot>,
     upgrade: Option<&'a UpgradeAnswer>,
+}
+
+/// Maps a poll's answers and ends the poll, whichever transport fetched them: the rows cut and
+/// the failed sections are counted, and the snapshot is held to `max_series`.
+fn snapshot(
+    ctx: &mut PollContext,
+    answers: Answers,
+    slow: &Slow<'_>,
+    opts: &Options,
+    rows_cut: &RowCut,
+    sections: Sections,
+) -> Result<Snapshot, PollError> {
+    let mut b = ctx.snapshot_builder();
+    map(&mut b, &answers, slow, opts);
+    drop(answers);
+    rows_cut.finish(ctx, &format!("max_rows = {}", opts.max_rows));
+    sections.finish(ctx, false)?;
+    check_series(b.finish(), opts.max_series)
 }
 
 /// One poll's answers → samples, in the order the sections are fetched (clients last, both IP

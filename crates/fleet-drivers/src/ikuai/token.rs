@@ -25,10 +25,10 @@ use super::metrics::WanQuality;
 use super::model::{
     decode_json, Api, ClientPage, EtherInfo, LanClient, MonitorIface, Snapshoot, Sysstat,
 };
-use super::{map, Answers, Module, Options, Slow, ALL_MODULES, MAX_PAGES};
+use super::{snapshot, Answers, Module, Options, Slow, ALL_MODULES, MAX_PAGES};
 use crate::util::http::{self, MAX_BODY_BYTES};
 use crate::util::lenient::{self, BoundedValue};
-use crate::util::{check_series, envelope_detail, Cached, Policy, RowCut, Sections};
+use crate::util::{envelope_detail, Cached, Policy, RowCut, Sections};
 use fleet_core::config::Secret;
 use fleet_core::driver::{Driver, PollContext, PollError};
 use fleet_core::snapshot::Snapshot;
@@ -350,13 +350,14 @@ impl Driver for TokenDriver {
             addressing: answers.addressing.then(|| self.addressing.get()).flatten(),
             upgrade: None,
         };
-        let mut b = ctx.snapshot_builder();
-        map(&mut b, &answers, &slow, &self.opts);
-        drop(answers);
-        let caps = format!("max_rows = {}", self.opts.max_rows);
-        self.client.rows_cut.finish(ctx, &caps);
-        sections.finish(ctx, false)?;
-        check_series(b.finish(), self.opts.max_series)
+        snapshot(
+            ctx,
+            answers,
+            &slow,
+            &self.opts,
+            &self.client.rows_cut,
+            sections,
+        )
     }
 }
 
