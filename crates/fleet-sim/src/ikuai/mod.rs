@@ -49,7 +49,12 @@ impl IkuaiSim {
         let tls = cfg.tls;
         let switches = Switches::new(Fault::None);
         let shared = Arc::new(Shared::new(cfg, Arc::clone(&switches)));
-        let app = server::router(Arc::clone(&shared));
+        // Only 4.x firmware has the token API.
+        let mut app = server::routes();
+        if shared.cfg.firmware == Firmware::V4 {
+            app = app.merge(token::routes());
+        }
+        let app = app.with_state(Arc::clone(&shared));
         if !tls {
             let handle = SimHandle::serve(app, "ikuai", switches).await?;
             return Ok(IkuaiSim {

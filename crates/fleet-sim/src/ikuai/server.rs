@@ -82,17 +82,11 @@ impl Shared {
     }
 }
 
-pub(super) fn router(shared: Arc<Shared>) -> Router {
-    let router = Router::new()
+/// `/Action/login` and `/Action/call`.
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
         .route("/Action/login", post(login))
-        .route("/Action/call", post(call));
-    // Only 4.x firmware has the token API.
-    let router = if shared.cfg.firmware == Firmware::V4 {
-        super::token::routes(router)
-    } else {
-        router
-    };
-    router.with_state(shared)
+        .route("/Action/call", post(call))
 }
 
 async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {

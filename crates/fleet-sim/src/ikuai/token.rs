@@ -25,8 +25,8 @@ use crate::util::{json_response, lock, server_error_page, unix_now};
 /// The spec's default page size.
 const DEFAULT_LIMIT: usize = 10;
 
-pub(super) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
-    router.route("/api/v4.0/{*path}", get(answer))
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/api/v4.0/{*path}", get(answer))
 }
 
 async fn answer(
