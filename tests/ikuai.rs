@@ -548,3 +548,24 @@ async fn a_port_that_loses_link_shows_at_the_next_poll() {
         "addressing is still served from its slow refresh"
     );
 }
+
+#[tokio::test]
+async fn a_router_answering_garbage_is_down_between_its_slow_refreshes() {
+    let router = sim(Firmware::V3, 2).await;
+    let extra = format!("{FAST}ports_every = 1000\n");
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", &extra)).await;
+    exporter.wait_for(WAIT, "first poll", up("r")).await;
+    router.set_fault(Fault::Html);
+    let polls = |m: &str| sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0);
+    let broken = polls(&exporter.metrics().await);
+    let m = exporter
+        .wait_for(WAIT, "two polls of garbage", |m| polls(m) >= broken + 2.0)
+        .await;
+    // The kept addressing and versions asked nothing of the router: they are no success.
+    assert_eq!(
+        sample(&m, "fleet_target_up", &["target=\"r\""]),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(count(&m, "ikuai_interface_address_info", &[]), 0);
+}

@@ -291,9 +291,12 @@ impl IkuaiDriver {
                         }
                     }
                 }
-                Module::Firmware => {
+                // A kept answer is served without a request, and a poll that asked nothing of
+                // the router has not heard from it: only a refresh counts as a section.
+                Module::Firmware if self.upgrade.due() => {
                     a.upgrade = sections.record(self.refresh_upgrade(ctx).await)?.is_some();
                 }
+                Module::Firmware => a.upgrade = true,
                 Module::Interfaces => {
                     let param = json!({"TYPE": "iface_check,iface_stream"});
                     a.iface =
@@ -319,9 +322,10 @@ impl IkuaiDriver {
                 }
             }
             if module == Module::Ports {
-                a.addressing = sections
-                    .record(self.refresh_addressing(ctx).await)?
-                    .is_some();
+                a.addressing = !self.addressing.due()
+                    || sections
+                        .record(self.refresh_addressing(ctx).await)?
+                        .is_some();
             }
         }
         self.addressing.tick();
@@ -408,23 +412,19 @@ impl IkuaiDriver {
         Ok(rows)
     }
 
-    /// Refreshes the addressing answer when it is due (every `ports_every` polls).
+    /// Refreshes the addressing answer (due every `ports_every` polls).
     async fn refresh_addressing(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        if self.addressing.due() {
-            let param = json!({"TYPE": "snapshoot"});
-            self.addressing
-                .store(self.client.call(ctx, "homepage", param).await?);
-        }
+        let param = json!({"TYPE": "snapshoot"});
+        self.addressing
+            .store(self.client.call(ctx, "homepage", param).await?);
         Ok(())
     }
 
-    /// Refreshes the versions answer when it is due (every `ports_every` polls).
+    /// Refreshes the versions answer (due every `ports_every` polls).
     async fn refresh_upgrade(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
-        if self.upgrade.due() {
-            let param = json!({"TYPE": "data"});
-            self.upgrade
-                .store(self.client.call(ctx, "upgrade", param).await?);
-        }
+        let param = json!({"TYPE": "data"});
+        self.upgrade
+            .store(self.client.call(ctx, "upgrade", param).await?);
         Ok(())
     }
 }
