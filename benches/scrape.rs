@@ -21,13 +21,15 @@ use fleet_core::driver::PollContext;
 use fleet_core::exposition::{render, render_shared, Format};
 use fleet_core::snapshot::Snapshot;
 use fleet_exporter::{server, web};
-use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+use fleet_sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
 
 /// LAN clients per simulated router.
 const CLIENTS: usize = 1000;
 /// The simulators' default login: user `admin`, password `admin` (md5 below, for the baseline).
 const PASSWORD: &str = "admin";
 const PASSWORD_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
+/// The token API runs' bearer token.
+const TOKEN: &str = "b3nchb3nchb3nchb3nchb3nchb3nch00";
 /// Every wait in the benchmark ends by then: a hung run fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
         args.get(at + i)?.parse::<usize>().ok()
     };
     if let (Some(routers), Some(clients)) = (arg("--sims", 1), arg("--sims", 2)) {
-        serve_sims(routers, clients);
+        serve_sims(routers, clients, args.iter().any(|a| a == "--token-api"));
         return ExitCode::SUCCESS;
     }
     // `cargo bench` passes `--bench`; anything else unknown is ignored the same way.
@@ -49,7 +51,8 @@ fn main() -> ExitCode {
         match args.get(at + 1).map(String::as_str) {
             Some("10k") => scrape("10k", 2, 750, if quick { 50 } else { 1000 }),
             Some("100k") => scrape("100k", 15, CLIENTS, if quick { 15 } else { 200 }),
-            Some("poll") => poll(CLIENTS, if quick { 10 } else { 50 }),
+            Some("poll") => poll(CLIENTS, if quick { 10 } else { 50 }, Transport::Cookie),
+            Some("poll-token") => poll(CLIENTS, if quick { 10 } else { 50 }, Transport::Token),
             other => panic!("unknown scenario {other:?}"),
         }
         return ExitCode::SUCCESS;
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("fleet-exporter scrape benchmark: {cores} cores, {cpu}");
     let mut ok = true;
-    for scenario in ["10k", "100k", "poll"] {
+    for scenario in ["10k", "100k", "poll", "poll-token"] {
         let mut cmd = Command::new(std::env::current_exe().expect("own path"));
         cmd.args(["--scenario", scenario]);
         if quick {
@@ -85,15 +88,20 @@ fn main() -> ExitCode {
 
 /// Serves `routers` simulators until stdin closes. Prints their URLs, one a line; then answers
 /// each line read with the total `/Action/call` count.
-fn serve_sims(routers: usize, clients: usize) {
+fn serve_sims(routers: usize, clients: usize, token_api: bool) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let sims: Vec<IkuaiSim> = rt.block_on(async {
         let mut sims = Vec::new();
         for i in 0..routers {
-            let cfg = IkuaiSimConfig {
+            let mut cfg = IkuaiSimConfig {
                 password: PASSWORD.into(),
                 ..IkuaiSimConfig::fleet_router(i, clients)
             };
+            if token_api {
+                // Plain HTTP, as the cookie runs: the two transports compared like for like.
+                cfg.firmware = Firmware::V4;
+                cfg.token = Some(TOKEN.into());
+            }
             sims.push(IkuaiSim::start(cfg).await.expect("start simulator"));
         }
         sims
@@ -104,7 +112,7 @@ fn serve_sims(routers: usize, clients: usize) {
     }
     let _ = out.flush();
     for _ in std::io::stdin().lock().lines().map_while(Result::ok) {
-        let calls: u64 = sims.iter().map(IkuaiSim::calls).sum();
+        let calls: u64 = sims.iter().map(|s| s.calls() + s.token_calls()).sum();
         let _ = writeln!(out, "{calls}");
         let _ = out.flush();
     }
@@ -119,8 +127,13 @@ struct Sims {
 
 impl Sims {
     fn spawn(routers: usize, clients: usize) -> Sims {
+        Sims::spawn_with(routers, clients, &[])
+    }
+
+    fn spawn_with(routers: usize, clients: usize, extra: &[&str]) -> Sims {
         let mut child = Command::new(std::env::current_exe().expect("own path"))
             .args(["--sims", &routers.to_string(), &clients.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -134,7 +147,7 @@ impl Sims {
         }
     }
 
-    /// `/Action/call` requests the simulators have answered so far.
+    /// `/Action/call` and token API requests the simulators have answered so far.
     fn calls(&mut self) -> u64 {
         let stdin = self.child.stdin.as_mut().expect("piped");
         writeln!(stdin).expect("ask simulators");
@@ -166,12 +179,17 @@ fn read_line(r: &mut impl BufRead) -> String {
 }
 
 fn config(urls: &[String]) -> Config {
+    config_with(urls, &format!("password = \"{PASSWORD}\""))
+}
+
+/// [`config`] with `credentials` (option lines) in every target instead of the password.
+fn config_with(urls: &[String], credentials: &str) -> Config {
     // A long interval: every target polls once, then nothing runs while we measure.
     let mut text = String::from("[defaults]\ninterval = \"1h\"\ntimeout = \"50s\"\n");
     for (i, url) in urls.iter().enumerate() {
         text.push_str(&format!(
             "\n[[targets]]\nname = \"router-{i:02}\"\nkind = \"ikuai\"\nurl = \"{url}\"\n\
-             password = \"{PASSWORD}\"\nmax_clients = 100000\n"
+             {credentials}\nmax_clients = 100000\n"
         ));
     }
     Config::parse(
@@ -379,9 +397,21 @@ fn rss_bytes() -> usize {
 // Scenario: CPU per poll
 // ---------------------------------------------------------------------------
 
-fn poll(clients: usize, polls: usize) {
-    let mut sims = Sims::spawn(1, clients);
-    let config = config(&sims.urls);
+/// Which of the router's APIs the poll scenario drives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Cookie,
+    Token,
+}
+
+fn poll(clients: usize, polls: usize, transport: Transport) {
+    let token_api = transport == Transport::Token;
+    let mut sims = Sims::spawn_with(1, clients, if token_api { &["--token-api"] } else { &[] });
+    let config = if token_api {
+        config_with(&sims.urls, &format!("api = \"token\"\ntoken = \"{TOKEN}\""))
+    } else {
+        config(&sims.urls)
+    };
     let spec = &config.targets[0].spec;
     let kind = fleet_drivers::kind("ikuai").expect("ikuai driver");
     let factory = (kind.configure)(spec).expect("driver options");
@@ -408,19 +438,36 @@ fn poll(clients: usize, polls: usize) {
     let calls = sims.calls() - calls_before;
 
     // The baseline: the same requests as the driver sends, the answers read and dropped.
-    let requests = poll_requests(clients, polls);
+    let requests = if token_api {
+        token_requests(clients, polls)
+    } else {
+        poll_requests(clients, polls)
+    };
     assert_eq!(
         requests.len() as u64,
         calls,
         "baseline mirrors the driver's calls"
     );
-    let (http_run, bytes) = rt.block_on(async {
+    let (http_run, bytes) = if token_api {
+        rt.block_on(token_baseline(&sims.urls[0], &requests))
+    } else {
+        rt.block_on(cookie_baseline(&sims.urls[0], &requests))
+    };
+    drop(sims);
+    report(
+        clients, polls, transport, series, calls, bytes, driver_run, http_run,
+    );
+}
+
+/// The cookie transport's requests, sent as the driver sends them; (CPU, wall) and bytes read.
+async fn cookie_baseline(base: &str, requests: &[String]) -> ((Duration, Duration), usize) {
+    {
         let http = fleet_drivers::util::http::client(Duration::from_secs(30));
-        let cookie = login(&http, &sims.urls[0]).await;
-        let url = format!("{}/Action/call", sims.urls[0]);
+        let cookie = login(&http, base).await;
+        let url = format!("{base}/Action/call");
         let (cpu, wall) = (cpu_time(), Instant::now());
         let mut bytes = 0;
-        for body in &requests {
+        for body in requests {
             let resp = http
                 .post(&url)
                 .header(header::COOKIE, &cookie)
@@ -428,13 +475,42 @@ fn poll(clients: usize, polls: usize) {
             bytes += resp.send().await.unwrap().bytes().await.unwrap().len();
         }
         ((cpu_time() - cpu, wall.elapsed()), bytes)
-    });
-    drop(sims);
+    }
+}
 
+/// The token transport's GETs (path and query), sent with the bearer token as the driver does.
+async fn token_baseline(base: &str, requests: &[String]) -> ((Duration, Duration), usize) {
+    let http = fleet_drivers::util::http::client(Duration::from_secs(30));
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    let mut bytes = 0;
+    for path in requests {
+        let resp = http
+            .get(format!("{base}/api/v4.0/{path}"))
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        bytes += resp.send().await.unwrap().bytes().await.unwrap().len();
+    }
+    ((cpu_time() - cpu, wall.elapsed()), bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    clients: usize,
+    polls: usize,
+    transport: Transport,
+    series: usize,
+    calls: u64,
+    bytes: usize,
+    driver_run: (Duration, Duration),
+    http_run: (Duration, Duration),
+) {
     let per_poll = |d: Duration| d.as_secs_f64() * 1e3 / polls as f64;
+    let api = match transport {
+        Transport::Cookie => "/Action/call",
+        Transport::Token => "token API",
+    };
     println!();
     println!(
-        "== one poll of a router with {clients} clients: {series} series, {:.1} calls, {} KiB of JSON",
+        "== one poll ({api}) of a router with {clients} clients: {series} series, {:.1} calls, {} KiB of JSON",
         calls as f64 / polls as f64,
         bytes / polls / 1024
     );
@@ -476,7 +552,7 @@ fn poll_requests(clients: usize, polls: usize) -> Vec<String> {
     for n in 1..=polls {
         out.push(call(
             "homepage",
-            r#"{"TYPE":"sysstat,ac_status,dhcp_addrpool_num"}"#,
+            r#"{"TYPE":"sysstat,ac_status,dhcp_addrpool_num,ether_info,wan_stat,app_flow","minute":"60"}"#,
         ));
         out.push(call(
             "monitor_iface",
@@ -490,10 +566,40 @@ fn poll_requests(clients: usize, polls: usize) -> Vec<String> {
         out.push(page("monitor_lanipv6", 0));
         out.push(call("dns", r#"{"TYPE":"dns_cache"}"#));
         out.push(call("monitor_l7qos", r#"{"TYPE":"data"}"#));
-        // Ports are refreshed every tenth poll (the driver's default `ports_every`).
+        // Addressing and versions are refreshed every tenth poll (the default `ports_every`).
         if n % 10 == 0 {
-            out.push(call("homepage", r#"{"TYPE":"ether_info,snapshoot"}"#));
+            out.push(call("homepage", r#"{"TYPE":"snapshoot"}"#));
+            out.push(call("upgrade", r#"{"TYPE":"data"}"#));
         }
+    }
+    out
+}
+
+/// The token API GETs of `polls` polls after the first, in the driver's order.
+fn token_requests(clients: usize, polls: usize) -> Vec<String> {
+    // The simulator lists one client twice; the driver asks pages of 1000 (`page_size`).
+    let rows = clients + 1;
+    let mut out = Vec::new();
+    for n in 1..=polls {
+        out.push("monitoring/system".to_owned());
+        out.push("monitoring/interfaces-status".to_owned());
+        for page in 1..=rows.div_ceil(1000) {
+            out.push(format!("monitoring/clients-online?page={page}&limit=1000"));
+        }
+        out.push("monitoring/clients-ip6-online?page=1&limit=1000".to_owned());
+        out.push("network/dns/stats".to_owned());
+        out.push("monitoring/interfaces-physical".to_owned());
+        if n % 10 == 0 {
+            out.push("monitoring/interfaces-config".to_owned());
+        }
+        out.push("monitoring/interfaces-traffic".to_owned());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        out.push(format!(
+            "monitoring/protocols?starttime={}&stoptime={now}",
+            now - 3600
+        ));
     }
     out
 }

@@ -13,6 +13,7 @@ use fleet_sim::openvox::{OpenvoxSim, OpenvoxSimConfig};
 pub struct Demo {
     ikuai_v3: IkuaiSim,
     ikuai_v4: IkuaiSim,
+    ikuai_token: IkuaiSim,
     komari_public: KomariSim,
     komari_private: KomariSim,
     openvox: OpenvoxSim,
@@ -21,6 +22,8 @@ pub struct Demo {
 
 const DEMO_PASSWORD: &str = "demo-password";
 const DEMO_APP_ID: &str = "demo-app";
+/// The token API router's bearer token (32 hex characters, as the web UI makes them).
+const DEMO_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 impl Demo {
     pub async fn start() -> std::io::Result<Demo> {
@@ -41,6 +44,20 @@ impl Demo {
             lan_clients_v6: 0,
             hostname: "hq-gateway".into(),
             seed: 4,
+            update_available: true,
+            ..IkuaiSimConfig::default()
+        })
+        .await?;
+        // A 4.x router polled over its token API, with its self-signed certificate.
+        let ikuai_token = IkuaiSim::start(IkuaiSimConfig {
+            password: DEMO_PASSWORD.into(),
+            firmware: Firmware::V4,
+            lan_clients: 25,
+            lan_clients_v6: 3,
+            hostname: "warehouse".into(),
+            seed: 7,
+            token: Some(DEMO_TOKEN.into()),
+            tls: true,
             ..IkuaiSimConfig::default()
         })
         .await?;
@@ -99,6 +116,7 @@ impl Demo {
         Ok(Demo {
             ikuai_v3,
             ikuai_v4,
+            ikuai_token,
             komari_public,
             komari_private,
             openvox,
@@ -142,6 +160,16 @@ kind = "ikuai"
 url = "{v4}"
 password = "{DEMO_PASSWORD}"
 
+# The 4.x token API: no login; the simulator, like a router, has a self-signed certificate.
+[[targets]]
+name = "demo-ikuai-token"
+kind = "ikuai"
+url = "{token_api}"
+api = "token"
+token = "{DEMO_TOKEN}"
+tls_insecure_skip_verify = true
+page_size = 10
+
 [[targets]]
 name = "demo-komari"
 kind = "komari"
@@ -184,6 +212,7 @@ effective_sim_slots = {{ 1 = "main", 2 = "vice1", 3 = "vice2" }}
 {card_calls}"#,
             v3 = self.ikuai_v3.url(),
             v4 = self.ikuai_v4.url(),
+            token_api = self.ikuai_token.url(),
             komari_public = self.komari_public.url(),
             komari_private = self.komari_private.url(),
             openvox = self.openvox.url(),

@@ -263,7 +263,9 @@ fn check_exposition(snapshot: &Snapshot) -> Vec<Sample> {
 
 fn ikuai_answer(body: &[u8]) -> Snapshot {
     use ikuai::metrics;
-    use ikuai::model::{parse_answer, Answer, ClientPage, Homepage, MonitorIface, Ports};
+    use ikuai::model::{
+        parse_answer, Answer, ClientPage, Homepage, MonitorIface, Snapshoot, UpgradeAnswer,
+    };
     fn ok<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Option<(ikuai::model::Api, T)> {
         match parse_answer::<T>(body) {
             Ok((api, Answer::Ok(t))) => Some((api, t)),
@@ -272,7 +274,19 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
     }
     let mut b = SnapshotBuilder::new(Some("fuzz"));
     if let Some((api, home)) = ok::<Homepage>(body) {
-        metrics::system(&mut b, &home, Some(api));
+        metrics::system(&mut b, &home.sysstat, Some(api));
+        metrics::access_points_and_pool(&mut b, &home);
+        metrics::ports(&mut b, &home.ether_info);
+        let mut lines = metrics::wan_stat_quality(&home.wan_stat);
+        for line in &mut lines {
+            // The same device number through the loss path too (its bounds checks).
+            line.loss_percent = line.rtt_ms;
+        }
+        metrics::wan_quality(&mut b, &lines);
+        metrics::app_traffic(&mut b, &home.app_flow.categories(), 3600.0);
+    }
+    if let Some((_, upgrade)) = ok::<UpgradeAnswer>(body) {
+        metrics::versions(&mut b, &upgrade.data);
     }
     if let Some((_, iface)) = ok::<MonitorIface>(body) {
         metrics::interfaces(&mut b, &iface);
@@ -284,8 +298,8 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
         metrics::dns(&mut b, &ikuai::model::dns_cache_rows(&payload));
         metrics::qos(&mut b, &ikuai::model::qos_rows(&payload));
     }
-    if let Some((_, ports)) = ok::<Ports>(body) {
-        metrics::ports(&mut b, &ports);
+    if let Some((_, snap)) = ok::<Snapshoot>(body) {
+        metrics::addressing(&mut b, &snap);
     }
     b.finish()
 }

@@ -424,3 +424,148 @@ async fn client_lists_are_paged_until_the_total_is_reached() {
         );
     }
 }
+
+#[tokio::test]
+async fn wan_round_trip_protocol_traffic_versions_and_gwid_over_action_call() {
+    let router = IkuaiSim::start(IkuaiSimConfig {
+        password: "s3cret-pw".into(),
+        update_available: true,
+        ..IkuaiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", FAST)).await;
+    let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
+    let t = "target=\"r\"";
+    let rtt = sample(&m, "ikuai_wan_rtt_seconds", &[t, "interface=\"wan1\""]).expect("rtt");
+    assert!(
+        (0.001..1.0).contains(&rtt),
+        "ms on the wire, seconds here: {rtt}"
+    );
+    assert_eq!(
+        count(&m, "ikuai_wan_rtt_seconds", &[t, "interface=\"wan2\""]),
+        0,
+        "the failed line has no round trip:\n{m}"
+    );
+    assert!(
+        count(
+            &m,
+            "ikuai_app_traffic_window_bytes",
+            &[t, "category=\"Video\""]
+        ) == 1
+    );
+    assert_eq!(
+        count(
+            &m,
+            "ikuai_app_traffic_window_bytes",
+            &["category=\"Total\""]
+        ),
+        0
+    );
+    assert_eq!(
+        sample(&m, "ikuai_app_traffic_window_seconds", &[t]),
+        Some(3600.0)
+    );
+    assert_eq!(
+        sample(&m, "ikuai_update_available", &[t, "component=\"system\""]),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(
+            &m,
+            "ikuai_version_info",
+            &[
+                t,
+                "component=\"system\"",
+                "version=\"3.7.17\"",
+                "latest=\"3.7.19\""
+            ]
+        ),
+        1
+    );
+    let gwid = m
+        .lines()
+        .find(|l| l.starts_with("ikuai_info{"))
+        .and_then(|l| l.split("gwid=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("gwid label");
+    assert!(
+        gwid.len() >= 10 && gwid.bytes().all(|b| b.is_ascii_digit()),
+        "{gwid}"
+    );
+    assert!(
+        m.lines()
+            .filter(|l| l.starts_with("ikuai_client_info{"))
+            .all(|l| !l.contains("interface=")),
+        "no client interface label: 3.x rows have none"
+    );
+}
+
+#[tokio::test]
+async fn homepage_modules_share_one_call_and_slow_answers_keep_their_cadence() {
+    let router = sim(Firmware::V3, 3).await;
+    let extra = format!(
+        "{FAST}modules = [\"system\", \"ports\", \"wan\", \"app_flow\", \"firmware\"]\nports_every = 1000\n"
+    );
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", &extra)).await;
+    let polls = |m: &str| sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0);
+    let before = polls(
+        &exporter
+            .wait_for(WAIT, "three polls", |m| polls(m) >= 3.0)
+            .await,
+    );
+    let calls = router.calls() as f64;
+    let after = polls(&exporter.metrics().await);
+    // One homepage call a poll, plus the first poll's addressing and versions.
+    assert!(
+        before + 2.0 <= calls && calls <= after + 2.0,
+        "{calls} calls in {before}..{after} polls"
+    );
+}
+
+#[tokio::test]
+async fn a_port_that_loses_link_shows_at_the_next_poll() {
+    let router = sim(Firmware::V3, 2).await;
+    let extra = format!("{FAST}ports_every = 1000\n");
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", &extra)).await;
+    let link = |m: &str| sample(m, "ikuai_port_link_up", &["target=\"r\"", "port=\"veth1\""]);
+    let polls = |m: &str| sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0);
+    let m = exporter.wait_for(WAIT, "first poll", up("r")).await;
+    assert_eq!(link(&m), Some(1.0));
+    router.set_port_link("veth1", false);
+    let pulled = polls(&exporter.metrics().await);
+    let m = exporter
+        .wait_for(WAIT, "two more polls", |m| polls(m) >= pulled + 2.0)
+        .await;
+    assert_eq!(
+        link(&m),
+        Some(0.0),
+        "within one poll, not ports_every polls"
+    );
+    assert_eq!(
+        count(&m, "ikuai_interface_address_info", &["interface=\"lan1\""]),
+        1,
+        "addressing is still served from its slow refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_router_answering_garbage_is_down_between_its_slow_refreshes() {
+    let router = sim(Firmware::V3, 2).await;
+    let extra = format!("{FAST}ports_every = 1000\n");
+    let exporter = start_exporter(&ikuai_target("r", &router.url(), "s3cret-pw", &extra)).await;
+    exporter.wait_for(WAIT, "first poll", up("r")).await;
+    router.set_fault(Fault::Html);
+    let polls = |m: &str| sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0);
+    let broken = polls(&exporter.metrics().await);
+    let m = exporter
+        .wait_for(WAIT, "two polls of garbage", |m| polls(m) >= broken + 2.0)
+        .await;
+    // The kept addressing and versions asked nothing of the router: they are no success.
+    assert_eq!(
+        sample(&m, "fleet_target_up", &["target=\"r\""]),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(count(&m, "ikuai_interface_address_info", &[]), 0);
+}

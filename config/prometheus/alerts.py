@@ -37,6 +37,11 @@ _config = {
     # A gateway whose clock is off by more than this many seconds, for 15 minutes, writes call
     # records at the wrong time and may fail SIP authentication (digest nonces, TLS).
     "clock_offset_warning_seconds": 60,
+    # A WAN line that stays up but loses more than this share of the router's quality probes,
+    # or whose round trip stays above this many seconds, for 10 minutes, degrades every
+    # connection through it (the router's own probe; see ikuai_wan_* in docs/metrics.md).
+    "wan_loss_ratio_warning": 0.05,
+    "wan_rtt_warning_seconds": 0.2,
 }
 
 S = _config["selector"]
@@ -137,6 +142,24 @@ IKUAI = [
         "WAN line {{ $labels.interface }} on {{ $labels.target }} is down",
         "The router {{ $labels.target }} reports that its line check on "
         "{{ $labels.interface }} has failed for 3 minutes.",
+    ),
+    rule(
+        "IkuaiWanPacketLoss",
+        f"max by (target, interface) ({m('ikuai_wan_loss_ratio')}) "
+        f"> {_config['wan_loss_ratio_warning']}",
+        "10m", "warning",
+        "WAN line {{ $labels.interface }} on {{ $labels.target }} is losing packets",
+        "The router {{ $labels.target }} has lost {{ $value | humanizePercentage }} of its "
+        "quality probes on {{ $labels.interface }} for 10 minutes.",
+    ),
+    rule(
+        "IkuaiWanLatencyHigh",
+        f"min by (target, interface) ({m('ikuai_wan_rtt_seconds')}) "
+        f"> {_config['wan_rtt_warning_seconds']}",
+        "10m", "warning",
+        "WAN line {{ $labels.interface }} on {{ $labels.target }} is slow",
+        "The round trip of {{ $labels.target }}'s quality probe on {{ $labels.interface }} has "
+        "been {{ $value | humanizeDuration }} for 10 minutes.",
     ),
     rule(
         "IkuaiCpuHigh",

@@ -52,6 +52,8 @@ impl<F: Copy> Switches<F> {
 pub(crate) struct SimHandle<F> {
     addr: SocketAddr,
     switches: Arc<Switches<F>>,
+    /// Served over TLS (`https://` URLs).
+    tls: bool,
 }
 
 impl<F: Copy> SimHandle<F> {
@@ -76,7 +78,58 @@ impl<F: Copy> SimHandle<F> {
                 tracing::warn!(error = %e, "{name} simulator stopped with an error");
             }
         });
-        Ok(SimHandle { addr, switches })
+        Ok(SimHandle {
+            addr,
+            switches,
+            tls: false,
+        })
+    }
+
+    /// [`SimHandle::serve`] over TLS with `tls`'s certificate (a device's self-signed one): each
+    /// connection is a TLS handshake, then HTTP/1.1 to `app`, until the handle is dropped.
+    pub(crate) async fn serve_tls(
+        app: Router,
+        name: &'static str,
+        switches: Arc<Switches<F>>,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> std::io::Result<SimHandle<F>> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let mut stopped = switches.stop.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stopped.wait_for(|stopped| *stopped) => return,
+                };
+                let Ok((tcp, _)) = accepted else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                let mut stopped = stopped.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends its own connection here.
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        tower::ServiceExt::oneshot(app.clone(), req)
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::select! {
+                        r = conn => if let Err(e) = r {
+                            tracing::debug!(error = %e, "{name} simulator: TLS connection ended");
+                        },
+                        _ = stopped.wait_for(|stopped| *stopped) => {}
+                    }
+                });
+            }
+        });
+        Ok(SimHandle {
+            addr,
+            switches,
+            tls: true,
+        })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -84,7 +137,8 @@ impl<F: Copy> SimHandle<F> {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub(crate) fn set_latency(&self, d: Duration) {

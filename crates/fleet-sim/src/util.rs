@@ -156,6 +156,26 @@ pub(crate) fn md5_hex(s: &str) -> String {
         .collect()
 }
 
+/// A fresh self-signed certificate for `127.0.0.1` and `localhost` (PEM) and a TLS server
+/// config that serves it over HTTP/1.1, as devices with a factory certificate do.
+pub(crate) fn self_signed_tls(
+) -> std::io::Result<(String, std::sync::Arc<tokio_rustls::rustls::ServerConfig>)> {
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let invalid = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .map_err(|e| invalid(&e))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .map_err(|e| invalid(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((ck.cert.pem(), std::sync::Arc::new(config)))
+}
+
 pub(crate) fn json_response(status: StatusCode, body: impl Into<String>) -> Response {
     (
         status,

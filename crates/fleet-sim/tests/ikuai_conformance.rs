@@ -1,10 +1,14 @@
 //! The iKuai simulator over real sockets, checked against the API document
 //! and the notes on real routers (not against any driver code).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fleet_sim::ikuai::{Fault, Firmware, IkuaiSim, IkuaiSimConfig};
 use serde_json::{json, Value};
+
+#[path = "strict/ikuai.rs"]
+mod strict;
 
 /// md5("admin"), as the web UI sends it in `passwd`.
 const ADMIN_MD5: &str = "21232f297a57a5a743894a0e4a801fc3";
@@ -229,6 +233,7 @@ async fn lanip_paging_honours_limit_and_total() {
 async fn quirks_show_up() {
     let sim = sim(IkuaiSimConfig {
         lan_clients_v6: 0,
+        large_totals: true,
         ..Default::default()
     })
     .await;
@@ -292,19 +297,22 @@ async fn clean_mode_is_plain_json() {
         let body = call(&sim, &cookie, show(func, types)).await;
         assert_eq!(body["Result"], 30000, "{func}: {body}");
         let text = body.to_string();
-        assert!(!text.contains("\"--\""), "{func}: {text}");
         // Only sysstat's percent strings may carry a '%' (no URL-encoding).
         assert!(func == "homepage" || !text.contains('%'), "{func}: {text}");
     }
     let lan = call(&sim, &cookie, show("monitor_lanip", "data,total")).await;
-    assert_eq!(lan["Data"]["total"], 8);
-    assert!(lan["Data"]["data"][0]["signal"].is_i64());
+    assert_eq!(lan["Data"]["total"], 8, "no duplicated row");
+    // Real strings stay strings: a plain router is still a 3.x router.
+    assert!(lan["Data"]["data"][0]["signal"].is_string());
     let check = call(&sim, &cookie, show("monitor_iface", "iface_check")).await;
-    assert!(check["Data"]["iface_check"][0]["updatetime"].is_u64());
+    assert!(check["Data"]["iface_check"][0]["updatetime"].is_string());
     let qos = call(&sim, &cookie, show("monitor_l7qos", "data")).await;
-    assert!(qos["Data"]["data"][0]["wan1"][0]["total_up"].is_u64());
+    assert!(qos["Data"]["data"][0]["wan1"][0]["total_up"].is_string());
+    let stream = call(&sim, &cookie, show("monitor_iface", "iface_stream")).await;
+    assert_eq!(stream["Data"]["iface_stream"][0]["connect_num"], "--");
+    assert!(stream["Data"]["iface_stream"][1]["connect_num"].is_string());
     let v6 = call(&sim, &cookie, show("monitor_lanipv6", "data,total")).await;
-    assert_eq!(v6["Data"]["data"], json!([]));
+    assert_eq!(v6["Data"]["data"], json!([]), "no bare `timeout` token");
 }
 
 #[tokio::test]
@@ -491,4 +499,319 @@ async fn sim_bodies_have_the_documented_shape() {
     )
     .await;
     assert_eq!(keys(&got), keys(&fixture("homepage_sysstat_v4.json")));
+}
+
+/// The text of one `/Action/call` answer.
+async fn call_text(sim: &IkuaiSim, cookie: &str, body: Value) -> String {
+    call_raw(sim, Some(cookie), body)
+        .await
+        .text()
+        .await
+        .expect("body")
+}
+
+/// `func_name` with `TYPE` and more `param` keys.
+fn show_with(func: &str, types: &str, extra: Value) -> Value {
+    let mut req = show(func, types);
+    if let (Some(param), Value::Object(extra)) = (req["param"].as_object_mut(), extra) {
+        param.extend(extra);
+    }
+    req
+}
+
+/// Every answer of a router of this firmware and quirk setting, decoded strictly.
+async fn decode_every_answer_strictly(firmware: Firmware, quirks: bool) {
+    let sim = sim(IkuaiSimConfig {
+        firmware,
+        quirks,
+        large_totals: quirks,
+        update_available: true,
+        ..Default::default()
+    })
+    .await;
+    let v4 = firmware == Firmware::V4;
+    let cookie = login(&sim).await;
+    let what = format!("{firmware:?}, quirks {quirks}");
+    macro_rules! strictly {
+        ($ty:ty, $req:expr) => {{
+            let req = $req;
+            let text = call_text(&sim, &cookie, req.clone()).await;
+            strict::payload::<$ty>(v4, &text).unwrap_or_else(|e| panic!("{what}: {req}: {e}"))
+        }};
+    }
+    let home = strictly!(
+        strict::Homepage,
+        show("homepage", "sysstat,ac_status,dhcp_addrpool_num")
+    );
+    assert_eq!(home.sysstat.cpu.len(), 5);
+    strictly!(strict::Ports, show("homepage", "ether_info,snapshoot"));
+    let alone = strictly!(
+        strict::SysstatAlone,
+        show("sysstat", "verinfo,cpu,memory,stream,cputemp")
+    );
+    assert_eq!(alone.verinfo.version, home.sysstat.verinfo.version);
+    let iface = strictly!(
+        strict::MonitorIface,
+        show("monitor_iface", "iface_check,iface_stream")
+    );
+    assert!(iface.iface_stream[0].connect_num.0.is_none(), "lan1 is --");
+    assert!(iface.iface_stream[1].connect_num.0.is_some(), "wan1 counts");
+    let lan = strictly!(
+        strict::ClientPage,
+        show_with("monitor_lanip", "data,total", json!({"limit": "0,1000"}))
+    );
+    assert_eq!(lan.total as usize, lan.data.len());
+    for row in &lan.data {
+        match (&row.signal, v4) {
+            (strict::Signal::Text(s), _) => {
+                assert!(s.is_empty() || s.parse::<i64>().is_ok(), "{s:?}")
+            }
+            (strict::Signal::Number(0), true) => {}
+            (other, _) => panic!("{what}: signal {other:?}"),
+        }
+        assert_eq!(row.termname.is_some(), v4, "termname is a 4.x field");
+    }
+    strictly!(strict::ClientPage, show("monitor_lanipv6", "data,total"));
+    strictly!(strict::Rows<strict::DnsCacheRow>, show("dns", "dns_cache"));
+    strictly!(
+        strict::Rows<BTreeMap<String, Vec<strict::QosRow>>>,
+        show("monitor_l7qos", "data")
+    );
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WanStats {
+        wan_stat: Vec<strict::WanStat>,
+    }
+    let wan = strictly!(WanStats, show("homepage", "wan_stat"));
+    assert_eq!(wan.wan_stat.len(), 2);
+    assert!(wan.wan_stat[0].rtt.parse::<u64>().is_ok());
+    assert_eq!(
+        wan.wan_stat[1].rtt, "--",
+        "the failed line has no round trip"
+    );
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AppFlows {
+        app_flow: strict::AppFlow,
+    }
+    for func in ["homepage", "monitor_system"] {
+        let flow = strictly!(
+            AppFlows,
+            show_with(func, "app_flow", json!({"minute": "60"}))
+        );
+        let row = &flow.app_flow.app_flow[0];
+        let sum: u64 = row
+            .iter()
+            .filter(|(k, _)| *k != "Total")
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(row["Total"], sum, "{func}: Total sums the categories");
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Flows {
+        flow: Vec<strict::FlowRow>,
+    }
+    let flows = strictly!(Flows, show("monitor_app_flow", "flow"));
+    assert!(flows.flow.iter().all(|r| r.name != "Total"));
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Upgrades {
+        data: strict::Upgrade,
+    }
+    let up = strictly!(Upgrades, show("upgrade", "data"));
+    assert_eq!(up.data.system_ver, home.sysstat.verinfo.version);
+    assert!(!up.data.system_ver_new.is_empty());
+    let reg = strictly!(strict::Register, show("register", "data,gwid"));
+    assert_eq!(reg.gwid, home.sysstat.gwid, "one gateway id");
+    assert_eq!(reg.data.gwid, reg.gwid);
+    let users = strictly!(
+        strict::WebUsers,
+        json!({"func_name": "webuser", "action": "show", "param": {}})
+    );
+    assert_eq!(users.data[0].username, "admin");
+}
+
+#[tokio::test]
+async fn every_action_call_answer_decodes_with_the_strict_types_of_the_documents() {
+    for firmware in [Firmware::V3, Firmware::V4] {
+        for quirks in [true, false] {
+            decode_every_answer_strictly(firmware, quirks).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_strict_types_refuse_shapes_no_router_sends() {
+    // A WAN row with a bare-number connect_num, a small total in exponent form, a numeric
+    // 3.x updatetime: each is a simulator bug the strict decoders must catch.
+    let stream = |connect: &str, total: &str| {
+        format!(
+            r#"{{"Result":30000,"ErrMsg":"Success","Data":{{"iface_check":[],"iface_stream":[{{"interface":"wan1","comment":"","ip_addr":"10.4.71.74","connect_num":{connect},"upload":1,"download":2,"total_up":{total},"total_down":3,"updropped":0,"downdropped":0,"uppacked":0,"downpacked":0}}]}}}}"#
+        )
+    };
+    let ok =
+        strict::payload::<strict::MonitorIface>(false, &stream(r#""1""#, "1.0118846706974e+14"));
+    assert!(ok.is_ok(), "{ok:?}");
+    assert!(strict::payload::<strict::MonitorIface>(false, &stream("1", "5")).is_err());
+    assert!(strict::payload::<strict::MonitorIface>(false, &stream(r#""1""#, "5.5e+3")).is_err());
+    assert!(
+        strict::payload::<strict::Rows<strict::DnsCacheRow>>(
+            false,
+            r#"{"Result":30000,"ErrMsg":"Success","Data":{"data":[],"extra":1}}"#
+        )
+        .is_err(),
+        "unknown fields are refused"
+    );
+}
+
+#[tokio::test]
+async fn exponent_totals_only_on_a_router_with_large_totals() {
+    for large_totals in [false, true] {
+        let sim = sim(IkuaiSimConfig {
+            large_totals,
+            ..Default::default()
+        })
+        .await;
+        let cookie = login(&sim).await;
+        let text = call_text(&sim, &cookie, show("monitor_iface", "iface_stream")).await;
+        assert_eq!(text.contains("e+14"), large_totals, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn webuser_show_is_the_cheap_session_check() {
+    let sim = sim(IkuaiSimConfig::default()).await;
+    let check = json!({"func_name": "webuser", "action": "show", "param": {}});
+    let body: Value = call_raw(&sim, None, check.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["Result"], 10014);
+    let cookie = login(&sim).await;
+    assert_eq!(call(&sim, &cookie, check).await["Result"], 30000);
+}
+
+const TOKEN: &str = "00112233445566778899aabbccddeeff";
+
+async fn token_get(sim: &IkuaiSim, token: Option<&str>, path: &str) -> (u16, String) {
+    let mut req = client().get(format!("{}/api/v4.0/{path}", sim.url()));
+    if let Some(token) = token {
+        req = req.header("Authorization", format!("Bearer {token}"));
+    }
+    let resp = req.send().await.expect("token request");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+fn token_results<T: serde::de::DeserializeOwned>(path: &str, (status, body): (u16, String)) -> T {
+    assert_eq!(status, 200, "{path}: {body}");
+    let envelope: strict::Token<T> =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    assert_eq!(envelope.code.unwrap_or(0), 0, "{path}");
+    assert_eq!(envelope.message, "Success");
+    envelope.results
+}
+
+#[tokio::test]
+async fn every_token_api_answer_decodes_with_the_strict_types_of_the_specs() {
+    for quirks in [true, false] {
+        let sim = sim(IkuaiSimConfig {
+            firmware: Firmware::V4,
+            quirks,
+            lan_clients: 25,
+            lan_clients_v6: 3,
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        })
+        .await;
+        macro_rules! strictly {
+            ($ty:ty, $path:expr) => {{
+                let path = $path;
+                token_results::<$ty>(path, token_get(&sim, Some(TOKEN), path).await)
+            }};
+        }
+        let sys = strictly!(strict::SystemResults, "monitoring/system");
+        let s = &sys.sysinfo.stream;
+        assert_eq!(
+            s.tcp_connect_num + s.udp_connect_num + s.icmp_connect_num,
+            s.connect_num
+        );
+        let status = strictly!(strict::InterfaceStatus, "monitoring/interfaces-status");
+        assert!(status
+            .iface_check
+            .iter()
+            .all(|c| ["success", "failed"].contains(&c.result.as_str())));
+        let traffic = strictly!(strict::InterfacesTraffic, "monitoring/interfaces-traffic");
+        assert_eq!(traffic.wans_stat_history[0].interface, "all");
+        strictly!(strict::Physical, "monitoring/interfaces-physical");
+        strictly!(strict::InterfacesConfig, "monitoring/interfaces-config");
+        strictly!(strict::DnsStats, "network/dns/stats");
+        let now = fleet_now();
+        let protocols = strictly!(
+            strict::Protocols,
+            &format!(
+                "monitoring/protocols?starttime={}&stoptime={now}",
+                now - 3600
+            )
+        );
+        assert_eq!(protocols.data.len(), 10);
+        // The default page is 10 rows; pages go on until `total`.
+        let first = strictly!(strict::OnlineClients, "monitoring/clients-online");
+        let expected_rows = if quirks { 26 } else { 25 };
+        assert_eq!(first.total, expected_rows);
+        assert_eq!(first.data.len(), 10);
+        let last = strictly!(
+            strict::OnlineClients,
+            "monitoring/clients-online?page=3&limit=10"
+        );
+        assert_eq!(last.data.len() as u64, expected_rows - 20);
+        let v6 = strictly!(strict::OnlineClients, "monitoring/clients-ip6-online");
+        assert!(v6
+            .data
+            .iter()
+            .all(|c| c.channel.is_some() && matches!(c.signal, strict::Signal::Number(_))));
+        assert!(first.data.iter().all(|c| c.channel.is_none()));
+    }
+}
+
+/// Unix seconds now.
+fn fleet_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn the_token_api_refuses_a_bad_token_and_bad_paging_with_the_documented_bodies() {
+    let sim = sim(IkuaiSimConfig {
+        firmware: Firmware::V4,
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await;
+    for token in [None, Some("ffffffffffffffffffffffffffffffff")] {
+        let (status, body) = token_get(&sim, token, "monitoring/system").await;
+        assert_eq!(status, 401);
+        let e: strict::TokenError = serde_json::from_str(&body).unwrap();
+        assert_eq!(e.code, Some(3007));
+    }
+    assert_eq!(sim.token_refusals(), 2);
+    let (status, body) = token_get(&sim, Some(TOKEN), "monitoring/clients-online?page=0").await;
+    assert_eq!(status, 400, "{body}");
+    let e: strict::TokenError = serde_json::from_str(&body).unwrap();
+    assert_eq!(e.code, Some(3001));
+    let (status, _) = token_get(&sim, Some(TOKEN), "monitoring/nosuch").await;
+    assert_eq!(status, 404);
+    // 3.x firmware has no token API at all.
+    let v3 = self::sim(IkuaiSimConfig {
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        token_get(&v3, Some(TOKEN), "monitoring/system").await.0,
+        404
+    );
 }

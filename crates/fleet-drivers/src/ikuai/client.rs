@@ -2,8 +2,6 @@
 //! router says the session expired. Logins are written to the router's log, so it never logs in
 //! per poll or per call.
 
-use std::time::Duration;
-
 use base64::Engine;
 use reqwest::header::{HeaderValue, COOKIE, SET_COOKIE};
 use serde::de::DeserializeOwned;
@@ -25,6 +23,9 @@ pub(super) struct IkuaiClient {
     /// The `Cookie` header of the current session.
     session: Option<HeaderValue>,
     relogin: ReloginBudget,
+    /// This poll's failed login: later calls of the poll fail with it instead of logging in
+    /// again (a router that refuses or garbles a login would get one per call otherwise).
+    login_failed: Option<PollError>,
     api: Option<Api>,
     /// Entries read per list of one answer.
     max_rows: usize,
@@ -34,21 +35,22 @@ pub(super) struct IkuaiClient {
 
 impl IkuaiClient {
     pub(super) fn new(
+        http: reqwest::Client,
         base: &Url,
         username: String,
         password: Secret,
-        timeout: Duration,
         max_rows: usize,
     ) -> Self {
         let join = |path: &str| base.join(path).unwrap_or_else(|_| base.clone());
         IkuaiClient {
-            http: http::client(timeout),
+            http,
             login_url: join("/Action/login"),
             call_url: join("/Action/call"),
             username,
             password,
             session: None,
             relogin: ReloginBudget::default(),
+            login_failed: None,
             api: None,
             max_rows,
             rows_cut: RowCut::default(),
@@ -63,6 +65,7 @@ impl IkuaiClient {
     /// A new poll: a re-login is allowed again.
     pub(super) fn begin_poll(&mut self) {
         self.relogin.new_poll();
+        self.login_failed = None;
     }
 
     /// `POST /Action/call` with `func_name`, action `show` and `param`; returns the payload
@@ -88,12 +91,12 @@ impl IkuaiClient {
     ) -> Result<T, PollError> {
         let body = json!({"func_name": func_name, "action": "show", "param": param});
         if self.session.is_none() {
-            self.login(ctx).await?;
+            self.login_once(ctx).await?;
         }
         let mut answer = self.call_once(&body, cap).await?;
         if matches!(answer, Answer::SessionExpired) && self.relogin.allows_relogin() {
             self.session = None;
-            self.login(ctx).await?;
+            self.login_once(ctx).await?;
             answer = self.call_once(&body, cap).await?;
         }
         match answer {
@@ -126,6 +129,18 @@ impl IkuaiClient {
         let (api, answer) = parsed.map_err(PollError::decode)?;
         self.api = Some(api);
         Ok(answer)
+    }
+
+    /// Logs in, unless a login already failed in this poll (then fails the same way).
+    async fn login_once(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {
+        if let Some(e) = &self.login_failed {
+            return Err(e.clone());
+        }
+        let result = self.login(ctx).await;
+        if let Err(e) = &result {
+            self.login_failed = Some(e.clone());
+        }
+        result
     }
 
     async fn login(&mut self, ctx: &mut PollContext) -> Result<(), PollError> {

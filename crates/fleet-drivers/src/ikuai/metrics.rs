@@ -3,14 +3,25 @@
 
 use std::collections::HashSet;
 
-use super::model::{Api, DnsCacheRow, Homepage, LanClient, MonitorIface, Ports, QosRow};
+use super::model::{
+    Api, DnsCacheRow, EtherInfo, Homepage, LanClient, MonitorIface, QosRow, Snapshoot, Sysstat,
+    Upgrade, WanStat,
+};
 use crate::util::lenient::{percent_to_ratio, url_decoded};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
 static INFO: Family = Family::gauge(
     "ikuai_info",
     "Router model and firmware; always 1.",
-    &["model", "version", "verstring", "arch", "hostname", "api"],
+    &[
+        "model",
+        "version",
+        "verstring",
+        "arch",
+        "hostname",
+        "gwid",
+        "api",
+    ],
 );
 static UPTIME: Family = Family::gauge("ikuai_uptime_seconds", "Time since the router booted.", &[]);
 static CPU: Family = Family::gauge(
@@ -44,6 +55,11 @@ static MEM_BUFFERS: Family =
     Family::gauge("ikuai_memory_buffers_bytes", "Memory used by buffers.", &[]);
 static CONNECTIONS: Family =
     Family::gauge("ikuai_connections", "Connections the router tracks.", &[]);
+static PROTOCOL_CONNECTIONS: Family = Family::gauge(
+    "ikuai_protocol_connections",
+    "Connections the router tracks, by protocol (token API).",
+    &["protocol"],
+);
 static ONLINE: Family = Family::gauge(
     "ikuai_online_clients",
     "Online users by medium (all, wired, wireless, 2g, 5g).",
@@ -161,15 +177,7 @@ static PORT_SPEED: Family = Family::gauge(
 static CLIENT_INFO: Family = Family::gauge(
     "ikuai_client_info",
     "LAN client description; always 1.",
-    &[
-        "mac",
-        "ip",
-        "name",
-        "client_type",
-        "ssid",
-        "interface",
-        "ip_version",
-    ],
+    &["mac", "ip", "name", "client_type", "ssid", "ip_version"],
 );
 static CLIENT_TX_TOTAL: Family = Family::counter(
     "ikuai_client_transmit_bytes_total",
@@ -249,6 +257,37 @@ static QOS_RX_RATE: Family = Family::gauge(
     &["interface", "policy", "priority"],
 );
 
+static WAN_RTT: Family = Family::gauge(
+    "ikuai_wan_rtt_seconds",
+    "Round-trip time of the WAN line's quality probe (absent while the line is down).",
+    &["interface"],
+);
+static WAN_LOSS: Family = Family::gauge(
+    "ikuai_wan_loss_ratio",
+    "Share of the WAN line's quality probes lost, 0..1, over the router's last sample.",
+    &["interface"],
+);
+static APP_TRAFFIC: Family = Family::gauge(
+    "ikuai_app_traffic_window_bytes",
+    "Bytes of a protocol category over the trailing window of ikuai_app_traffic_window_seconds.",
+    &["category"],
+);
+static APP_WINDOW: Family = Family::gauge(
+    "ikuai_app_traffic_window_seconds",
+    "The window ikuai_app_traffic_window_bytes covers (the app_flow_minutes option).",
+    &[],
+);
+static VERSION_INFO: Family = Family::gauge(
+    "ikuai_version_info",
+    "Running and newest offered version of the firmware and its libraries; always 1.",
+    &["component", "version", "latest"],
+);
+static UPDATE_AVAILABLE: Family = Family::gauge(
+    "ikuai_update_available",
+    "1 when the router offers a newer version of the component.",
+    &["component"],
+);
+
 /// Every iKuai family, for the metrics documentation check.
 pub static FAMILIES: &[&Family] = &[
     &INFO,
@@ -262,6 +301,7 @@ pub static FAMILIES: &[&Family] = &[
     &MEM_CACHED,
     &MEM_BUFFERS,
     &CONNECTIONS,
+    &PROTOCOL_CONNECTIONS,
     &ONLINE,
     &TX_TOTAL,
     &RX_TOTAL,
@@ -299,12 +339,28 @@ pub static FAMILIES: &[&Family] = &[
     &QOS_RX_TOTAL,
     &QOS_TX_RATE,
     &QOS_RX_RATE,
+    &WAN_RTT,
+    &WAN_LOSS,
+    &APP_TRAFFIC,
+    &APP_WINDOW,
+    &VERSION_INFO,
+    &UPDATE_AVAILABLE,
 ];
 
 const KIB: f64 = 1024.0;
 
-pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
-    let s = &home.sysstat;
+/// One WAN line's quality, as either transport reports it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WanQuality {
+    pub interface: String,
+    pub rtt_ms: Option<f64>,
+    /// Probes lost, in percent (the token API's `drop_rate`; `/Action/call` has none).
+    pub loss_percent: Option<f64>,
+}
+
+/// The system status (`sysstat` on `/Action/call`, `sysinfo` on the token API) and, where the
+/// transport has them, the AP and DHCP pool counts.
+pub fn system(b: &mut SnapshotBuilder, s: &Sysstat, api: Option<Api>) {
     let v = &s.verinfo;
     let api = api.map_or("", Api::label);
     b.add(
@@ -315,6 +371,7 @@ pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
             &v.verstring,
             &v.arch,
             &s.hostname,
+            &s.gwid,
             api,
         ],
         1.0,
@@ -343,6 +400,13 @@ pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
     b.add_opt(&MEM_BUFFERS, &[], kib(m.buffers));
     let st = &s.stream;
     b.add_opt(&CONNECTIONS, &[], st.connect_num);
+    for (protocol, n) in [
+        ("tcp", st.tcp_connect_num),
+        ("udp", st.udp_connect_num),
+        ("icmp", st.icmp_connect_num),
+    ] {
+        b.add_opt(&PROTOCOL_CONNECTIONS, &[protocol], n);
+    }
     b.add_opt(&TX_TOTAL, &[], st.total_up);
     b.add_opt(&RX_TOTAL, &[], st.total_down);
     b.add_opt(&TX_RATE, &[], st.upload);
@@ -357,9 +421,76 @@ pub fn system(b: &mut SnapshotBuilder, home: &Homepage, api: Option<Api>) {
     ] {
         b.add_opt(&ONLINE, &[medium], n);
     }
+}
+
+/// `homepage`'s AP and DHCP pool counts.
+pub fn access_points_and_pool(b: &mut SnapshotBuilder, home: &Homepage) {
     b.add_opt(&AP_TOTAL, &[], home.ac_status.ap_count);
     b.add_opt(&AP_ONLINE, &[], home.ac_status.ap_online);
     b.add_opt(&DHCP_AVAILABLE, &[], home.dhcp_addrpool_num.available_num);
+}
+
+/// `/Action/call`'s `wan_stat` rows as line quality: a round trip, no loss figure.
+pub fn wan_stat_quality(rows: &[WanStat]) -> Vec<WanQuality> {
+    rows.iter()
+        .map(|w| WanQuality {
+            interface: w.interface.clone(),
+            rtt_ms: w.rtt,
+            loss_percent: None,
+        })
+        .collect()
+}
+
+/// WAN line quality: round trip in ms → seconds, loss in percent → ratio. Lines are named
+/// once; `all` (the token API's sum of the lines) is not a line.
+pub fn wan_quality(b: &mut SnapshotBuilder, lines: &[WanQuality]) {
+    let mut seen = HashSet::new();
+    for l in lines {
+        if l.interface.is_empty() || l.interface == "all" || !seen.insert(&l.interface) {
+            continue;
+        }
+        let labels = [l.interface.as_str()];
+        b.add_opt(
+            &WAN_RTT,
+            &labels,
+            l.rtt_ms.filter(|ms| *ms >= 0.0).map(|ms| ms / 1e3),
+        );
+        b.add_opt(
+            &WAN_LOSS,
+            &labels,
+            l.loss_percent
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(percent_to_ratio),
+        );
+    }
+}
+
+/// Bytes per protocol category over the trailing `window_secs`.
+pub fn app_traffic(b: &mut SnapshotBuilder, categories: &[(String, f64)], window_secs: f64) {
+    let mut seen = HashSet::new();
+    for (category, bytes) in categories {
+        if seen.insert(category) {
+            b.add(&APP_TRAFFIC, &[category], *bytes);
+        }
+    }
+    b.add(&APP_WINDOW, &[], window_secs);
+}
+
+/// Versions of the firmware and its libraries and whether a newer one is offered.
+pub fn versions(b: &mut SnapshotBuilder, upgrade: &Upgrade) {
+    for (component, running, newest) in upgrade.components() {
+        if running.is_empty() {
+            continue;
+        }
+        let offered = !newest.is_empty() && newest != running;
+        let latest = if offered { newest } else { running };
+        b.add(&VERSION_INFO, &[component, running, latest], 1.0);
+        b.add(
+            &UPDATE_AVAILABLE,
+            &[component],
+            f64::from(u8::from(offered)),
+        );
+    }
 }
 
 pub fn interfaces(b: &mut SnapshotBuilder, iface: &MonitorIface) {
@@ -408,8 +539,9 @@ pub fn interfaces(b: &mut SnapshotBuilder, iface: &MonitorIface) {
     }
 }
 
-pub fn ports(b: &mut SnapshotBuilder, ports: &Ports) {
-    for (port, p) in &ports.ether_info {
+/// Physical ports: read every poll, so a port that loses link shows at the next poll.
+pub fn ports(b: &mut SnapshotBuilder, ether_info: &EtherInfo) {
+    for (port, p) in ether_info {
         b.add(
             &PORT_INFO,
             &[port, &p.interface, &p.driver, &p.model, &p.mac],
@@ -427,8 +559,12 @@ pub fn ports(b: &mut SnapshotBuilder, ports: &Ports) {
             p.speed.filter(|s| *s > 0.0).map(|s| s * 1e6 / 8.0),
         );
     }
+}
+
+/// Interface addressing (`snapshoot`), refreshed on the slow cadence.
+pub fn addressing(b: &mut SnapshotBuilder, snap: &Snapshoot) {
     let mut seen = HashSet::new();
-    for (role, rows) in [("lan", &ports.snapshoot_lan), ("wan", &ports.snapshoot_wan)] {
+    for (role, rows) in [("lan", &snap.snapshoot_lan), ("wan", &snap.snapshoot_wan)] {
         for a in rows.iter().filter(|a| !a.interface.is_empty()) {
             if seen.insert(&a.interface) {
                 b.add(
@@ -486,15 +622,7 @@ fn client(b: &mut SnapshotBuilder, c: &LanClient, ip_version: &str) {
         .unwrap_or_default();
     b.add(
         &CLIENT_INFO,
-        &[
-            ids[0],
-            ids[1],
-            &name,
-            &c.client_type,
-            &c.ssid,
-            &c.interface,
-            ip_version,
-        ],
+        &[ids[0], ids[1], &name, &c.client_type, &c.ssid, ip_version],
         1.0,
     );
     b.add_opt(&CLIENT_TX_TOTAL, &ids, c.total_up);
@@ -558,7 +686,10 @@ mod tests {
     #[test]
     fn sysstat_v3_first_cpu_is_the_total_memory_is_kib_percent_strings_empty_cputemp() {
         let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v3.json"));
-        let m = exposition(|b| system(b, &home, api));
+        let m = exposition(|b| {
+            system(b, &home.sysstat, api);
+            access_points_and_pool(b, &home);
+        });
         assert!(
             has(&m, r#"ikuai_cpu_usage_ratio{target="r",cpu="all"} 0.0945"#),
             "{m}"
@@ -579,7 +710,7 @@ mod tests {
         assert!(
             has(
                 &m,
-                r#"ikuai_info{target="r",model="IK-Q3000",version="3.7.17",verstring="3.7.17 x64 Build202412271043",arch="arm",hostname="iKuai",api="3.x"} 1"#
+                r#"ikuai_info{target="r",model="IK-Q3000",version="3.7.17",verstring="3.7.17 x64 Build202412271043",arch="arm",hostname="iKuai",gwid="2341245213",api="3.x"} 1"#
             ),
             "{m}"
         );
@@ -597,7 +728,7 @@ mod tests {
     #[test]
     fn sysstat_v4_envelope_and_decimal_temperatures() {
         let (api, home): (_, Homepage) = payload(&fixture("homepage_sysstat_v4.json"));
-        let m = exposition(|b| system(b, &home, api));
+        let m = exposition(|b| system(b, &home.sysstat, api));
         assert!(m.contains(r#"api="4.x""#));
         assert!(
             has(
@@ -665,7 +796,7 @@ mod tests {
             &m,
             r#"ikuai_client_signal_dbm{target="r",mac="36:6e:24:13:ba:6e",ip="192.168.9.11"} -48"#
         ));
-        assert!(m.contains(r#"ip="2409:8a04:5633:2171:627e:a4ff:fe77:9ff9",name="院内监控",client_type="Unknown",ssid="",interface="",ip_version="6""#));
+        assert!(m.contains(r#"ip="2409:8a04:5633:2171:627e:a4ff:fe77:9ff9",name="院内监控",client_type="Unknown",ssid="",ip_version="6""#));
         assert!(
             !m.contains(r#"ikuai_client_signal_dbm{target="r",mac="60:7e:a4:77:9f:f9""#),
             "\"\" is no signal"
@@ -722,12 +853,108 @@ mod tests {
 
     #[test]
     fn ports_and_addressing() {
-        let (_, ports): (_, Ports) = payload(&fixture("homepage_ether_snapshoot.json"));
-        let m = exposition(|b| super::ports(b, &ports));
+        let (_, home): (_, Homepage) = payload(&fixture("homepage_ether_snapshoot.json"));
+        let (_, snap): (_, Snapshoot) = payload(&fixture("homepage_ether_snapshoot.json"));
+        let m = exposition(|b| {
+            super::ports(b, &home.ether_info);
+            addressing(b, &snap);
+        });
         assert!(m.contains(r#"ikuai_port_info{target="r",port="veth1",interface="lan1",driver="mt7531",model="MediaTek MT7531 Gigabit Ethernet Controller",mac="08:9b:4b:12:2b:54"} 1"#), "{m}");
         assert!(has(&m, r#"ikuai_port_link_up{target="r",port="veth1"} 0"#));
         assert!(!m.contains("ikuai_port_speed_bytes_per_second{target=\"r\",port=\"veth1\"}"));
         assert!(m.contains(r#"ikuai_interface_address_info{target="r",interface="wan1",role="wan",mac="08:9e:4b:12:2b:54",ip_addr="10.4.71.74",netmask="255.255.255.255",gateway="10.4.64.1"} 1"#));
+    }
+
+    #[test]
+    fn wan_round_trip_in_seconds_and_a_down_line_without_one() {
+        let (_, home): (_, Homepage) = payload(&fixture("homepage_wan_stat_app_flow.json"));
+        let m = exposition(|b| wan_quality(b, &wan_stat_quality(&home.wan_stat)));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_wan_rtt_seconds{target="r",interface="wan1"} 0.012"#
+            ),
+            "{m}"
+        );
+        assert!(
+            !m.contains(r#"interface="wan2""#),
+            "\"--\" is no round trip: {m}"
+        );
+        assert!(
+            !m.contains("ikuai_wan_loss_ratio{"),
+            "/Action/call has no loss"
+        );
+    }
+
+    #[test]
+    fn wan_loss_percent_is_a_ratio_and_the_all_row_is_not_a_line() {
+        let line = |interface: &str, rtt: f64, loss: f64| WanQuality {
+            interface: interface.into(),
+            rtt_ms: Some(rtt),
+            loss_percent: Some(loss),
+        };
+        let m = exposition(|b| {
+            wan_quality(b, &[line("all", 6.64, 0.0), line("wan1", 6.35, 2.5)]);
+        });
+        assert!(
+            has(
+                &m,
+                r#"ikuai_wan_loss_ratio{target="r",interface="wan1"} 0.025"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_wan_rtt_seconds{target="r",interface="wan1"} 0.00635"#
+        ));
+        assert!(!m.contains(r#"interface="all""#));
+    }
+
+    #[test]
+    fn app_flow_categories_over_the_window_without_the_total() {
+        let (_, home): (_, Homepage) = payload(&fixture("homepage_wan_stat_app_flow.json"));
+        let m = exposition(|b| app_traffic(b, &home.app_flow.categories(), 3600.0));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_app_traffic_window_bytes{target="r",category="Video"} 1059765666"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_app_traffic_window_seconds{target="r"} 3600"#
+        ));
+        assert_eq!(m.matches("ikuai_app_traffic_window_bytes{").count(), 10);
+        assert!(!m.contains(r#"category="Total""#));
+    }
+
+    #[test]
+    fn versions_and_whether_a_newer_one_is_offered() {
+        let (_, up): (_, model::UpgradeAnswer) = payload(&fixture("upgrade_data.json"));
+        let m = exposition(|b| versions(b, &up.data));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_version_info{target="r",component="system",version="3.7.17",latest="3.7.19"} 1"#
+            ),
+            "{m}"
+        );
+        assert!(has(
+            &m,
+            r#"ikuai_update_available{target="r",component="system"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"ikuai_update_available{target="r",component="audit_library"} 0"#
+        ));
+        assert!(
+            has(
+                &m,
+                r#"ikuai_update_available{target="r",component="domain_library"} 0"#
+            ),
+            "the same version again is not an update"
+        );
     }
 
     #[test]
@@ -749,7 +976,7 @@ mod tests {
     fn mistyped_answers_degrade_to_unknown_not_failure() {
         let body = br#"{"Result":30000,"Data":{"sysstat":{"cpu":"high","memory":[],"stream":{"total_up":null,"upload":"--"},"uptime":"12"},"ac_status":7}}"#;
         let (api, home): (_, Homepage) = payload(body);
-        let m = exposition(|b| system(b, &home, api));
+        let m = exposition(|b| system(b, &home.sysstat, api));
         assert!(has(&m, r#"ikuai_uptime_seconds{target="r"} 12"#), "{m}");
         assert!(!m.contains("ikuai_cpu_usage_ratio"));
         assert!(!m.contains("ikuai_transmit_bytes"));

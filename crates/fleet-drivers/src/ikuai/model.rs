@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::util::lenient;
+use crate::util::lenient::{self, BoundedValue};
 
 /// The envelope generation a router answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +134,9 @@ fn repair_json(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `homepage` with `sysstat,ac_status,dhcp_addrpool_num`.
+/// `homepage` with the TYPEs of the enabled modules, in one call: `sysstat,ac_status,
+/// dhcp_addrpool_num` (system), `ether_info` (ports), `wan_stat` (wan), `app_flow` (app_flow).
+/// A TYPE not asked for reads as empty.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Homepage {
@@ -144,6 +146,94 @@ pub struct Homepage {
     pub ac_status: AcStatus,
     #[serde(deserialize_with = "lenient::object")]
     pub dhcp_addrpool_num: DhcpPool,
+    #[serde(deserialize_with = "lenient::object")]
+    pub ether_info: EtherInfo,
+    #[serde(deserialize_with = "lenient::rows")]
+    pub wan_stat: Vec<WanStat>,
+    #[serde(deserialize_with = "lenient::object")]
+    pub app_flow: AppFlow,
+}
+
+/// Physical ports by name (`veth1`, `eth0`).
+pub type EtherInfo = std::collections::BTreeMap<String, EtherPort>;
+
+/// A WAN line's quality from `homepage` TYPE `wan_stat`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WanStat {
+    #[serde(deserialize_with = "lenient::string")]
+    pub interface: String,
+    /// Round trip in ms, a string (`"12"`); `"--"` when the line is down.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub rtt: Option<f64>,
+}
+
+/// `app_flow`: `{"app_flow":[{category: bytes, ..., "Total": bytes}]}`, bytes over the window
+/// the request's `minute` asked for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AppFlow {
+    #[serde(deserialize_with = "lenient::rows")]
+    pub app_flow: Vec<BoundedValue>,
+}
+
+impl AppFlow {
+    /// (category, bytes) pairs of the first row, without the `Total` that sums them.
+    pub fn categories(&self) -> Vec<(String, f64)> {
+        let Some(Value::Object(row)) = self.app_flow.first().map(|v| &v.0) else {
+            return Vec::new();
+        };
+        row.iter()
+            .filter(|(name, _)| !name.is_empty() && name.as_str() != "Total")
+            .filter_map(|(name, v)| Some((name.clone(), lenient::number(v)?)))
+            .collect()
+    }
+}
+
+/// `upgrade` TYPE `data`: the running and newest versions of the system and of the protocol,
+/// audit and domain libraries; `*_new` is empty when nothing newer is offered.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct UpgradeAnswer {
+    #[serde(deserialize_with = "lenient::object")]
+    pub data: Upgrade,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Upgrade {
+    #[serde(deserialize_with = "lenient::string")]
+    pub system_ver: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub system_ver_new: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub protocol_ver: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub protocol_ver_new: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub audit_ver: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub audit_ver_new: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub domain_ver: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub domain_ver_new: String,
+}
+
+impl Upgrade {
+    /// (component, running, newest offered or `""`) for every component the router names.
+    pub fn components(&self) -> [(&'static str, &str, &str); 4] {
+        [
+            ("system", &self.system_ver, &self.system_ver_new),
+            (
+                "protocol_library",
+                &self.protocol_ver,
+                &self.protocol_ver_new,
+            ),
+            ("audit_library", &self.audit_ver, &self.audit_ver_new),
+            ("domain_library", &self.domain_ver, &self.domain_ver_new),
+        ]
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +249,9 @@ pub struct Sysstat {
     pub freq: Vec<Option<f64>>,
     #[serde(deserialize_with = "lenient::string")]
     pub hostname: String,
+    /// The router's gateway id, stable per router.
+    #[serde(deserialize_with = "lenient::string")]
+    pub gwid: String,
     #[serde(deserialize_with = "lenient::object")]
     pub memory: Memory,
     #[serde(deserialize_with = "lenient::object")]
@@ -208,6 +301,13 @@ pub struct OnlineUser {
 pub struct Stream {
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub connect_num: Option<f64>,
+    /// By protocol: the token API's `sysinfo` only.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub tcp_connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub udp_connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub icmp_connect_num: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub upload: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]
@@ -335,8 +435,6 @@ pub struct LanClient {
     pub client_type: String,
     #[serde(deserialize_with = "lenient::string")]
     pub ssid: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub interface: String,
     #[serde(deserialize_with = "lenient::opt_f64")]
     pub upload: Option<f64>,
     #[serde(deserialize_with = "lenient::opt_f64")]
@@ -411,12 +509,10 @@ pub fn qos_rows(payload: &Value) -> Vec<(String, QosRow)> {
     out
 }
 
-/// `homepage` with `ether_info,snapshoot`: physical ports and interface addressing.
+/// `homepage` with `snapshoot`: interface addressing, which changes only with configuration.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Ports {
-    #[serde(deserialize_with = "lenient::object")]
-    pub ether_info: std::collections::BTreeMap<String, EtherPort>,
+pub struct Snapshoot {
     #[serde(deserialize_with = "lenient::rows")]
     pub snapshoot_lan: Vec<Addressing>,
     #[serde(deserialize_with = "lenient::rows")]

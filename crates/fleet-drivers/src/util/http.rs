@@ -12,13 +12,16 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// A client for one target. `timeout` bounds each request, below the poll's own deadline.
 pub fn client(timeout: Duration) -> reqwest::Client {
+    builder(timeout).build().unwrap_or_default()
+}
+
+/// [`client`]'s settings, for a driver that adds its own (a target's TLS trust).
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("fleet-exporter/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
 }
 
 /// Sends a request, with a failure classified by [`transport_error`].

@@ -40,10 +40,20 @@ pub struct IkuaiSimConfig {
     /// WAN lines `wan1..wanN`; there is always one `lan1` besides.
     pub wan_lines: usize,
     pub hostname: String,
-    /// Emit every real-world quirk from the notes.
+    /// Emit every real-world quirk from the notes; off, a plain, correct router whose real
+    /// strings stay strings.
     pub quirks: bool,
+    /// wan1's download total starts past 1e14 bytes (a long-running, busy line), where the
+    /// router prints it in exponent form.
+    pub large_totals: bool,
+    /// The router's `upgrade` answer offers a newer system version and protocol library.
+    pub update_available: bool,
     /// Seeds identities and base counters, so two runs show the same fleet.
     pub seed: u64,
+    /// The token API's bearer token (4.x firmware only): with none, every token request is 401.
+    pub token: Option<String>,
+    /// Serve over TLS with a fresh self-signed certificate, as routers do.
+    pub tls: bool,
 }
 
 impl Default for IkuaiSimConfig {
@@ -57,7 +67,11 @@ impl Default for IkuaiSimConfig {
             wan_lines: 2,
             hostname: "iKuai".into(),
             quirks: true,
+            large_totals: false,
+            update_available: false,
             seed: 1,
+            token: None,
+            tls: false,
         }
     }
 }

@@ -19,6 +19,7 @@
 
 mod config;
 mod server;
+mod token;
 mod wire;
 mod world;
 
@@ -37,16 +38,59 @@ use server::Shared;
 pub struct IkuaiSim {
     handle: SimHandle<Fault>,
     shared: Arc<Shared>,
+    /// The self-signed certificate (PEM) when serving TLS.
+    cert_pem: Option<String>,
 }
 
 impl IkuaiSim {
-    /// Binds `127.0.0.1:0` and serves in a spawned tokio task.
+    /// Binds `127.0.0.1:0` and serves in a spawned tokio task (over TLS with a fresh
+    /// self-signed certificate for `127.0.0.1` and `localhost` when `cfg.tls`).
     pub async fn start(cfg: IkuaiSimConfig) -> std::io::Result<IkuaiSim> {
+        let tls = cfg.tls;
         let switches = Switches::new(Fault::None);
         let shared = Arc::new(Shared::new(cfg, Arc::clone(&switches)));
-        let handle =
-            SimHandle::serve(server::router(Arc::clone(&shared)), "ikuai", switches).await?;
-        Ok(IkuaiSim { handle, shared })
+        // Only 4.x firmware has the token API.
+        let mut app = server::routes();
+        if shared.cfg.firmware == Firmware::V4 {
+            app = app.merge(token::routes());
+        }
+        let app = app.with_state(Arc::clone(&shared));
+        if !tls {
+            let handle = SimHandle::serve(app, "ikuai", switches).await?;
+            return Ok(IkuaiSim {
+                handle,
+                shared,
+                cert_pem: None,
+            });
+        }
+        let (cert_pem, config) = crate::util::self_signed_tls()?;
+        let handle = SimHandle::serve_tls(app, "ikuai", switches, config).await?;
+        Ok(IkuaiSim {
+            handle,
+            shared,
+            cert_pem: Some(cert_pem),
+        })
+    }
+
+    /// The router's self-signed certificate (PEM), when it serves TLS.
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
+    }
+
+    /// Token API requests received (refused ones included).
+    pub fn token_calls(&self) -> u64 {
+        self.shared.token_calls.load(Ordering::SeqCst)
+    }
+
+    /// Token API requests refused with 401 for a missing or wrong token.
+    pub fn token_refusals(&self) -> u64 {
+        self.shared.token_refusals.load(Ordering::SeqCst)
+    }
+
+    /// From now on the token API answers every authorised request with a 302 to `base_url`
+    /// (a proxy or a compromised router trying to collect the token elsewhere).
+    pub fn redirect_token_api_to(&self, base_url: &str) {
+        *lock(&self.shared.redirect) = Some(base_url.trim_end_matches('/').to_owned());
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -84,6 +128,16 @@ impl IkuaiSim {
 
     pub fn set_fault(&self, f: Fault) {
         self.handle.set_fault(f);
+    }
+
+    /// Pulls (`false`) or plugs back (`true`) the cable of physical port `port` (`veth1` is
+    /// lan1's, `veth4` wan1's, `veth<k+3>` wan k's).
+    pub fn set_port_link(&self, port: &str, up: bool) {
+        let mut unplugged = lock(&self.shared.unplugged);
+        unplugged.retain(|p| p != port);
+        if !up {
+            unplugged.push(port.to_owned());
+        }
     }
 
     /// Clients keep their identity by index, so lowering `n` drops the last ones.

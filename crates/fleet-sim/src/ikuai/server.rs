@@ -37,10 +37,17 @@ pub(super) struct Shared {
     started_unix: u64,
     pub(super) lan_clients: AtomicUsize,
     pub(super) sessions: Mutex<VecDeque<String>>,
+    /// Physical ports whose link is down on purpose (by the handle).
+    pub(super) unplugged: Mutex<Vec<String>>,
     pub(super) logins: AtomicU64,
     pub(super) calls: AtomicU64,
     pub(super) in_flight: InFlightGauge,
-    switches: Arc<Switches<Fault>>,
+    /// Token API requests received, and those refused for their token.
+    pub(super) token_calls: AtomicU64,
+    pub(super) token_refusals: AtomicU64,
+    /// Where the token API sends every request instead (a 302), when set.
+    pub(super) redirect: Mutex<Option<String>>,
+    pub(super) switches: Arc<Switches<Fault>>,
 }
 
 impl Shared {
@@ -52,19 +59,34 @@ impl Shared {
             started: Instant::now(),
             started_unix: unix_now(),
             sessions: Mutex::new(VecDeque::new()),
+            unplugged: Mutex::new(Vec::new()),
             logins: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             in_flight: InFlightGauge::default(),
+            token_calls: AtomicU64::new(0),
+            token_refusals: AtomicU64::new(0),
+            redirect: Mutex::new(None),
             switches,
         }
     }
+
+    /// The world at this instant.
+    pub(super) fn world(&self) -> World<'_> {
+        World::new(
+            &self.cfg,
+            self.started.elapsed().as_secs_f64(),
+            self.started_unix,
+            self.lan_clients.load(Ordering::SeqCst),
+            lock(&self.unplugged).clone(),
+        )
+    }
 }
 
-pub(super) fn router(shared: Arc<Shared>) -> Router {
+/// `/Action/login` and `/Action/call`.
+pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/Action/login", post(login))
         .route("/Action/call", post(call))
-        .with_state(shared)
 }
 
 async fn login(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -174,12 +196,7 @@ fn session_valid(sh: &Shared, headers: &HeaderMap) -> bool {
 struct CallError(String);
 
 fn answer_call(sh: &Shared, body: &[u8]) -> String {
-    let world = World::new(
-        &sh.cfg,
-        sh.started.elapsed().as_secs_f64(),
-        sh.started_unix,
-        sh.lan_clients.load(Ordering::SeqCst),
-    );
+    let world = sh.world();
     // The envelope is written by hand because serde_json sorts object keys,
     // and a repair step in a driver may well expect the router's key order.
     match parse_call(body).and_then(|req| dispatch(&world, &req)) {
@@ -205,7 +222,12 @@ struct CallRequest {
     types: Vec<String>,
     /// `(offset, count)` from `"limit":"offset,count"`.
     limit: Option<(usize, usize)>,
+    /// `app_flow`'s window in minutes (`"minute":"60"`); the web UI's default is 60.
+    minute: u64,
 }
+
+/// `app_flow`'s window when the request names none.
+const DEFAULT_MINUTE: u64 = 60;
 
 fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
     let bad = |msg: &str| CallError(msg.to_owned());
@@ -219,18 +241,28 @@ fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
         return Err(bad("action not supported"));
     }
     let param = v.get("param").ok_or_else(|| bad("param missing"))?;
-    let types: Vec<String> = param
-        .get("TYPE")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("param TYPE missing"))?
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
+    // `webuser` `show` is the web UI's cheap "am I still logged in" call: it needs no TYPE.
+    let types: Vec<String> = match param.get("TYPE").and_then(Value::as_str) {
+        Some(types) => types
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None if func_name == "webuser" => vec!["data".to_owned()],
+        None => Vec::new(),
+    };
     if types.is_empty() {
         return Err(bad("param TYPE missing"));
     }
+    let minute = match param.get("minute") {
+        None => DEFAULT_MINUTE,
+        Some(m) => m
+            .as_u64()
+            .or_else(|| m.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|m| *m > 0)
+            .ok_or_else(|| bad("param minute error"))?,
+    };
     let limit = match param.get("limit") {
         None => None,
         Some(l) => {
@@ -245,6 +277,7 @@ fn parse_call(body: &[u8]) -> Result<CallRequest, CallError> {
         func_name: clip(func_name),
         types,
         limit,
+        minute,
     })
 }
 
@@ -261,6 +294,36 @@ fn dispatch(world: &World<'_>, req: &CallRequest) -> Result<Map<String, Value>, 
             }
             ("homepage", "dhcp_addrpool_num") => {
                 out.insert(ty.into(), world.dhcp_addrpool_num());
+            }
+            ("homepage", "wan_stat") => {
+                out.insert(ty.into(), world.wan_stat());
+            }
+            ("homepage" | "monitor_system", "app_flow") => {
+                out.insert(ty.into(), world.app_flow(req.minute));
+            }
+            ("monitor_app_flow", "flow") => {
+                out.insert(ty.into(), world.app_flow_rows(req.minute));
+            }
+            // The sysstat fields straight under the payload, no wrapper.
+            ("sysstat", field) => match world.sysstat_field(field) {
+                Some(v) => {
+                    out.insert(ty.into(), v);
+                }
+                None => return Err(CallError(format!("unknown TYPE: {}", clip(ty)))),
+            },
+            ("upgrade", "data") => {
+                out.insert("data".into(), world.upgrade());
+            }
+            ("register", "data") => {
+                out.insert("data".into(), json!({"gwid": world.gwid(), "status": 1}));
+            }
+            ("register", "gwid") => {
+                out.insert("gwid".into(), json!(world.gwid()));
+            }
+            // The web UI's session check: the signed-in account, nothing else.
+            ("webuser", "data") => {
+                out.insert("data".into(), json!([{"username": world.username()}]));
+                out.insert("total".into(), json!(1));
             }
             ("homepage", "ether_info") => {
                 out.insert(ty.into(), world.ether_info());
@@ -303,7 +366,8 @@ fn dispatch(world: &World<'_>, req: &CallRequest) -> Result<Map<String, Value>, 
                 out.insert("data".into(), world.l7qos());
             }
             ("homepage" | "monitor_iface" | "monitor_lanip" | "monitor_lanipv6", _)
-            | ("dns" | "monitor_l7qos", _) => {
+            | ("dns" | "monitor_l7qos" | "monitor_system" | "monitor_app_flow", _)
+            | ("upgrade" | "register" | "webuser", _) => {
                 return Err(CallError(format!("unknown TYPE: {}", clip(ty))));
             }
             (func, _) => return Err(CallError(format!("unknown func_name: {func}"))),

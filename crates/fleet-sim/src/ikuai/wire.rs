@@ -1,6 +1,7 @@
 //! How the router writes values on the wire, quirks included: numbers as strings, byte totals
 //! in Lua's exponent form, bare tokens that are not JSON, URL-encoded text, MACs and local
-//! times. With `quirks` off each function gives the clean, well-typed form instead. What the
+//! times. With `quirks` off the irregular forms (exponents, bare tokens, URL-encoding) give way
+//! to plain JSON; values the router's own schema types as strings stay strings. What the
 //! values are is the world's business; this module only spells them.
 
 use serde_json::{json, Value};
@@ -41,16 +42,15 @@ fn lua_g14(x: f64) -> String {
     format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
-/// A number the router sends as a string; plain number when quirks are off.
-pub(super) fn num_str(quirks: bool, n: i64) -> Value {
-    if quirks {
-        json!(n.to_string())
-    } else {
-        json!(n)
-    }
+/// A number the router's own schema types as a string (`updatetime`, WAN `connect_num`, QoS
+/// figures, 3.x client `signal`): a string in every mode, since that is the real type, not a
+/// quirk.
+pub(super) fn num_str(n: i64) -> Value {
+    json!(n.to_string())
 }
 
-/// A byte total; Lua prints 1e14 and more in exponent form.
+/// A byte total; Lua prints 1e14 and more in exponent form (only such totals, and only with
+/// quirks on: off, the router is a plain one that prints integers).
 pub(super) fn bytes_total(quirks: bool, x: f64) -> Value {
     let x = x.floor().max(0.0);
     if quirks && x >= 1e14 {

@@ -34,6 +34,8 @@ const T_JITTER: u64 = 16;
 const T_MAC: u64 = 17;
 const T_DNS: u64 = 18;
 const T_DROP: u64 = 19;
+const T_RTT: u64 = 20;
+const T_APP: u64 = 21;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -240,6 +242,8 @@ pub(super) struct World<'a> {
     now: u64,
     started_unix: u64,
     clients: usize,
+    /// Physical ports whose cable is pulled.
+    unplugged: Vec<String>,
 }
 
 impl<'a> World<'a> {
@@ -248,6 +252,7 @@ impl<'a> World<'a> {
         t: f64,
         started_unix: u64,
         clients: usize,
+        unplugged: Vec<String>,
     ) -> World<'a> {
         World {
             cfg,
@@ -258,6 +263,7 @@ impl<'a> World<'a> {
             now: unix_now(),
             started_unix,
             clients,
+            unplugged,
         }
     }
 
@@ -272,8 +278,9 @@ impl<'a> World<'a> {
                 let failed = n >= 2 && k == n;
                 let kk = k as u64;
                 let spread = 1.0 + 0.01 * unit(self.seed, T_WAN_DOWN, kk);
-                // wan1's download total is past 1e14 so its exponent form shows up.
-                let down_base = if k == 1 {
+                // On a router configured with `large_totals`, wan1's download total is past
+                // 1e14, where Lua prints it in exponent form; other routers' totals stay small.
+                let down_base = if k == 1 && self.cfg.large_totals {
                     1.011_884_670_697_4e14 * spread
                 } else {
                     8.627_298_357_9e12 * spread / k as f64
@@ -415,7 +422,7 @@ impl<'a> World<'a> {
             "cpu": cpu,
             "cputemp": cputemp,
             "freq": freq,
-            "gwid": (1_000_000_000 + mix(seed) % 9_000_000_000).to_string(),
+            "gwid": self.gwid(),
             "hostname": self.cfg.hostname,
             "link_status": 0,
             "memory": {
@@ -460,7 +467,8 @@ impl<'a> World<'a> {
 
     pub(super) fn ether_info(&self) -> Value {
         let mut ports = Map::new();
-        let port = |iface: &str, mac: String, up: bool| {
+        let port = |name: &str, iface: &str, mac: String, up: bool| {
+            let up = up && !self.unplugged.iter().any(|p| p == name);
             json!({
                 "driver": "mt7531",
                 "type": "TP",
@@ -473,12 +481,11 @@ impl<'a> World<'a> {
                 "lock": 0,
             })
         };
-        ports.insert("veth1".into(), port("lan1", LAN_MAC.into(), true));
+        ports.insert("veth1".into(), port("veth1", "lan1", LAN_MAC.into(), true));
         for w in self.wans() {
-            ports.insert(
-                format!("veth{}", w.k + 3),
-                port(&format!("wan{}", w.k), wan_mac(w.k), !w.failed),
-            );
+            let name = format!("veth{}", w.k + 3);
+            let entry = port(&name, &format!("wan{}", w.k), wan_mac(w.k), !w.failed);
+            ports.insert(name, entry);
         }
         Value::Object(ports)
     }
@@ -557,7 +564,7 @@ impl<'a> World<'a> {
                     "ip_addr": ip,
                     "gateway": gw,
                     "internet": internet,
-                    "updatetime": num_str(self.quirks, self.check_time() as i64),
+                    "updatetime": num_str(self.check_time() as i64),
                     "auto_switch": "自动",
                     "result": if w.failed { "fail" } else { "success" },
                     "errmsg": if w.failed { "线路检测失败" } else { "线路检测成功" },
@@ -573,12 +580,8 @@ impl<'a> World<'a> {
         let t = self.t;
         let lan_up = Flow::new(seed, T_LAN_UP, 0, 7.663_584_346_6e10, 50_000.0);
         let lan_down = Flow::new(seed, T_LAN_DOWN, 0, 8.627_298_357_9e10, 30_000.0);
-        // "--" is the router's "unknown", not zero.
-        let lan_conn = if self.quirks {
-            json!("--")
-        } else {
-            json!(self.client_connections())
-        };
+        // LAN rows have no connection count: the router's schema says "--" there, in any mode.
+        let lan_conn = json!("--");
         let mut rows = vec![json!({
             "interface": "lan1",
             "comment": "",
@@ -602,7 +605,8 @@ impl<'a> World<'a> {
                 "interface": format!("wan{}", w.k),
                 "comment": "",
                 "ip_addr": ip,
-                "connect_num": self.wan_connections(&w),
+                // A string on the wire (`"1"`), as the router's schema and captures have it.
+                "connect_num": num_str(self.wan_connections(&w) as i64),
                 "upload": self.rate(&w.up, T_WAN_UP, kk),
                 "download": self.rate(&w.down, T_WAN_DOWN, kk),
                 "total_up": bytes_total(self.quirks, w.up.total(t)),
@@ -686,11 +690,11 @@ impl<'a> World<'a> {
 
         let dbm = -40 - (35.0 * unit(seed, T_CLIENT, i + 5_000_000)) as i64
             + (2.0 * (t / 15.0 + i as f64).sin()).round() as i64;
-        let signal = match (dev.link, self.quirks) {
-            (Link::Wired, true) => json!(""),
-            (Link::Wired, false) => json!(0),
-            (_, true) if dev.signal_zero => json!(0),
-            (_, _) => num_str(self.quirks, dbm),
+        // A string on 3.x ("-48", "" when wired); a bare 0 from some radios is a 4.x trait.
+        let signal = match dev.link {
+            Link::Wired => json!(""),
+            _ if dev.signal_zero && self.v4 && self.quirks => json!(0),
+            _ => num_str(dbm),
         };
         let (freq, ssid, rate, apmac) = match dev.link {
             Link::Wired => ("", "", "", ""),
@@ -772,7 +776,8 @@ impl<'a> World<'a> {
                 let since = self.started_unix.saturating_sub(online_for);
                 let mut row = json!({
                     "mac": fmt_mac(mac),
-                    "signal": if self.quirks { json!("") } else { json!(0) },
+                    // 3.x sends "" (the document's row); 4.x a number, 0 for no signal.
+                    "signal": if self.v4 { json!(0) } else { json!("") },
                     "link_addr": format!("fe80::{iid}"),
                     "bssid": "",
                     "uprate": "",
@@ -849,6 +854,342 @@ impl<'a> World<'a> {
             0.45,
         );
         json!([yesterday, today, cumulative])
+    }
+
+    /// The router's gateway id: stable per router (from the seed), as `sysstat` and `register`
+    /// report it.
+    pub(super) fn gwid(&self) -> String {
+        (1_000_000_000 + mix(self.seed) % 9_000_000_000).to_string()
+    }
+
+    /// The account the web UI is signed in with.
+    pub(super) fn username(&self) -> &str {
+        &self.cfg.username
+    }
+
+    /// One sysstat field on its own, for `func_name: "sysstat"` (the fields straight under
+    /// `Data`, no `sysstat` wrapper).
+    pub(super) fn sysstat_field(&self, key: &str) -> Option<Value> {
+        match self.sysstat() {
+            Value::Object(mut fields) => fields.remove(key),
+            _ => None,
+        }
+    }
+
+    /// Round-trip time of line `k` in ms, or `None` when the line is down.
+    fn wan_rtt_ms(&self, w: &Wan) -> Option<f64> {
+        if w.failed {
+            return None;
+        }
+        let kk = w.k as u64;
+        let base = 4.0 + 20.0 * unit(self.seed, T_RTT, kk);
+        let wave = 1.5 * (self.t / 30.0 + kk as f64).sin();
+        Some(((base + wave) * jitter(self.seed, T_RTT, kk, self.t) * 100.0).round() / 100.0)
+    }
+
+    /// `homepage` TYPE `wan_stat`: per line `rtt` as a string in whole ms, rates as KB/s floats
+    /// and the carrier's code.
+    pub(super) fn wan_stat(&self) -> Value {
+        const ISPS: [&str; 3] = ["CTCC", "CUCC", "CMCC"];
+        let rows: Vec<Value> = self
+            .wans()
+            .iter()
+            .map(|w| {
+                let kk = w.k as u64;
+                let kb = |flow: &Flow, tag: u64| {
+                    (self.rate(flow, tag, kk) as f64 / 1024.0 * 100.0).round() / 100.0
+                };
+                json!({
+                    "interface": format!("wan{}", w.k),
+                    // A line that is down has no round trip: "--", the router's "unknown".
+                    "rtt": self.wan_rtt_ms(w).map_or("--".to_owned(), |ms| format!("{ms:.0}")),
+                    "upload": kb(&w.up, T_WAN_UP),
+                    "download": kb(&w.down, T_WAN_DOWN),
+                    "isp": ISPS[(w.k - 1) % ISPS.len()],
+                })
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// Bytes per protocol category over the last `minute` minutes (`app_flow`), with their
+    /// `Total`: the lines' mean traffic over the window, shared out in fixed proportions.
+    fn app_categories(&self, minute: u64) -> Vec<(&'static str, u64)> {
+        const SHARES: [(&str, f64); 10] = [
+            ("HTTP", 0.12),
+            ("Download", 0.03),
+            ("Transport", 0.0),
+            ("IM", 0.014),
+            ("Video", 0.59),
+            ("Common", 0.17),
+            ("Game", 0.001),
+            ("Others", 0.032),
+            ("Test", 0.0),
+            ("Unknown", 0.043),
+        ];
+        let window = (minute.max(1) * 60) as f64;
+        let per_sec: f64 = self
+            .wans()
+            .iter()
+            .map(|w| w.up.smooth_rate(self.t) + w.down.smooth_rate(self.t))
+            .sum();
+        let mut out: Vec<(&str, u64)> = SHARES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, share))| {
+                let wobble = jitter(self.seed, T_APP, i as u64, self.t);
+                (*name, (per_sec * window * share * wobble) as u64)
+            })
+            .collect();
+        let total = out.iter().map(|(_, n)| n).sum();
+        out.push(("Total", total));
+        out
+    }
+
+    /// `homepage` / `monitor_system` TYPE `app_flow`: `{"app_flow": [{category: bytes, ...}]}`.
+    pub(super) fn app_flow(&self, minute: u64) -> Value {
+        let row: Map<String, Value> = self
+            .app_categories(minute)
+            .into_iter()
+            .map(|(name, n)| (name.to_owned(), json!(n)))
+            .collect();
+        json!({ "app_flow": [row] })
+    }
+
+    /// `monitor_app_flow` TYPE `flow`: one row per protocol category over the same window.
+    pub(super) fn app_flow_rows(&self, minute: u64) -> Value {
+        let rows: Vec<Value> = self
+            .app_categories(minute)
+            .into_iter()
+            .filter(|(name, _)| *name != "Total")
+            .enumerate()
+            .map(|(i, (name, n))| json!({"id": i + 1, "name": name, "total": n}))
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// `upgrade` TYPE `data`: the running and the newest available version of the system and
+    /// of the protocol, audit and domain libraries (`*_new` is `""` when nothing is newer).
+    pub(super) fn upgrade(&self) -> Value {
+        let (system, system_new) = if self.v4 {
+            ("4.0.101", "4.0.110")
+        } else {
+            ("3.7.17", "3.7.19")
+        };
+        let offer = |new: &'static str| if self.cfg.update_available { new } else { "" };
+        json!({
+            "system_ver": system,
+            "system_ver_new": offer(system_new),
+            "protocol_ver": "2024121801",
+            "protocol_ver_new": offer("2025011502"),
+            "audit_ver": "2024110601",
+            "audit_ver_new": "",
+            "domain_ver": "2024122003",
+            "domain_ver_new": "",
+        })
+    }
+
+    /// The token API's `sysinfo`: sysstat's fields, the LAN address, connections by protocol,
+    /// and the spec's shorter `verinfo`.
+    pub(super) fn sysinfo(&self) -> Value {
+        let mut sys = self.sysstat();
+        if let Some(obj) = sys.as_object_mut() {
+            obj.insert("ip_addr".into(), json!(LAN_IP));
+            if let Some(stream) = obj.get_mut("stream").and_then(Value::as_object_mut) {
+                let all = stream
+                    .get("connect_num")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let (tcp, udp) = (all * 6 / 10, all * 35 / 100);
+                stream.insert("tcp_connect_num".into(), json!(tcp));
+                stream.insert("udp_connect_num".into(), json!(udp));
+                stream.insert("icmp_connect_num".into(), json!(all - tcp - udp));
+            }
+            if let Some(Value::Object(ver)) = obj.get_mut("verinfo") {
+                let keep = [
+                    "modelname",
+                    "verstring",
+                    "version",
+                    "build_date",
+                    "arch",
+                    "sysbit",
+                ];
+                ver.retain(|k, _| keep.contains(&k.as_str()));
+            }
+        }
+        sys
+    }
+
+    /// The token API's `wans_stat_history`: the last 5-minute sample per line and for `all`,
+    /// round trips in ms (numbers), `drop_rate` a percent string, rates KB/s strings.
+    pub(super) fn wans_stat_history(&self) -> Value {
+        let sample = self.now - self.now % 300;
+        let wans = self.wans();
+        let mut rows = Vec::with_capacity(wans.len() + 1);
+        let (mut rtts, mut up_sum, mut down_sum) = (Vec::new(), 0.0, 0.0);
+        for w in &wans {
+            let kk = w.k as u64;
+            let up = self.rate(&w.up, T_WAN_UP, kk) as f64 / 1024.0;
+            let down = self.rate(&w.down, T_WAN_DOWN, kk) as f64 / 1024.0;
+            up_sum += up;
+            down_sum += down;
+            // A line that is down answers no probe: every probe lost, no round trip.
+            let (avg, loss) = match self.wan_rtt_ms(w) {
+                Some(ms) => {
+                    rtts.push(ms);
+                    (ms, 0.5 * unit(self.seed, T_RTT, kk + 50))
+                }
+                None => (0.0, 100.0),
+            };
+            rows.push(Self::wan_stat_row(
+                &format!("wan{}", w.k),
+                1000 + kk,
+                sample,
+                (up, down),
+                avg,
+                loss,
+            ));
+        }
+        let avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
+        let loss = if rtts.is_empty() { 100.0 } else { 0.0 };
+        rows.insert(
+            0,
+            Self::wan_stat_row("all", 1000, sample, (up_sum, down_sum), avg, loss),
+        );
+        Value::Array(rows)
+    }
+
+    fn wan_stat_row(
+        interface: &str,
+        id: u64,
+        timestamp: u64,
+        (up, down): (f64, f64),
+        avg_rtt: f64,
+        loss: f64,
+    ) -> Value {
+        let ms = |x: f64| (x * 100.0).round() / 100.0;
+        json!({
+            "max_upload": format!("{:.2}", up * 1.3),
+            "max_download": format!("{:.2}", down * 1.3),
+            "drop_rate": format!("{loss:.2}"),
+            "avg_rtt": ms(avg_rtt),
+            "max_rtt": ms(avg_rtt * 1.3),
+            "id": id,
+            "timestamp": timestamp,
+            "interface": interface,
+            "avg_upload": format!("{up:.2}"),
+            "min_rtt": ms(avg_rtt * 0.9),
+            "avg_download": format!("{down:.2}"),
+        })
+    }
+
+    /// The token API's `ether_info`: the `/Action/call` ports plus their `bindmod`.
+    pub(super) fn ether_info_v4(&self) -> Value {
+        let mut ports = self.ether_info();
+        for port in ports
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(p) = port.as_object_mut() {
+                p.insert("bindmod".into(), json!(0));
+            }
+        }
+        ports
+    }
+
+    /// An online client as the token API lists it: the `/Action/call` row's values under the
+    /// spec's field set (`uplink_dev`, `interface`, `client_vendor`, ...; no `hostname`).
+    pub(super) fn online_client(&self, row: Value, v6: bool) -> Value {
+        let Value::Object(mut row) = row else {
+            return row;
+        };
+        let vendor = row.remove("client_device").unwrap_or(json!(""));
+        row.remove("hostname");
+        let total = row.get("total_down").and_then(Value::as_u64).unwrap_or(0);
+        let wired = row
+            .get("ssid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        for (key, value) in [
+            ("client_vendor", vendor),
+            ("uplink_dev", json!(self.cfg.hostname)),
+            ("uplink_addr", json!(LAN_MAC)),
+            ("interface", json!("lan1")),
+            ("static_status", json!(0)),
+            ("vlan_id", json!(0)),
+            ("today_total", json!(total / 10)),
+            ("enc", json!(if wired { "" } else { "WPA2" })),
+            ("ipv4_gnames", json!("")),
+            ("ipv6_gnames", json!("")),
+            ("mac_gnames", json!("")),
+            ("device_icon", json!("")),
+            ("vendor_icon", json!("")),
+            ("reject", json!(0)),
+        ] {
+            row.insert(key.into(), value);
+        }
+        if v6 {
+            row.insert("device_type".into(), json!(""));
+            row.insert("channel".into(), json!(if wired { "--" } else { "6" }));
+            row.insert("signal".into(), json!(0));
+        }
+        Value::Object(row)
+    }
+
+    /// The token API's DNS statistics: the `dns_cache` rows with `save_time` as a local time.
+    pub(super) fn dns_stats(&self) -> Value {
+        let saved = local_datetime(self.now - self.now % 1800);
+        let mut rows = self.dns_cache();
+        for row in rows.as_array_mut().into_iter().flatten() {
+            if let Some(r) = row.as_object_mut() {
+                r.insert("save_time".into(), json!(saved));
+            }
+        }
+        rows
+    }
+
+    /// The token API's per-category totals over `[start, stop]`: the `app_flow` categories,
+    /// with the router's Chinese names and id ranges.
+    pub(super) fn protocols(&self, start: u64, stop: u64) -> Value {
+        const NAMES: [(&str, &str, &str); 10] = [
+            ("HTTP", "网络协议", "1000000:1499999"),
+            ("Download", "传输下载", "2500000:2999999"),
+            ("Transport", "文件传输", "2000000:2499999"),
+            ("IM", "网络通讯", "1500000:1999999"),
+            ("Video", "网络视频", "3500000:3999999"),
+            ("Common", "常用协议", "5000000:5499999"),
+            ("Game", "网络游戏", "4000000:4499999"),
+            ("Others", "其它应用", "6000000:6499999"),
+            ("Test", "测速软件", "4500000:4999999"),
+            ("Unknown", "未知应用", "4:7"),
+        ];
+        let minutes = (stop.saturating_sub(start) / 60).max(1);
+        let by_name: Map<String, Value> = self
+            .app_categories(minutes)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), json!(v)))
+            .collect();
+        let rows: Vec<Value> = NAMES
+            .iter()
+            .map(|(en, zh, range)| {
+                json!({"proto": range, "proto_name": zh, "total": by_name.get(*en).cloned().unwrap_or(json!(0))})
+            })
+            .collect();
+        Value::Array(rows)
+    }
+
+    /// The token API's `snapshoot_wan`: the spec's field set (no modem fields).
+    pub(super) fn snapshoot_wan_v4(&self) -> Value {
+        let mut rows = self.snapshoot_wan();
+        for row in rows.as_array_mut().into_iter().flatten() {
+            if let Some(r) = row.as_object_mut() {
+                for modem in ["power", "isp", "imei", "qnw", "ccid", "isnr", "pcid"] {
+                    r.remove(modem);
+                }
+            }
+        }
+        rows
     }
 
     pub(super) fn l7qos(&self) -> Value {
@@ -943,21 +1284,21 @@ impl<'a> World<'a> {
                 tup_sum += tu;
                 tdown_sum += td;
                 rows.push(json!({
-                    "download": num_str(self.quirks, d as i64),
-                    "total_down": num_str(self.quirks, td as i64),
-                    "total_up": num_str(self.quirks, tu as i64),
+                    "download": num_str(d as i64),
+                    "total_down": num_str(td as i64),
+                    "total_up": num_str(tu as i64),
                     "name": name,
-                    "prio": num_str(self.quirks, prio),
+                    "prio": num_str(prio),
                     "ipgroup": "所有内网地址",
-                    "upload": num_str(self.quirks, u as i64),
+                    "upload": num_str(u as i64),
                 }));
             }
             // The document's ALL row mixes numeric rates with string totals and has no prio.
             rows.push(json!({
                 "download": down_sum,
-                "total_down": num_str(self.quirks, tdown_sum as i64),
+                "total_down": num_str(tdown_sum as i64),
                 "name": "ALL",
-                "total_up": num_str(self.quirks, tup_sum as i64),
+                "total_up": num_str(tup_sum as i64),
                 "ipgroup": "ALL",
                 "upload": up_sum,
             }));
