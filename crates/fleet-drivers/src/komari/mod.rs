@@ -31,7 +31,7 @@ use self::rpc_poll::{RpcState, SourceChoice};
 use crate::util::{check_series, with_context, Cached, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError};
-use fleet_core::snapshot::Snapshot;
+use fleet_core::snapshot::{Snapshot, SnapshotBuilder};
 
 pub(crate) const KIND: Kind = Kind {
     name: "komari",
@@ -244,12 +244,7 @@ impl Driver for KomariDriver {
         };
 
         let mut b = ctx.snapshot_builder();
-        let listed = self.nodes.get().map_or(&[][..], Vec::as_slice);
-        metrics::nodes(&mut b, listed, Some(&live), &mut self.words);
-        self.words.export(&mut b);
-        if let Some(v) = &self.version {
-            metrics::build_info(&mut b, v);
-        }
+        self.node_series(&mut b, &live);
         if let Some(p) = &pings {
             metrics::pings(&mut b, &p.by_node, &p.tasks, p.omitted);
         }
@@ -264,6 +259,17 @@ impl Driver for KomariDriver {
 
 impl KomariDriver {
     /// The last node list, empty before the first.
+    /// The series both sources share: every node's, the label caps' tally and the server's
+    /// version.
+    fn node_series(&mut self, b: &mut SnapshotBuilder, live: &Live) {
+        let listed = self.nodes.get().map_or(&[][..], Vec::as_slice);
+        metrics::nodes(b, listed, Some(live), &mut self.words);
+        self.words.export(b);
+        if let Some(v) = &self.version {
+            metrics::build_info(b, v);
+        }
+    }
+
     fn listed(&self) -> &[Node] {
         self.nodes.get().map_or(&[], Vec::as_slice)
     }

@@ -170,12 +170,7 @@ impl KomariDriver {
         }
 
         let mut b = ctx.snapshot_builder();
-        let listed = self.nodes.get().map_or(&[][..], Vec::as_slice);
-        metrics::nodes(&mut b, listed, Some(&live), &mut self.words);
-        self.words.export(&mut b);
-        if let Some(v) = &self.version {
-            metrics::build_info(&mut b, v);
-        }
+        self.node_series(&mut b, &live);
         if self.opts.ping {
             metrics::rpc_pings(&mut b, &pings);
             metrics::ping_tasks(&mut b, &self.task_infos(&pings), 0);
