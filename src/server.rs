@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 use fleet_core::app::{App, REVISION, VERSION};
-use fleet_core::exposition::{render_shared, Format};
+use fleet_core::exposition::{render_gzip, render_shared, Format};
 use fleet_core::snapshot::Snapshot;
 use fleet_core::time::unix_seconds;
 
@@ -76,9 +76,8 @@ pub fn router_with(app: Arc<App>, options: &Options) -> Router {
             exporter_metrics,
         }))
         .layer(middleware::from_fn_with_state(requests, count_requests))
-        // Prometheus asks for gzip unless its scrape config sets `enable_compression: false`.
-        // The fastest level already keeps most bytes off the wire (BENCHMARKS.md has the
-        // figures); a client that does not ask gets the uncompressed, zero-copy body.
+        // The other pages, gzip-compressed when asked. `/metrics` and `/probe` compress their
+        // own bodies (see `encode`), and the layer passes an encoded body through untouched.
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
 }
 
@@ -151,15 +150,49 @@ async fn probe(
     }
 }
 
+/// Prometheus asks for gzip unless its scrape config sets `enable_compression: false`. The
+/// samples were compressed at poll time, so a gzip body is joined from those pieces
+/// (`render_gzip`) and costs about what the plain one does; a client that does not ask gets the
+/// uncompressed, zero-copy body.
 fn encode(headers: &HeaderMap, sources: &[Arc<Snapshot>]) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let body = Pieces::new(render_shared(format, sources));
-    (
-        [(header::CONTENT_TYPE, format.content_type())],
-        Body::new(body),
-    )
-        .into_response()
+    let content_type = (header::CONTENT_TYPE, format.content_type());
+    let vary = (header::VARY, "accept-encoding");
+    if accepts_gzip(headers) {
+        let body = Pieces::new(render_gzip(format, sources));
+        let encoding = (header::CONTENT_ENCODING, "gzip");
+        ([content_type, vary, encoding], Body::new(body)).into_response()
+    } else {
+        let body = Pieces::new(render_shared(format, sources));
+        ([content_type, vary], Body::new(body)).into_response()
+    }
+}
+
+/// Whether `Accept-Encoding` takes gzip: `gzip` or `x-gzip` with a q-value above 0, as
+/// `tower-http` (which compresses the other pages) decides; a q-value that is not a number in
+/// 0..=1 makes that entry count for nothing.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            if !name.eq_ignore_ascii_case("gzip") && !name.eq_ignore_ascii_case("x-gzip") {
+                return false;
+            }
+            match parts.next().map(str::trim) {
+                None => true,
+                Some(q) => q
+                    .strip_prefix("q=")
+                    .or_else(|| q.strip_prefix("Q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q > 0.0 && q <= 1.0),
+            }
+        })
 }
 
 /// A body sent as the pieces it already is, one frame each, with its exact length announced.

@@ -3,7 +3,7 @@
 //! It owns the driver contract ([`driver`]: `Driver`, `PollContext`, `PollError`, the kind
 //! descriptor; [`target`]: `TargetSpec` and `Secret`), configuration loading and validation
 //! ([`config`], with the registry of kinds as a parameter), snapshots and their exposition
-//! ([`snapshot`], [`exposition`]), the store of every target's latest answer and health
+//! ([`snapshot`], [`exposition`], joined gzip streams in [`gzip`]), the store of every target's latest answer and health
 //! ([`store`]), the per-target pollers ([`scheduler`]), the running configuration with its safe
 //! reloads ([`app`]) and wall-clock helpers ([`time`]).
 //!
@@ -16,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod driver;
 pub mod exposition;
+pub mod gzip;
 pub mod scheduler;
 pub mod snapshot;
 pub mod store;
