@@ -392,14 +392,9 @@ async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> (Duration, u
     fetch_encoded(client, base, path, None).await
 }
 
+/// This process's resident memory: the exporter runs in it.
 fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .expect("VmRSS");
-    kib * 1024
+    common::rss_bytes(std::process::id())
 }
 
 // ---------------------------------------------------------------------------

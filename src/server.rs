@@ -160,11 +160,11 @@ fn encode(headers: &HeaderMap, sources: &[Arc<Snapshot>]) -> Response {
     let content_type = (header::CONTENT_TYPE, format.content_type());
     let vary = (header::VARY, "accept-encoding");
     if accepts_gzip(headers) {
-        let body = Pieces::new(render_gzip(format, sources));
+        let body = Pieces::new(render_gzip(format, sources), COPY_BELOW_GZIP);
         let encoding = (header::CONTENT_ENCODING, "gzip");
         ([content_type, vary, encoding], Body::new(body)).into_response()
     } else {
-        let body = Pieces::new(render_shared(format, sources));
+        let body = Pieces::new(render_shared(format, sources), COPY_BELOW_PLAIN);
         ([content_type, vary], Body::new(body)).into_response()
     }
 }
@@ -195,19 +195,50 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A body sent as the pieces it already is, one frame each, with its exact length announced.
+/// A body sent as the pieces it already is, with its exact length announced. Pieces of
+/// `copy_below` bytes or more go out as frames of their own, uncopied; runs of smaller ones are
+/// copied together into frames of up to four times that. A fleet has tens of thousands of
+/// family blocks, and every frame costs a poll and a share of a write whatever its size (about
+/// 2 µs per piece in the fleet benchmark), while copying a few kilobytes costs far less.
 struct Pieces {
-    pieces: std::vec::IntoIter<Bytes>,
+    pieces: std::iter::Peekable<std::vec::IntoIter<Bytes>>,
     remaining: u64,
+    copy_below: usize,
 }
 
+/// Plain bodies: only pieces this small are copied (most plain blocks are tens of kilobytes,
+/// and copying them all would cost as much again as the snapshots' size per scrape).
+const COPY_BELOW_PLAIN: usize = 4 * 1024;
+/// gzip bodies: an eighth of the size, so copying every piece into large frames is cheap.
+const COPY_BELOW_GZIP: usize = 64 * 1024;
+
 impl Pieces {
-    fn new(pieces: Vec<Bytes>) -> Self {
+    fn new(pieces: Vec<Bytes>, copy_below: usize) -> Self {
         let remaining = pieces.iter().map(|p| p.len() as u64).sum();
         Pieces {
-            pieces: pieces.into_iter(),
+            pieces: pieces.into_iter().peekable(),
             remaining,
+            copy_below,
         }
+    }
+
+    /// The next frame: a large piece as it is, or small pieces copied together.
+    fn next_frame(&mut self) -> Option<Bytes> {
+        let small = self.copy_below;
+        let first = self.pieces.next()?;
+        if first.len() >= small || self.pieces.peek().is_none_or(|p| p.len() >= small) {
+            return Some(first);
+        }
+        let limit = 4 * small;
+        let mut frame = Vec::with_capacity(limit);
+        frame.extend_from_slice(&first);
+        while let Some(next) = self
+            .pieces
+            .next_if(|p| p.len() < small && frame.len() + p.len() <= limit)
+        {
+            frame.extend_from_slice(&next);
+        }
+        Some(Bytes::from(frame))
     }
 }
 
@@ -219,11 +250,11 @@ impl HttpBody for Pieces {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let piece = self.pieces.next();
-        if let Some(p) = &piece {
-            self.remaining -= p.len() as u64;
+        let frame = self.next_frame();
+        if let Some(f) = &frame {
+            self.remaining -= f.len() as u64;
         }
-        Poll::Ready(piece.map(|p| Ok(Frame::data(p))))
+        Poll::Ready(frame.map(|f| Ok(Frame::data(f))))
     }
 
     fn is_end_stream(&self) -> bool {
