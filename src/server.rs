@@ -197,7 +197,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// A body sent as the pieces it already is, with its exact length announced. Pieces of
 /// `copy_below` bytes or more go out as frames of their own, uncopied; runs of smaller ones are
-/// copied together into frames of up to four times that. A fleet has tens of thousands of
+/// copied together into frames of up to [`FRAME`] bytes. A fleet has tens of thousands of
 /// family blocks, and every frame costs a poll and a share of a write whatever its size (about
 /// 2 µs per piece in the fleet benchmark), while copying a few kilobytes costs far less.
 struct Pieces {
@@ -209,8 +209,11 @@ struct Pieces {
 /// Plain bodies: only pieces this small are copied (most plain blocks are tens of kilobytes,
 /// and copying them all would cost as much again as the snapshots' size per scrape).
 const COPY_BELOW_PLAIN: usize = 4 * 1024;
-/// gzip bodies: an eighth of the size, so copying every piece into large frames is cheap.
-const COPY_BELOW_GZIP: usize = 64 * 1024;
+/// gzip bodies: an eighth of the size, so copying most pieces is cheap.
+const COPY_BELOW_GZIP: usize = 16 * 1024;
+/// A frame of copied pieces: below glibc's mmap threshold (`allocator.rs`), so frames come from
+/// the heap, not from fresh pages mapped and faulted in for each.
+const FRAME: usize = 64 * 1024;
 
 impl Pieces {
     fn new(pieces: Vec<Bytes>, copy_below: usize) -> Self {
@@ -229,7 +232,7 @@ impl Pieces {
         if first.len() >= small || self.pieces.peek().is_none_or(|p| p.len() >= small) {
             return Some(first);
         }
-        let limit = 4 * small;
+        let limit = FRAME.max(small);
         let mut frame = Vec::with_capacity(limit);
         frame.extend_from_slice(&first);
         while let Some(next) = self
