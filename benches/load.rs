@@ -7,11 +7,13 @@
 //! Prometheus does with `--gzip`. The simulators and scrapers run in this process, so the
 //! exporter's memory and CPU figures (read from /proc) are its own.
 
-use std::ffi::{c_int, c_long};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use fleet_sim::ikuai::{IkuaiSim, IkuaiSimConfig};
+
+mod common;
+use common::{cpu_seconds, mib, rss_bytes, values, Process};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fleet-exporter");
 const ROUTERS: usize = 15;
@@ -41,16 +43,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The exporter process, killed when dropped (also on a panic here).
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn run(run_for: Duration, gzip: bool) -> bool {
     let mut sims = Vec::new();
     for i in 0..ROUTERS {
@@ -74,7 +66,7 @@ async fn run(run_for: Duration, gzip: bool) -> bool {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let exporter = Exporter(
+    let exporter = Process(
         Command::new(BIN)
             .arg(format!("--config.file={}", path.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -241,50 +233,6 @@ async fn count_series(client: &reqwest::Client, base: &str) -> usize {
     text.lines().filter(|l| !l.starts_with('#')).count()
 }
 
-/// The values of every series of `family` (labelled) in `text`.
-fn values<'a>(text: &'a str, family: &'a str) -> impl Iterator<Item = f64> + 'a {
-    text.lines()
-        .filter(move |l| {
-            l.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-}
-
-fn rss_bytes(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .expect("VmRSS");
-    kib * 1024
-}
-
-/// User plus system CPU time of `pid`, from /proc/PID/stat (fields 14 and 15, in clock ticks).
-fn cpu_seconds(pid: u32) -> f64 {
-    extern "C" {
-        fn sysconf(name: c_int) -> c_long;
-    }
-    const SC_CLK_TCK: c_int = 2;
-    // SAFETY: sysconf only reads a system constant.
-    let ticks_per_second = unsafe { sysconf(SC_CLK_TCK) } as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // The command name may hold spaces; the fields after it are plain numbers.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("stat format")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / ticks_per_second
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1e3)
-}
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1 << 20) as f64
 }

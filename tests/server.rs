@@ -111,6 +111,120 @@ async fn gzip_is_sent_when_asked_and_only_then() {
     }
 }
 
+/// `gzip -d`, the reader every shell has: it fails on a corrupt stream or a wrong CRC.
+fn gzip_d(bytes: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("gzip")
+        .args(["-d", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gzip(1) on PATH");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "gzip -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_one_stream_that_gzip_d_reads_after_polls_replace_snapshots() {
+    let sim = IkuaiSim::start(IkuaiSimConfig {
+        password: "pw".into(),
+        lan_clients: 300,
+        ..IkuaiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    // Two targets on one router, so every family joins blocks from two snapshots, each polled
+    // every second: bodies are joined from snapshots built at different times.
+    let extra = "interval = \"1s\"\ntimeout = \"900ms\"\nmax_clients = 1000\n";
+    let cfg =
+        ikuai_target("r1", &sim.url(), "pw", extra) + &ikuai_target("r2", &sim.url(), "pw", extra);
+    let exporter = start_exporter_without_self_metrics(&cfg).await;
+    exporter
+        .wait_for(Duration::from_secs(20), "r1 and r2 polled twice", |m| {
+            ["r1", "r2"].iter().all(|t| {
+                sample(m, "fleet_target_polls_total", &[&format!("target=\"{t}\"")])
+                    .is_some_and(|n| n >= 2.0)
+            })
+        })
+        .await;
+    let url = format!("{}/metrics", exporter.url);
+    for accept in [None, Some(OPENMETRICS)] {
+        let mut headers: Vec<_> = accept.map(|a| (ACCEPT, a)).into_iter().collect();
+        headers.push((ACCEPT_ENCODING, "gzip"));
+        for _ in 0..3 {
+            let resp = get(&url, &headers).await;
+            let announced: usize = resp.headers()[CONTENT_LENGTH]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let bytes = resp.bytes().await.unwrap();
+            assert_eq!(bytes.len(), announced, "the exact length is announced");
+            let text = gzip_d(&bytes);
+            // flate2's single-member reader reads all of it too: one member, not several.
+            assert_eq!(gunzip(&bytes), text);
+            for target in ["r1", "r2"] {
+                assert!(
+                    sample(&text, "fleet_target_up", &[&format!("target=\"{target}\"")])
+                        == Some(1.0),
+                    "{target} in the gzip body"
+                );
+            }
+            let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+            let mut unique = types.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), types.len(), "each family once");
+            assert_eq!(
+                text.ends_with("# EOF\n"),
+                accept.is_some(),
+                "OpenMetrics ends with EOF"
+            );
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn accept_encoding_gets_gzip_only_for_gzip_with_a_positive_q() {
+    let (_sim, exporter) = exporter_with_one_poll().await;
+    let url = format!("{}/metrics", exporter.url);
+    for (accept_encoding, gzipped) in [
+        ("gzip", true),
+        ("x-gzip", true),
+        ("GZIP;q=0.5", true),
+        ("br, deflate;q=0.9, gzip;q=0.1", true),
+        ("identity", false),
+        ("br, deflate", false),
+        ("gzip;q=0", false),
+        ("gzip;q=0.000", false),
+        ("gzip;q=abc", false),
+        ("*", false),
+    ] {
+        let resp = get(&url, &[(ACCEPT_ENCODING, accept_encoding)]).await;
+        let encoding = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            encoding.as_deref(),
+            gzipped.then_some("gzip"),
+            "Accept-Encoding: {accept_encoding}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn process_and_http_series_are_on_metrics_only() {
     let sim = IkuaiSim::start(IkuaiSimConfig::default()).await.unwrap();

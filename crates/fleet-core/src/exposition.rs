@@ -1,7 +1,8 @@
 //! Turns snapshots into the bytes a scrape returns.
 //!
 //! Every source keeps its families sorted by name, so merging many targets into one block per
-//! family is a walk over already-encoded bytes plus one header per family.
+//! family is a walk over already-encoded bytes plus one header per family. The gzip form is the
+//! same walk over the blocks' compressed pieces, joined into one gzip member ([`crate::gzip`]).
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::gzip::{self, Deflated, Member};
 use crate::snapshot::{Family, Snapshot};
 
 /// The two exposition formats Prometheus understands.
@@ -173,6 +175,36 @@ pub fn render_shared(format: Format, sources: &[Arc<Snapshot>]) -> Vec<Bytes> {
     out
 }
 
+/// The exposition of [`render_shared`], gzip-compressed, as pieces that share the snapshots'
+/// compressed blocks: one gzip member whose family headers are stored blocks written now, and
+/// whose samples were compressed at poll time. Decompressed, it is exactly [`render`]'s bytes.
+pub fn render_gzip(format: Format, sources: &[Arc<Snapshot>]) -> Vec<Bytes> {
+    let mut member = Member::new();
+    let mut out = vec![Bytes::from_static(&gzip::HEADER)];
+    let mut header = Vec::with_capacity(96);
+    for (family, blocks) in layout(sources) {
+        header.clear();
+        write_header(&mut header, format, family);
+        push_stored(&header, &mut member, &mut out);
+        for (s, b) in blocks {
+            member.push(&sources[s].blocks()[b].gzip);
+            out.push(Bytes::from_owner(SharedDeflated(sources[s].clone(), b)));
+        }
+    }
+    if format == Format::OpenMetrics {
+        push_stored(EOF, &mut member, &mut out);
+    }
+    out.push(Bytes::copy_from_slice(&member.trailer()));
+    out
+}
+
+/// Bytes written at scrape time (headers, `# EOF`), too few to be worth compressing.
+fn push_stored(text: &[u8], member: &mut Member, out: &mut Vec<Bytes>) {
+    let piece = Deflated::stored(text);
+    member.push(&piece);
+    out.push(Bytes::from(piece.bytes));
+}
+
 const EOF: &[u8] = b"# EOF\n";
 
 /// A family and the `(source, block)` positions of its samples.
@@ -199,6 +231,15 @@ struct SharedBlock(Arc<Snapshot>, usize);
 impl AsRef<[u8]> for SharedBlock {
     fn as_ref(&self) -> &[u8] {
         &self.0.blocks()[self.1].samples
+    }
+}
+
+/// One block's compressed samples, kept alive by its snapshot.
+struct SharedDeflated(Arc<Snapshot>, usize);
+
+impl AsRef<[u8]> for SharedDeflated {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.blocks()[self.1].gzip.bytes
     }
 }
 
@@ -288,6 +329,32 @@ mod tests {
                 render(format, sources.iter().map(|s| &**s))
             );
         }
+    }
+
+    #[test]
+    fn gzip_pieces_decompress_to_the_same_exposition() {
+        use std::io::Read;
+        let sources = [
+            Arc::new(source("a", 1.0)),
+            Arc::new(source("b", 2.0)),
+            Arc::new(SnapshotBuilder::new(None).finish()),
+        ];
+        for format in [Format::Text, Format::OpenMetrics] {
+            let gz = render_gzip(format, &sources).concat();
+            let mut text = Vec::new();
+            // The single-member reader: the pieces must make one member.
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut text)
+                .unwrap();
+            assert_eq!(text, render(format, sources.iter().map(|s| &**s)));
+        }
+        let none: [Arc<Snapshot>; 0] = [];
+        let gz = render_gzip(Format::Text, &none).concat();
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut text)
+            .unwrap();
+        assert!(text.is_empty());
     }
 
     /// Prometheus before 2.49 (and the Debian 2.42 the e2e runs).

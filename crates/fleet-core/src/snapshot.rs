@@ -3,10 +3,13 @@
 //! Samples are encoded into exposition lines as they are added, so a scrape only copies bytes:
 //! the work happens once per poll, never once per scrape. The sample lines are identical in the
 //! Prometheus text format and in OpenMetrics; only the family headers differ, and those are
-//! written by [`crate::exposition`].
+//! written by [`crate::exposition`]. Each family block is also compressed once, when the
+//! snapshot is finished, so a gzip scrape only joins pieces ([`crate::gzip`]).
 
 use std::collections::HashMap;
 use std::io::Write;
+
+use crate::gzip::Deflated;
 
 /// What kind of series a family holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +120,8 @@ impl Family {
 pub struct FamilyBlock {
     pub family: &'static Family,
     pub samples: Vec<u8>,
+    /// The samples compressed, ready to be placed in any gzip stream.
+    pub gzip: Deflated,
 }
 
 /// The encoded series of one source (a target's device or health series, or the exporter's own),
@@ -140,6 +145,11 @@ impl Snapshot {
     pub fn encoded_bytes(&self) -> usize {
         self.blocks.iter().map(|b| b.samples.len()).sum()
     }
+
+    /// Bytes held by the compressed samples.
+    pub fn compressed_bytes(&self) -> usize {
+        self.blocks.iter().map(|b| b.gzip.bytes.len()).sum()
+    }
 }
 
 /// Collects samples for one snapshot. Every sample gets the `target` label first (when one is
@@ -147,7 +157,8 @@ impl Snapshot {
 pub struct SnapshotBuilder {
     /// `target="<escaped name>"` ready to paste into a label set, or empty.
     target_pair: String,
-    blocks: Vec<FamilyBlock>,
+    /// Each family's samples so far, in the order families first appeared.
+    blocks: Vec<(&'static Family, Vec<u8>)>,
     index: HashMap<&'static str, usize>,
     series: usize,
 }
@@ -185,15 +196,12 @@ impl SnapshotBuilder {
         let slot = match self.index.get(family.name) {
             Some(&i) => i,
             None => {
-                self.blocks.push(FamilyBlock {
-                    family,
-                    samples: Vec::new(),
-                });
+                self.blocks.push((family, Vec::new()));
                 self.index.insert(family.name, self.blocks.len() - 1);
                 self.blocks.len() - 1
             }
         };
-        let out = &mut self.blocks[slot].samples;
+        let out = &mut self.blocks[slot].1;
         out.extend_from_slice(family.name.as_bytes());
         let mut first = true;
         if !self.target_pair.is_empty() || !values.is_empty() {
@@ -232,13 +240,25 @@ impl SnapshotBuilder {
         self.series
     }
 
+    /// Sorts the families and compresses each block: the one place a snapshot's samples are
+    /// compressed, so every later gzip scrape of it costs no compression.
     pub fn finish(mut self) -> Snapshot {
-        self.blocks.sort_unstable_by_key(|b| b.family.name);
-        for b in &mut self.blocks {
-            b.samples.shrink_to_fit();
-        }
+        self.blocks.sort_unstable_by_key(|(family, _)| family.name);
+        let blocks = self
+            .blocks
+            .into_iter()
+            .map(|(family, mut samples)| {
+                samples.shrink_to_fit();
+                let gzip = Deflated::compress(&samples);
+                FamilyBlock {
+                    family,
+                    samples,
+                    gzip,
+                }
+            })
+            .collect();
         Snapshot {
-            blocks: self.blocks,
+            blocks,
             series: self.series,
         }
     }
