@@ -16,7 +16,6 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,8 +117,6 @@ fn in_namespace() -> bool {
 /// The first label of a [`Fault::SilentDns`] device's name; the namespace's DNS server never
 /// answers for such names.
 const SILENT: &str = "silent-";
-/// Set (as `.ci/run` does) to fail rather than skip DNS recovery where no namespace is possible.
-const REQUIRE_ENV: &str = "FLEET_TEST_REQUIRE_NAMESPACE";
 
 /// A name in the private hosts file, switched on and off by rewriting the first byte of its line
 /// in place (`127.0.0.1 name` or `#27.0.0.1 name`): a resolver reading the file concurrently
@@ -708,14 +705,9 @@ async fn huge_answers_cost_bounded_memory() {
 /// `FLEET_TEST_REQUIRE_NAMESPACE` is set.
 #[test]
 fn every_kind_survives_every_fault() {
-    if std::env::var_os(HOSTS_ENV).is_none() {
-        match run_in_namespace("every_kind_survives_every_fault") {
-            Ok(()) => return,
-            Err(why) if std::env::var_os(REQUIRE_ENV).is_some() => {
-                panic!("{REQUIRE_ENV} is set but no mount namespace: {why}")
-            }
-            Err(why) => eprintln!("WARNING: DNS recovery is not checked: {why}"),
-        }
+    if std::env::var_os(HOSTS_ENV).is_none() && run_in_namespace("every_kind_survives_every_fault")
+    {
+        return;
     }
     // The allocator as the binary sets it up, so the memory figures are the shipped ones.
     fleet_exporter::allocator::pin_large_block_thresholds();
@@ -735,9 +727,9 @@ fn every_kind_survives_every_fault() {
 
 /// Runs this test binary's `test` in new user, network and mount namespaces: loopback only,
 /// `/etc/hosts` a scratch file, the resolver reading that file and then the DNS server at
-/// 127.0.0.1 (see [`serve_dns`]). `Err` when no such namespaces can be made; a failure of the
-/// test inside panics here with its output.
-fn run_in_namespace(test: &str) -> Result<(), String> {
+/// 127.0.0.1 (see [`serve_dns`]). `false` (after a warning) when no such namespaces can be made
+/// and they are not required; a failure of the test inside panics here with its output.
+fn run_in_namespace(test: &str) -> bool {
     const SETUP: &str = "ip link set lo up && mount --bind \"$1\" /etc/hosts \
                          && mount --bind \"$2\" /etc/nsswitch.conf \
                          && mount --bind \"$3\" /etc/resolv.conf && shift 3 && exec \"$@\"";
@@ -750,42 +742,23 @@ fn run_in_namespace(test: &str) -> Result<(), String> {
     for (path, text) in &files {
         std::fs::write(path, text).unwrap();
     }
-    let unshare = |program: &std::ffi::OsStr, args: &[&str]| {
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--map-root-user",
-            "--net",
-            "--mount",
-            "sh",
-            "-c",
-            SETUP,
-            "sh",
-        ])
-        .args(files.iter().map(|(path, _)| path))
-        .arg(program)
-        .args(args);
-        cmd
-    };
-    let probe = unshare("true".as_ref(), &[]).output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => return Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        Err(e) => return Err(format!("unshare: {e}")),
+    let paths: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    let mut args = vec![
+        "--map-root-user",
+        "--net",
+        "--mount",
+        "sh",
+        "-c",
+        SETUP,
+        "sh",
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    if !common::namespace::available(&args, "DNS recovery") {
+        return false;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = unshare(exe.as_os_str(), &[test, "--exact", "--nocapture"])
-        .env(HOSTS_ENV, &files[0].0)
-        .output()
-        .unwrap();
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "in the namespace:\n{output}");
-    eprintln!("{output}");
+    common::namespace::rerun_inside_with(&args, test, HOSTS_ENV, &files[0].0);
     std::fs::remove_dir_all(dir).ok();
-    Ok(())
+    true
 }
 
 /// The namespace's DNS server: no answer at all for [`Fault::SilentDns`] names, NXDOMAIN for

@@ -32,11 +32,21 @@ pub(crate) fn available(args: &[&str], what: &str) -> bool {
 /// Runs this test binary's `test` again under `unshare args`, with `marker` set in its
 /// environment so the run inside knows where it is; panics with its output when it fails.
 pub(crate) fn rerun_inside(args: &[&str], test: &str, marker: &str) {
+    rerun_inside_with(args, test, marker, "1");
+}
+
+/// [`rerun_inside`], with `marker` set to `value` (a path the run inside needs, say).
+pub(crate) fn rerun_inside_with(
+    args: &[&str],
+    test: &str,
+    marker: &str,
+    value: impl AsRef<std::ffi::OsStr>,
+) {
     let out = Command::new("unshare")
         .args(args)
         .arg(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(marker, "1")
+        .env(marker, value)
         .output()
         .unwrap();
     let output = format!(
