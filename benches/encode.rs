@@ -11,6 +11,8 @@
 //!   `prometheus-client` the families are cleared and every series set again; for the exporter
 //!   every snapshot is built again (`SnapshotBuilder`), then rendered.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -309,13 +311,7 @@ fn main() {
     };
     let m: Vec<Duration> = t.iter_mut().map(median).collect();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("model name"))?;
-            Some(line.split_once(':')?.1.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = common::cpu_model();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut out = String::new();
     let _ = writeln!(out, "fleet-exporter encode benchmark: {cores} cores, {cpu}");

@@ -62,13 +62,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("model name"))?;
-            Some(line.split_once(':')?.1.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = common::cpu_model();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("fleet-exporter scrape benchmark: {cores} cores, {cpu}");
     let mut ok = true;

@@ -650,19 +650,6 @@ async fn faults_of(kind: &Kind) {
     eprintln!("{k}: every fault classified; recovery in {recovery:?}");
 }
 
-/// `VmHWM` (peak) and `VmRSS` of this process in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Several targets refusing 10 MB answers at once, alone in the process so the memory figures
 /// are theirs.
 async fn huge_answers_cost_bounded_memory() {
@@ -676,13 +663,13 @@ async fn huge_answers_cost_bounded_memory() {
         config.push_str(&(kind.target)(&format!("huge{i}"), &device.url()));
         devices.push(device);
     }
-    let (peak_before, rss_before) = memory_kib();
+    let (peak_before, rss_before) = common::memory_kib();
     let exporter = start_exporter(&config).await;
     scrape_within(&exporter, "three refusals each", WAIT * 2, |m| {
         (0..TARGETS).all(|i| errors(m, &format!("huge{i}"), "decode") >= 3.0)
     })
     .await;
-    let (peak_after, rss_after) = memory_kib();
+    let (peak_after, rss_after) = common::memory_kib();
     exporter.app.shutdown().await;
     eprintln!(
         "memory with {TARGETS} targets refusing 10 MB answers: peak {peak_before} -> {peak_after} \

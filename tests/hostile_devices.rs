@@ -25,19 +25,6 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Peak memory growth allowed while hostile answers are decoded (unbounded: 4 GiB and an abort).
 const PEAK_GROWTH_KIB: u64 = 600 << 10;
 
-/// `VmHWM` (peak) and `VmRSS` of this process in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 fn polls(m: &str, name: &str) -> f64 {
     sample(
         m,
@@ -117,10 +104,10 @@ async fn ikuai_pages_of_empty_rows_with_a_huge_total_are_cut_at_max_rows() {
         ikuai_target("hostile", &hostile.url(), PASSWORD, SLOW),
         ikuai_target("healthy", &healthy.url(), PASSWORD, FAST)
     );
-    let (peak_before, _) = memory_kib();
+    let (peak_before, _) = common::memory_kib();
     let exporter = start_exporter(&config).await;
     let (m, made) = watch(&exporter, "healthy", Duration::from_secs(7)).await;
-    let (peak_after, rss_after) = memory_kib();
+    let (peak_after, rss_after) = common::memory_kib();
     let growth = peak_after.saturating_sub(peak_before);
     eprintln!("ikuai: peak growth {growth} KiB, resident {rss_after} KiB, healthy polls {made}");
     assert!(growth < PEAK_GROWTH_KIB, "peak grew {growth} KiB");
@@ -214,7 +201,7 @@ async fn openvox_floods_of_cdr_records_are_cut_and_counted_in_linear_time() {
         target("openvox", "flood-b", &b.url(), PASSWORD, &pacing),
         target("openvox", "healthy", &healthy.url(), PASSWORD, &pacing),
     );
-    let (peak_before, _) = memory_kib();
+    let (peak_before, _) = common::memory_kib();
     let exporter = start_exporter(&config).await;
     // The first CDR answer is the baseline the counters start from: the flood comes after it,
     // as new calls to count.
@@ -230,7 +217,7 @@ async fn openvox_floods_of_cdr_records_are_cut_and_counted_in_linear_time() {
         gw.set_path_fault("sys_info/cdr", openvox::Fault::FloodedCdr(RECORDS));
     }
     let (m, made) = watch(&exporter, "healthy", Duration::from_secs(13)).await;
-    let (peak_after, _) = memory_kib();
+    let (peak_after, _) = common::memory_kib();
     let growth = peak_after.saturating_sub(peak_before);
     eprintln!("openvox: peak growth {growth} KiB, healthy polls {made}");
     assert!(growth < PEAK_GROWTH_KIB, "peak grew {growth} KiB");
@@ -320,10 +307,10 @@ async fn iot_answers_of_millions_of_empty_cards_keep_max_rows_cards() {
         iot_target("hostile", &hostile, SLOW),
         iot_target("healthy", &healthy, FAST)
     );
-    let (peak_before, _) = memory_kib();
+    let (peak_before, _) = common::memory_kib();
     let exporter = start_exporter(&config).await;
     let (m, made) = watch(&exporter, "healthy", Duration::from_secs(7)).await;
-    let (peak_after, rss_after) = memory_kib();
+    let (peak_after, rss_after) = common::memory_kib();
     let growth = peak_after.saturating_sub(peak_before);
     eprintln!("iot: peak growth {growth} KiB, resident {rss_after} KiB, healthy polls {made}");
     assert!(growth < PEAK_GROWTH_KIB, "peak grew {growth} KiB");
@@ -374,7 +361,7 @@ async fn komari_a_million_online_ids_and_8_mb_node_lists_are_cut_at_max_rows() {
         komari_target("huge-node-list", &listed, SLOWER),
         komari_target("healthy", &healthy, FAST)
     );
-    let (peak_before, _) = memory_kib();
+    let (peak_before, _) = common::memory_kib();
     let exporter = start_exporter(&config).await;
     // Until both hostile servers have been polled twice (the second reads the padded reply over
     // the kept socket, and serves the node list kept from the first), every scrape within its
@@ -383,7 +370,7 @@ async fn komari_a_million_online_ids_and_8_mb_node_lists_are_cut_at_max_rows() {
         |m: &str| polls(m, "million-online") >= 2.0 && polls(m, "huge-node-list") >= 2.0;
     let (m, made, took) =
         watch_until(&exporter, "healthy", Duration::from_secs(60), both_twice).await;
-    let (peak_after, rss_after) = memory_kib();
+    let (peak_after, rss_after) = common::memory_kib();
     let growth = peak_after.saturating_sub(peak_before);
     eprintln!(
         "komari: peak growth {growth} KiB, resident {rss_after} KiB, healthy polls {made} in \

@@ -140,3 +140,14 @@ pub(crate) fn values<'a>(text: &'a str, family: &'a str) -> impl Iterator<Item =
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
 }
+
+/// The CPU's model name from /proc/cpuinfo, for the figures' heading.
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("model name"))?;
+            Some(line.split_once(':')?.1.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
