@@ -7,10 +7,11 @@
 //! The simulators run in a second process (this binary re-executed with `--sims`), so the
 //! exporter's memory and CPU, read from /proc, are its own. Scrape latencies are measured
 //! against a floor measured in the same run: the same bytes, served from memory by a server in
-//! this process. `--quick` is a tenth of the fleet, for CI; `--minutes N` keeps scraping as
+//! a third process (`--floor DIR`), as the exporter is one. `--quick` is a tenth of the fleet, for CI; `--minutes N` keeps scraping as
 //! Prometheus would (gzip, every 15 s) for N minutes and reports the memory at the end.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,10 @@ fn main() -> ExitCode {
     let fleet = if quick { QUICK } else { FULL };
     if args.iter().any(|a| a == "--sims") {
         serve_sims(fleet);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--floor") {
+        serve_floor(Path::new(args.get(i + 1).expect("--floor DIR")));
         return ExitCode::SUCCESS;
     }
     let minutes = match args.iter().position(|a| a == "--minutes") {
@@ -301,7 +306,7 @@ async fn run(fleet: Fleet, quick: bool, phases: &Phases, minutes: u64) -> bool {
         .filter(|v| *v == 1.0)
         .count();
     let device_series: f64 = values(&text, "fleet_target_series").sum();
-    let floor = serve_floor(plain.clone(), gzip.clone(), probe.clone()).await;
+    let (floor_process, floor) = spawn_floor(&dir, &plain, &gzip, &probe);
 
     let compare = |path: &'static str, floor_path: &'static str, encoding, rounds| {
         let (client, base, floor) = (&client, &base, &floor);
@@ -347,6 +352,7 @@ async fn run(fleet: Fleet, quick: bool, phases: &Phases, minutes: u64) -> bool {
     let final_text = String::from_utf8(body(&client, &base, "/metrics", None).await).unwrap();
     let poll_errors: f64 = values(&final_text, "fleet_target_poll_errors_total").sum();
     drop(exporter);
+    drop(floor_process);
     drop(sims);
     let log_lines = std::fs::read_to_string(dir.join("exporter.log"))
         .map(|l| l.lines().count())
@@ -434,10 +440,14 @@ async fn body(client: &reqwest::Client, base: &str, path: &str, encoding: Option
     resp.bytes().await.expect("body").to_vec()
 }
 
-/// The floor: a server in this process that serves the captured bodies from memory, with the
-/// same headers. Its base URL; it serves until the runtime ends.
-async fn serve_floor(plain: Vec<u8>, gzip: Vec<u8>, probe: Vec<u8>) -> String {
-    let (plain, gzip, probe) = (Bytes::from(plain), Bytes::from(gzip), Bytes::from(probe));
+/// The floor: a server in a process of its own, as the exporter is, that serves the captured
+/// bodies from memory with the same headers and the exporter's own HTTP stack
+/// (`web::serve`). A server in this process would share the client's runtime and skip the
+/// wake-up of another process, which a loaded machine makes the larger part of a small
+/// scrape's latency. Prints its base URL, and serves until it is killed.
+fn serve_floor(dir: &Path) {
+    let read = |name| Bytes::from(std::fs::read(dir.join(name)).expect("captured body"));
+    let (plain, gzip, probe) = (read("plain"), read("gzip"), read("probe"));
     let gzip_headers = [
         (header::CONTENT_TYPE, TEXT),
         (header::CONTENT_ENCODING, "gzip"),
@@ -452,12 +462,31 @@ async fn serve_floor(plain: Vec<u8>, gzip: Vec<u8>, probe: Vec<u8>) -> String {
             "/probe",
             get(move || async move { ([(header::CONTENT_TYPE, TEXT)], probe) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fleet_exporter::web::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    url
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("http://{}", listener.local_addr().unwrap());
+        let _ = fleet_exporter::web::serve(listener, router, std::future::pending()).await;
+    });
+}
+
+/// Starts [`serve_floor`] over bodies written to `dir`; the process and its base URL.
+fn spawn_floor(dir: &Path, plain: &[u8], gzip: &[u8], probe: &[u8]) -> (Process, String) {
+    for (name, body) in [("plain", plain), ("gzip", gzip), ("probe", probe)] {
+        std::fs::write(dir.join(name), body).expect("write captured body");
+    }
+    let mut floor = Process(
+        Command::new(std::env::current_exe().expect("own path"))
+            .arg("--floor")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the floor server"),
+    );
+    let mut url = String::new();
+    BufReader::new(floor.0.stdout.take().expect("piped"))
+        .read_line(&mut url)
+        .expect("floor URL");
+    assert!(url.starts_with("http://"), "floor server: {url:?}");
+    (floor, url.trim().to_string())
 }

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 use fleet_core::app::{App, REVISION, VERSION};
-use fleet_core::exposition::{render_gzip, render_shared, Format};
+use fleet_core::exposition::{self, Format};
 use fleet_core::snapshot::Snapshot;
 use fleet_core::time::unix_seconds;
 
@@ -102,7 +102,7 @@ async fn metrics(
     if let Some(requests) = &endpoints.exporter_metrics {
         sources.push(Arc::new(self_metrics::snapshot(requests)));
     }
-    encode(&headers, &sources)
+    encode(&headers, sources)
 }
 
 /// The scrape slots of `--web.max-requests`; `None` for no limit.
@@ -145,7 +145,7 @@ async fn probe(
         return (StatusCode::BAD_REQUEST, "missing ?target=NAME\n").into_response();
     };
     match app.store().sources(Some(&name)) {
-        Some(sources) => encode(&headers, &sources),
+        Some(sources) => encode(&headers, sources),
         None => {
             let msg = match app.served_elsewhere(&name) {
                 Some(owner) => format!(
@@ -161,19 +161,19 @@ async fn probe(
 
 /// Prometheus asks for gzip unless its scrape config sets `enable_compression: false`. The
 /// samples were compressed at poll time, so a gzip body is joined from those pieces
-/// (`render_gzip`) and costs about what the plain one does; a client that does not ask gets the
+/// (`exposition::Body::gzip`) and costs about what the plain one does; a client that does not ask gets the
 /// uncompressed, zero-copy body.
-fn encode(headers: &HeaderMap, sources: &[Arc<Snapshot>]) -> Response {
+fn encode(headers: &HeaderMap, sources: Vec<Arc<Snapshot>>) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let content_type = (header::CONTENT_TYPE, format.content_type());
     let vary = (header::VARY, "accept-encoding");
     if accepts_gzip(headers) {
-        let body = Pieces::new(render_gzip(format, sources), COPY_BELOW_GZIP);
+        let body = Frames(exposition::Body::gzip(format, sources));
         let encoding = (header::CONTENT_ENCODING, "gzip");
         ([content_type, vary, encoding], Body::new(body)).into_response()
     } else {
-        let body = Pieces::new(render_shared(format, sources), COPY_BELOW_PLAIN);
+        let body = Frames(exposition::Body::plain(format, sources));
         ([content_type, vary], Body::new(body)).into_response()
     }
 }
@@ -204,57 +204,10 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A body sent as the pieces it already is, with its exact length announced. Pieces of
-/// `copy_below` bytes or more go out as frames of their own, uncopied; runs of smaller ones are
-/// copied together into frames of up to [`FRAME`] bytes. A fleet has tens of thousands of
-/// family blocks, and every frame costs a poll and a share of a write whatever its size (about
-/// 2 µs per piece in the fleet benchmark), while copying a few kilobytes costs far less.
-struct Pieces {
-    pieces: std::iter::Peekable<std::vec::IntoIter<Bytes>>,
-    remaining: u64,
-    copy_below: usize,
-}
+/// The exposition body as hyper sends it: frames cut as they go out, the exact length announced.
+struct Frames(exposition::Body);
 
-/// Plain bodies: only pieces this small are copied (most plain blocks are tens of kilobytes,
-/// and copying them all would cost as much again as the snapshots' size per scrape).
-const COPY_BELOW_PLAIN: usize = 4 * 1024;
-/// gzip bodies: an eighth of the size, so copying most pieces is cheap.
-const COPY_BELOW_GZIP: usize = 16 * 1024;
-/// A frame of copied pieces: below glibc's mmap threshold (`allocator.rs`), so frames come from
-/// the heap, not from fresh pages mapped and faulted in for each.
-const FRAME: usize = 64 * 1024;
-
-impl Pieces {
-    fn new(pieces: Vec<Bytes>, copy_below: usize) -> Self {
-        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
-        Pieces {
-            pieces: pieces.into_iter().peekable(),
-            remaining,
-            copy_below,
-        }
-    }
-
-    /// The next frame: a large piece as it is, or small pieces copied together.
-    fn next_frame(&mut self) -> Option<Bytes> {
-        let small = self.copy_below;
-        let first = self.pieces.next()?;
-        if first.len() >= small || self.pieces.peek().is_none_or(|p| p.len() >= small) {
-            return Some(first);
-        }
-        let limit = FRAME.max(small);
-        let mut frame = Vec::with_capacity(limit);
-        frame.extend_from_slice(&first);
-        while let Some(next) = self
-            .pieces
-            .next_if(|p| p.len() < small && frame.len() + p.len() <= limit)
-        {
-            frame.extend_from_slice(&next);
-        }
-        Some(Bytes::from(frame))
-    }
-}
-
-impl HttpBody for Pieces {
+impl HttpBody for Frames {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -262,19 +215,15 @@ impl HttpBody for Pieces {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let frame = self.next_frame();
-        if let Some(f) = &frame {
-            self.remaining -= f.len() as u64;
-        }
-        Poll::Ready(frame.map(|f| Ok(Frame::data(f))))
+        Poll::Ready(self.0.next_frame().map(|f| Ok(Frame::data(f))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.0.remaining() == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        SizeHint::with_exact(self.0.remaining())
     }
 }
 

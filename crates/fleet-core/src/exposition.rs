@@ -5,8 +5,9 @@
 //! same walk over the blocks' compressed pieces, joined into one gzip member ([`crate::gzip`]).
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use bytes::Bytes;
 
@@ -14,7 +15,7 @@ use crate::gzip::{self, Deflated, Member};
 use crate::snapshot::{Family, Snapshot};
 
 /// The two exposition formats Prometheus understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `text/plain; version=0.0.4`
     Text,
@@ -154,55 +155,189 @@ where
     out
 }
 
-/// The same exposition as [`render`], as pieces that share the snapshots' memory. A scrape then
-/// costs the headers and one reference per block: copying the samples would take as much memory
-/// again as every snapshot, and the allocator tends to keep such a large buffer once freed.
-pub fn render_shared(format: Format, sources: &[Arc<Snapshot>]) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    for (family, blocks) in layout(sources) {
-        let mut header = Vec::with_capacity(96);
-        write_header(&mut header, format, family);
-        out.push(Bytes::from(header));
-        out.extend(
-            blocks
-                .into_iter()
-                .map(|(s, b)| Bytes::from_owner(SharedBlock(sources[s].clone(), b))),
-        );
-    }
-    if format == Format::OpenMetrics {
-        out.push(Bytes::from_static(EOF));
-    }
-    out
+/// One scrape's body: the exposition of some sources, plain or gzip-compressed, cut into frames
+/// as it is sent.
+///
+/// A fleet's exposition is tens of thousands of family blocks (one per family per target), and
+/// each frame a server sends costs a poll and a share of a write whatever its size, so blocks
+/// are not sent one by one: runs of small pieces are copied into frames of up to [`FRAME`]
+/// bytes as the body goes out, and only large blocks go out as they are, shared with their
+/// snapshot. Nothing is copied ahead of the socket, so a scrape holds a frame, not a copy of
+/// every snapshot. The gzip form is one member: the family headers are stored blocks written
+/// now, the samples were compressed at poll time, and the trailer's CRC is combined from the
+/// blocks' ([`crate::gzip`]). Decompressed, it is exactly [`render`]'s bytes.
+pub struct Body {
+    sources: Vec<Arc<Snapshot>>,
+    gzip: bool,
+    /// The text the scrape writes itself: family headers and `# EOF`.
+    texts: Vec<Arc<Text>>,
+    trailer: [u8; 10],
+    pieces: Vec<Piece>,
+    next: usize,
+    remaining: u64,
 }
 
-/// The exposition of [`render_shared`], gzip-compressed, as pieces that share the snapshots'
-/// compressed blocks: one gzip member whose family headers are stored blocks written now, and
-/// whose samples were compressed at poll time. Decompressed, it is exactly [`render`]'s bytes.
-pub fn render_gzip(format: Format, sources: &[Arc<Snapshot>]) -> Vec<Bytes> {
-    let mut member = Member::new();
-    let mut out = vec![Bytes::from_static(&gzip::HEADER)];
-    let mut header = Vec::with_capacity(96);
-    for (family, blocks) in layout(sources) {
-        header.clear();
-        write_header(&mut header, format, family);
-        push_stored(&header, &mut member, &mut out);
-        for (s, b) in blocks {
-            member.push(&sources[s].blocks()[b].gzip);
-            out.push(Bytes::from_owner(SharedDeflated(sources[s].clone(), b)));
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Text(u32),
+    Block { source: u32, block: u32 },
+    GzipHeader,
+    GzipTrailer,
+}
+
+/// Text a scrape writes between the blocks, as it is and as a stored deflate block (too few
+/// bytes to be worth compressing) for gzip bodies.
+#[derive(Debug)]
+struct Text {
+    plain: Vec<u8>,
+    stored: Deflated,
+}
+
+impl Text {
+    fn new(plain: Vec<u8>) -> Arc<Text> {
+        let stored = Deflated::stored(&plain);
+        Arc::new(Text { plain, stored })
+    }
+}
+
+/// Plain blocks this small are copied into frames; larger ones, most of a router's, are sent
+/// as they are (copying them all would cost a memory copy of every snapshot per scrape).
+const COPY_BELOW_PLAIN: usize = 4 * 1024;
+/// gzip blocks are an eighth of the size, so copying most of them is cheap.
+const COPY_BELOW_GZIP: usize = 16 * 1024;
+/// A frame of copied pieces: below glibc's mmap threshold (the binary's `allocator.rs`), so
+/// frames come from the heap rather than from fresh pages mapped and faulted in for each.
+pub const FRAME: usize = 64 * 1024;
+
+impl Body {
+    /// The exposition as it is.
+    pub fn plain(format: Format, sources: Vec<Arc<Snapshot>>) -> Body {
+        Body::new(format, sources, false)
+    }
+
+    /// The exposition as one gzip member, joined from the pieces compressed at poll time.
+    pub fn gzip(format: Format, sources: Vec<Arc<Snapshot>>) -> Body {
+        Body::new(format, sources, true)
+    }
+
+    fn new(format: Format, sources: Vec<Arc<Snapshot>>, gzip: bool) -> Body {
+        let families = layout(&sources);
+        let blocks: usize = families.iter().map(|(_, b)| b.len()).sum();
+        let mut body = Body {
+            gzip,
+            texts: Vec::with_capacity(families.len() + 1),
+            trailer: [0; 10],
+            pieces: Vec::with_capacity(families.len() + blocks + 3),
+            next: 0,
+            remaining: 0,
+            sources: Vec::new(),
+        };
+        let mut member = Member::new();
+        if gzip {
+            body.pieces.push(Piece::GzipHeader);
+        }
+        for (family, blocks) in families {
+            body.write(header(family, format), &mut member);
+            for (source, block) in blocks {
+                if gzip {
+                    member.push(&sources[source].blocks()[block].gzip);
+                }
+                body.pieces.push(Piece::Block {
+                    source: source as u32,
+                    block: block as u32,
+                });
+            }
+        }
+        if format == Format::OpenMetrics {
+            static END: LazyLock<Arc<Text>> = LazyLock::new(|| Text::new(EOF.to_vec()));
+            body.write(END.clone(), &mut member);
+        }
+        if gzip {
+            body.trailer = member.trailer();
+            body.pieces.push(Piece::GzipTrailer);
+        }
+        body.sources = sources;
+        body.remaining = body
+            .pieces
+            .iter()
+            .map(|&p| body.bytes(p).len() as u64)
+            .sum();
+        body
+    }
+
+    fn write(&mut self, text: Arc<Text>, member: &mut Member) {
+        if self.gzip {
+            member.push(&text.stored);
+        }
+        self.pieces.push(Piece::Text(self.texts.len() as u32));
+        self.texts.push(text);
+    }
+
+    fn bytes(&self, piece: Piece) -> &[u8] {
+        match piece {
+            Piece::Text(i) if self.gzip => &self.texts[i as usize].stored.bytes,
+            Piece::Text(i) => &self.texts[i as usize].plain,
+            Piece::Block { source, block } => {
+                let block = &self.sources[source as usize].blocks()[block as usize];
+                if self.gzip {
+                    &block.gzip.bytes
+                } else {
+                    &block.samples
+                }
+            }
+            Piece::GzipHeader => &gzip::HEADER,
+            Piece::GzipTrailer => &self.trailer,
         }
     }
-    if format == Format::OpenMetrics {
-        push_stored(EOF, &mut member, &mut out);
+
+    /// Bytes still to be sent (all of them before the first frame: the `Content-Length`).
+    pub fn remaining(&self) -> u64 {
+        self.remaining
     }
-    out.push(Bytes::copy_from_slice(&member.trailer()));
-    out
+
+    /// The next frame: a large block as it is, or the small pieces that follow, copied together.
+    pub fn next_frame(&mut self) -> Option<Bytes> {
+        let copy_below = if self.gzip {
+            COPY_BELOW_GZIP
+        } else {
+            COPY_BELOW_PLAIN
+        };
+        let first = *self.pieces.get(self.next)?;
+        let frame = match first {
+            Piece::Block { source, block } if self.bytes(first).len() >= copy_below => {
+                self.next += 1;
+                let shared = SharedBlock {
+                    snapshot: self.sources[source as usize].clone(),
+                    block: block as usize,
+                    gzip: self.gzip,
+                };
+                Bytes::from_owner(shared)
+            }
+            _ => {
+                let mut frame = Vec::with_capacity(FRAME.min(self.remaining as usize));
+                while let Some(&piece) = self.pieces.get(self.next) {
+                    let bytes = self.bytes(piece);
+                    let large = matches!(piece, Piece::Block { .. }) && bytes.len() >= copy_below;
+                    if !frame.is_empty() && (large || frame.len() + bytes.len() > FRAME) {
+                        break;
+                    }
+                    frame.extend_from_slice(bytes);
+                    self.next += 1;
+                }
+                Bytes::from(frame)
+            }
+        };
+        self.remaining -= frame.len() as u64;
+        Some(frame)
+    }
 }
 
-/// Bytes written at scrape time (headers, `# EOF`), too few to be worth compressing.
-fn push_stored(text: &[u8], member: &mut Member, out: &mut Vec<Bytes>) {
-    let piece = Deflated::stored(text);
-    member.push(&piece);
-    out.push(Bytes::from(piece.bytes));
+impl Iterator for Body {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        self.next_frame()
+    }
 }
 
 const EOF: &[u8] = b"# EOF\n";
@@ -210,36 +345,92 @@ const EOF: &[u8] = b"# EOF\n";
 /// A family and the `(source, block)` positions of its samples.
 type FamilyLayout = (&'static Family, Vec<(usize, usize)>);
 
-/// Every family once, in name order, with its samples in source order.
+/// Every family once, in name order, with its samples in source order. Families are statics,
+/// so their addresses tell them apart more cheaply than their names for each of a fleet's
+/// blocks; names decide the order, and the rare two statics of one name still make one family.
 fn layout<S: Borrow<Snapshot>>(sources: &[S]) -> Vec<FamilyLayout> {
-    let mut families: BTreeMap<&'static str, FamilyLayout> = BTreeMap::new();
+    let mut slots: HashMap<usize, usize, BuildHasherDefault<AddressHasher>> = HashMap::default();
+    let mut families: Vec<FamilyLayout> = Vec::new();
     for (s, snapshot) in sources.iter().enumerate() {
         for (b, block) in snapshot.borrow().blocks().iter().enumerate() {
-            families
-                .entry(block.family.name)
-                .or_insert_with(|| (block.family, Vec::new()))
-                .1
-                .push((s, b));
+            let address = block.family as *const Family as usize;
+            let slot = *slots.entry(address).or_insert_with(|| {
+                families.push((block.family, Vec::new()));
+                families.len() - 1
+            });
+            families[slot].1.push((s, b));
         }
     }
-    families.into_values().collect()
+    families.sort_by_key(|(family, _)| family.name);
+    families.dedup_by(|later, kept| {
+        if later.0.name != kept.0.name {
+            return false;
+        }
+        kept.1.append(&mut later.1);
+        kept.1.sort_unstable();
+        true
+    });
+    families
 }
 
-/// One block's samples, kept alive by its snapshot.
-struct SharedBlock(Arc<Snapshot>, usize);
+/// A family's header in one format. Families are statics, so each header is written once for
+/// the process's life rather than once per family per scrape, which was a third of a small
+/// scrape's CPU (the help text escaped, the stored block's CRC).
+fn header(family: &'static Family, format: Format) -> Arc<Text> {
+    type Headers = HashMap<(usize, Format), Arc<Text>, BuildHasherDefault<AddressHasher>>;
+    static HEADERS: LazyLock<RwLock<Headers>> = LazyLock::new(Default::default);
+    let key = (family as *const Family as usize, format);
+    if let Some(text) = HEADERS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return text.clone();
+    }
+    let mut text = Vec::with_capacity(128);
+    write_header(&mut text, format, family);
+    let text = Text::new(text);
+    HEADERS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, text.clone());
+    text
+}
+
+/// Hashes a family's address (and a format): addresses are distinct and 8-aligned, so a
+/// multiply spreads them.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// One block's samples or compressed samples, kept alive by its snapshot.
+struct SharedBlock {
+    snapshot: Arc<Snapshot>,
+    block: usize,
+    gzip: bool,
+}
 
 impl AsRef<[u8]> for SharedBlock {
     fn as_ref(&self) -> &[u8] {
-        &self.0.blocks()[self.1].samples
-    }
-}
-
-/// One block's compressed samples, kept alive by its snapshot.
-struct SharedDeflated(Arc<Snapshot>, usize);
-
-impl AsRef<[u8]> for SharedDeflated {
-    fn as_ref(&self) -> &[u8] {
-        &self.0.blocks()[self.1].gzip.bytes
+        let block = &self.snapshot.blocks()[self.block];
+        if self.gzip {
+            &block.gzip.bytes
+        } else {
+            &block.samples
+        }
     }
 }
 
@@ -323,11 +514,8 @@ mod tests {
     fn shared_pieces_are_the_same_exposition() {
         let sources = [Arc::new(source("a", 1.0)), Arc::new(source("b", 2.0))];
         for format in [Format::Text, Format::OpenMetrics] {
-            let pieces = render_shared(format, &sources);
-            assert_eq!(
-                pieces.concat(),
-                render(format, sources.iter().map(|s| &**s))
-            );
+            let body: Vec<Bytes> = Body::plain(format, sources.to_vec()).collect();
+            assert_eq!(body.concat(), render(format, sources.iter().map(|s| &**s)));
         }
     }
 
@@ -340,7 +528,9 @@ mod tests {
             Arc::new(SnapshotBuilder::new(None).finish()),
         ];
         for format in [Format::Text, Format::OpenMetrics] {
-            let gz = render_gzip(format, &sources).concat();
+            let gz = Body::gzip(format, sources.to_vec())
+                .collect::<Vec<_>>()
+                .concat();
             let mut text = Vec::new();
             // The single-member reader: the pieces must make one member.
             flate2::read::GzDecoder::new(&gz[..])
@@ -349,12 +539,83 @@ mod tests {
             assert_eq!(text, render(format, sources.iter().map(|s| &**s)));
         }
         let none: [Arc<Snapshot>; 0] = [];
-        let gz = render_gzip(Format::Text, &none).concat();
+        let gz = Body::gzip(Format::Text, none.to_vec())
+            .collect::<Vec<_>>()
+            .concat();
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut text)
             .unwrap();
         assert!(text.is_empty());
+    }
+
+    static CLIENTS: Family = Family::gauge("a_client_rx_bytes", "Per client.", &["client"]);
+
+    /// Many targets with one small and one large block each, as a fleet of routers has.
+    fn fleet(targets: usize, clients: usize) -> Vec<Arc<Snapshot>> {
+        (0..targets)
+            .map(|t| {
+                let mut b = SnapshotBuilder::new(Some(&format!("router-{t}")));
+                b.add(&UP, &[], 1.0);
+                for c in 0..clients {
+                    b.add(&CLIENTS, &[&format!("c{c}")], (t * c) as f64);
+                }
+                Arc::new(b.finish())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_blocks_are_copied_into_frames_and_large_ones_sent_as_they_are() {
+        let sources = fleet(300, 200);
+        let large = sources[0].blocks()[0].samples.len();
+        assert!(large >= COPY_BELOW_PLAIN, "the client block is a large one");
+        let frames: Vec<Bytes> = Body::plain(Format::Text, sources.clone()).collect();
+        // 300 `a_up` blocks of a few dozen bytes make one frame with their header, not 300.
+        assert!(frames.len() <= 300 + 3, "{} frames", frames.len());
+        for frame in &frames {
+            assert!(
+                frame.len() <= FRAME || sources.iter().any(|s| s.blocks()[0].samples == *frame),
+                "a frame of {} bytes is neither a copied run nor one block",
+                frame.len()
+            );
+        }
+        assert_eq!(
+            frames.concat(),
+            render(Format::Text, sources.iter().map(|s| &**s))
+        );
+    }
+
+    #[test]
+    fn the_announced_length_is_what_is_sent() {
+        for format in [Format::Text, Format::OpenMetrics] {
+            for body in [
+                Body::plain(format, fleet(50, 40)),
+                Body::gzip(format, fleet(50, 40)),
+            ] {
+                let announced = body.remaining();
+                let sent: u64 = body.map(|f| f.len() as u64).sum();
+                assert_eq!(sent, announced);
+            }
+        }
+    }
+
+    /// The same name declared twice (two drivers' statics): still one family, in source order.
+    static UP_AGAIN: Family = Family::gauge("a_up", "Up.", &[]);
+
+    #[test]
+    fn two_statics_of_one_name_make_one_family() {
+        let a = source("a", 1.0);
+        let mut b = SnapshotBuilder::new(Some("b"));
+        b.add(&UP_AGAIN, &[], 0.0);
+        let b = b.finish();
+        let c = source("c", 1.0);
+        let text = String::from_utf8(render(Format::Text, [&a, &b, &c])).unwrap();
+        assert_eq!(text.matches("# TYPE a_up gauge").count(), 1, "{text}");
+        assert!(
+            text.ends_with("a_up{target=\"a\"} 1\na_up{target=\"b\"} 0\na_up{target=\"c\"} 1\n"),
+            "{text}"
+        );
     }
 
     /// Prometheus before 2.49 (and the Debian 2.42 the e2e runs).
