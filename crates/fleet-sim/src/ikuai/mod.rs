@@ -82,6 +82,15 @@ impl IkuaiSim {
         self.shared.token_calls.load(Ordering::SeqCst)
     }
 
+    /// Token API requests for `path` (below `/api/v4.0/`, e.g. `system/disks`), refused ones
+    /// included.
+    pub fn token_path_calls(&self, path: &str) -> u64 {
+        lock(&self.shared.token_path_calls)
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Token API requests refused with 401 for a missing or wrong token.
     pub fn token_refusals(&self) -> u64 {
         self.shared.token_refusals.load(Ordering::SeqCst)
