@@ -110,7 +110,8 @@ struct Options {
     /// Per-client series for at most this many clients; 0 turns them off.
     #[serde(default = "default_max_clients")]
     max_clients: usize,
-    /// Interface addressing and firmware versions change rarely: fetched every this many polls.
+    /// Interface addressing, firmware versions and (token API) disks change rarely: fetched
+    /// every this many polls; an optional endpoint the router lacks is asked again as often.
     #[serde(default = "default_ports_every")]
     ports_every: u64,
     /// The window of the protocol traffic figures, in minutes (the router's `minute`).
