@@ -350,3 +350,33 @@ async fn a_router_without_wireless_or_the_disks_endpoint_stays_up_and_counts_no_
         );
     }
 }
+
+#[tokio::test]
+async fn a_lacking_endpoint_is_logged_once_not_at_every_poll() {
+    let sim = router_with(|c| {
+        c.wireless = false;
+        c.system_disks = false;
+    })
+    .await;
+    let dir = temp_dir("ikuai-token-lacking");
+    let config = dir.join("config.toml");
+    let extra = "interval = \"200ms\"\ntimeout = \"150ms\"\nports_every = 3\nmodules = [\"system\", \"disks\", \"wireless\"]\n";
+    std::fs::write(&config, target(&sim.url(), TOKEN, extra)).unwrap();
+    let exporter =
+        common::binary::Running::start(&[&format!("--config.file={}", config.display())]);
+    exporter
+        .wait_for_within("nine polls", WAIT, |m| {
+            sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0) >= 9.0
+        })
+        .await;
+    let (ok, _, log) = exporter.terminate();
+    assert!(ok, "{log}");
+    assert!(
+        sim.token_path_calls(WIRELESS) >= 3,
+        "asked again on the slow cadence"
+    );
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("no such data")).collect();
+    assert_eq!(said.len(), 2, "once per endpoint, not per poll: {log}");
+    assert!(said.iter().any(|l| l.contains(DISKS)) && said.iter().any(|l| l.contains(WIRELESS)));
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
+}
