@@ -1,8 +1,9 @@
 //! The simulated router and its LAN at one instant: WAN lines, LAN clients (IPv4 and IPv6), CPU,
-//! memory, DNS cache, QoS policies, access points and (`disks`) the disks. Identities (MACs, IPs, names, base counters) come from
-//! `seed` and the index, so clients keep them when the count changes; values move with the
-//! seconds since start, totals as exact integrals of their rates so they only grow. Every section
-//! is computed from one frozen [`World`], so the TYPEs of one call agree with each other.
+//! memory, DNS cache, QoS policies, access points and (`disks`) the disks. Identities (MACs,
+//! IPs, names, base counters) come from `seed` and the index, so clients keep them when the count
+//! changes; values move with the seconds since start, totals as exact integrals of their rates so
+//! they only grow. Every section is computed from one frozen [`World`], so the TYPEs of one call
+//! agree with each other.
 
 mod disks;
 
