@@ -91,6 +91,16 @@ impl IkuaiSim {
             .unwrap_or(0)
     }
 
+    /// The paths the token API was asked for, sorted.
+    pub fn token_paths_asked(&self) -> Vec<String> {
+        let mut paths: Vec<String> = lock(&self.shared.token_path_calls)
+            .keys()
+            .cloned()
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// Token API requests refused with 401 for a missing or wrong token.
     pub fn token_refusals(&self) -> u64 {
         self.shared.token_refusals.load(Ordering::SeqCst)
