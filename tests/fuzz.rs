@@ -304,6 +304,27 @@ fn ikuai_answer(body: &[u8]) -> Snapshot {
     b.finish()
 }
 
+/// The token API's optional answers (`{code?, message, results}`), in a snapshot of their own:
+/// on a real target the AP counts come from either `ac_status` or these, never both.
+fn ikuai_token_answer(body: &[u8]) -> Snapshot {
+    use ikuai::token_model::{DisksAnswer, WirelessAnswer};
+    #[derive(serde::Deserialize)]
+    struct Token<T> {
+        results: Option<T>,
+    }
+    fn results<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+        ikuai::model::decode_json::<Token<T>>(body).ok()?.results
+    }
+    let mut b = SnapshotBuilder::new(Some("fuzz"));
+    if let Some(w) = results::<WirelessAnswer>(body) {
+        ikuai::metrics::wireless(&mut b, &w, None);
+    }
+    if let Some(d) = results::<DisksAnswer>(body) {
+        ikuai::metrics::disks(&mut b, &d.data);
+    }
+    b.finish()
+}
+
 fn komari_answer(body: &[u8]) -> Snapshot {
     use komari::metrics;
     use komari::model::{parse_envelope, Live, Node, PingRecords, Version};
@@ -418,6 +439,7 @@ proptest! {
     #[test]
     fn ikuai_answers_never_panic_and_expose_cleanly(body in answer("ikuai")) {
         check_exposition(&ikuai_answer(&body));
+        check_exposition(&ikuai_token_answer(&body));
     }
 
     #[test]

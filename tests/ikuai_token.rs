@@ -13,16 +13,23 @@ const FAST: &str = "interval = \"500ms\"\ntimeout = \"400ms\"\n";
 const TOKEN: &str = "5f2b9c0d7e1a4b3c8d6e0f1a2b3c4d5e";
 
 async fn router(clients: usize, tls: bool) -> IkuaiSim {
-    IkuaiSim::start(IkuaiSimConfig {
-        firmware: Firmware::V4,
-        lan_clients: clients,
-        lan_clients_v6: 2,
-        token: Some(TOKEN.into()),
-        tls,
-        ..IkuaiSimConfig::default()
+    router_with(|c| {
+        c.lan_clients = clients;
+        c.tls = tls;
     })
     .await
-    .unwrap()
+}
+
+/// A 4.x router with the test token, two IPv6 clients and `change` applied.
+async fn router_with(change: impl FnOnce(&mut IkuaiSimConfig)) -> IkuaiSim {
+    let mut cfg = IkuaiSimConfig {
+        firmware: Firmware::V4,
+        lan_clients_v6: 2,
+        token: Some(TOKEN.into()),
+        ..IkuaiSimConfig::default()
+    };
+    change(&mut cfg);
+    IkuaiSim::start(cfg).await.unwrap()
 }
 
 /// A token-API target block; `extra` adds option lines.
@@ -194,4 +201,186 @@ async fn a_self_signed_router_needs_the_skip_option_or_its_certificate() {
     exporter
         .wait_for(WAIT, "first poll, verified by ca_file", up)
         .await;
+}
+
+const DISKS: &str = "system/disks";
+const WIRELESS: &str = "monitoring/wireless-statistics";
+const REASONS: [&str; 7] = [
+    "timeout", "connect", "http", "auth", "api", "decode", "limit",
+];
+
+/// Waits until the target has been polled `n` times; the text and the poll count.
+async fn polled(exporter: &common::Exporter, n: f64) -> (String, f64) {
+    let m = exporter
+        .wait_for(WAIT, "enough polls", |m| {
+            sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0) >= n
+        })
+        .await;
+    let polls = sample(&m, "fleet_target_polls_total", &["target=\"r\""]).unwrap();
+    (m, polls)
+}
+
+/// Refreshes of an answer read every `every` polls after `polls` polls (the first poll reads).
+fn slow_reads(polls: f64, every: f64) -> f64 {
+    (polls / every).ceil()
+}
+
+#[tokio::test]
+async fn disks_and_wireless_statistics_give_file_system_bytes_and_access_point_counts() {
+    // Six clients: one on 2.4 GHz, three on 5 GHz, two wired.
+    let sim = router(6, false).await;
+    let exporter = start_exporter(&target(&sim.url(), TOKEN, FAST)).await;
+    let m = exporter.wait_for(WAIT, "first poll", up).await;
+    let t = "target=\"r\"";
+    let value = |family: &str, label: &str| {
+        sample(&m, family, &[t, label]).unwrap_or_else(|| panic!("{family}{{{label}}}:\n{m}"))
+    };
+    assert_eq!(
+        value("ikuai_disk_size_bytes", "disk=\"sda\""),
+        1_000_204_886_016.0
+    );
+    assert_eq!(
+        count(&m, "ikuai_disk_info", &["disk=\"sdb\"", "role=\"system\""]),
+        1
+    );
+    assert_eq!(count(&m, "ikuai_disk_partition_info", &[t]), 6);
+    assert_eq!(
+        count(
+            &m,
+            "ikuai_disk_partition_info",
+            &["partition=\"sda2\"", "purpose=\"behavior_log\""]
+        ),
+        1
+    );
+    let sda3 = "partition=\"sda3\"";
+    assert_eq!(
+        value("ikuai_filesystem_size_bytes", sda3),
+        244_062_085_120.0
+    );
+    assert_eq!(value("ikuai_filesystem_used_bytes", sda3), 36_864.0);
+    // The behaviour log fills: what it uses comes out of what is left.
+    let sda2 = "partition=\"sda2\"";
+    let used = value("ikuai_filesystem_used_bytes", sda2);
+    assert!(used >= 98_304.0, "{used}");
+    assert_eq!(
+        used + value("ikuai_filesystem_available_bytes", sda2),
+        98_304.0 + 231_589_806_080.0
+    );
+
+    assert_eq!(value("ikuai_access_points", "target=\"r\""), 3.0);
+    assert_eq!(value("ikuai_access_points_online", "target=\"r\""), 3.0);
+    assert_eq!(
+        value("ikuai_access_points_feature", "feature=\"roaming\""),
+        3.0
+    );
+    assert_eq!(
+        count(&m, "ikuai_online_clients", &["medium=\"wireless\""]),
+        1,
+        "once: {m}"
+    );
+    assert_eq!(value("ikuai_online_clients", "medium=\"wireless\""), 4.0);
+    let active = value("ikuai_wireless_clients", "state=\"active\"");
+    assert_eq!(
+        active + value("ikuai_wireless_clients", "state=\"inactive\""),
+        4.0
+    );
+    assert!(value("ikuai_wireless_clients_peak_24h", t) >= 4.0);
+}
+
+#[tokio::test]
+async fn disks_are_read_on_the_slow_cadence_and_wireless_statistics_every_poll() {
+    let sim = router(2, false).await;
+    let extra = "interval = \"200ms\"\ntimeout = \"150ms\"\nports_every = 4\nmodules = [\"disks\", \"wireless\"]\n";
+    let exporter = start_exporter(&target(&sim.url(), TOKEN, extra)).await;
+    let (m, polls) = polled(&exporter, 9.0).await;
+    let (disks, wireless) = (sim.token_path_calls(DISKS), sim.token_path_calls(WIRELESS));
+    // A poll may be under way between reading the count and the simulator's counters.
+    assert!(
+        (polls..=polls + 1.0).contains(&(wireless as f64)),
+        "{wireless} wireless calls in {polls} polls"
+    );
+    let slow = slow_reads(polls, 4.0);
+    assert!(
+        (slow..=slow + 1.0).contains(&(disks as f64)),
+        "{disks} disk calls in {polls} polls"
+    );
+    assert_eq!(
+        sim.token_paths_asked(),
+        [WIRELESS, DISKS],
+        "nothing else asked"
+    );
+    assert!(
+        count(&m, "ikuai_filesystem_size_bytes", &[]) > 0,
+        "served between refreshes"
+    );
+    for reason in REASONS {
+        assert_eq!(errors(&m, reason), 0.0, "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_router_without_wireless_or_the_disks_endpoint_stays_up_and_counts_no_error() {
+    let sim = router_with(|c| {
+        c.wireless = false;
+        c.system_disks = false;
+    })
+    .await;
+    let extra = "interval = \"200ms\"\ntimeout = \"150ms\"\nports_every = 4\nmodules = [\"system\", \"disks\", \"wireless\"]\n";
+    let exporter = start_exporter(&target(&sim.url(), TOKEN, extra)).await;
+    let (m, polls) = polled(&exporter, 9.0).await;
+    assert!(up(&m), "{m}");
+    for reason in REASONS {
+        assert_eq!(errors(&m, reason), 0.0, "{reason}: {m}");
+    }
+    assert!(
+        count(&m, "ikuai_cpu_usage_ratio", &[]) > 0,
+        "the rest of the poll is served"
+    );
+    for family in [
+        "ikuai_disk_info",
+        "ikuai_filesystem_size_bytes",
+        "ikuai_access_points",
+        "ikuai_wireless_clients",
+    ] {
+        assert_eq!(count(&m, family, &[]), 0, "{family}");
+    }
+    // Remembered: asked again only on the slow cadence, not at every poll.
+    let slow = slow_reads(polls, 4.0);
+    for path in [DISKS, WIRELESS] {
+        let calls = sim.token_path_calls(path) as f64;
+        assert!(
+            (1.0..=slow + 1.0).contains(&calls),
+            "{path}: {calls} calls in {polls} polls"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lacking_endpoint_is_logged_once_not_at_every_poll() {
+    let sim = router_with(|c| {
+        c.wireless = false;
+        c.system_disks = false;
+    })
+    .await;
+    let dir = temp_dir("ikuai-token-lacking");
+    let config = dir.join("config.toml");
+    let extra = "interval = \"200ms\"\ntimeout = \"150ms\"\nports_every = 3\nmodules = [\"system\", \"disks\", \"wireless\"]\n";
+    std::fs::write(&config, target(&sim.url(), TOKEN, extra)).unwrap();
+    let exporter =
+        common::binary::Running::start(&[&format!("--config.file={}", config.display())]);
+    exporter
+        .wait_for_within("nine polls", WAIT, |m| {
+            sample(m, "fleet_target_polls_total", &["target=\"r\""]).unwrap_or(0.0) >= 9.0
+        })
+        .await;
+    let (ok, _, log) = exporter.terminate();
+    assert!(ok, "{log}");
+    assert!(
+        sim.token_path_calls(WIRELESS) >= 3,
+        "asked again on the slow cadence"
+    );
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("no such data")).collect();
+    assert_eq!(said.len(), 2, "once per endpoint, not per poll: {log}");
+    assert!(said.iter().any(|l| l.contains(DISKS)) && said.iter().any(|l| l.contains(WIRELESS)));
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
 }

@@ -186,6 +186,15 @@ IKUAI = [
         "Only {{ $value }} addresses are left in the DHCP pools of {{ $labels.target }}; new "
         "clients may get no address.",
     ),
+    rule(
+        "IkuaiDiskAlmostFull",
+        f"max by (target, partition) (1 - {m('ikuai_filesystem_available_bytes')} / "
+        f"{m('ikuai_filesystem_size_bytes')}) > 0.9",
+        "30m", "warning",
+        "Partition {{ $labels.partition }} of {{ $labels.target }} above 90%",
+        "The file system on {{ $labels.partition }} of the router {{ $labels.target }} has had "
+        "{{ $value | humanizePercentage }} of its space unavailable for 30 minutes.",
+    ),
 ]
 
 KOMARI = [

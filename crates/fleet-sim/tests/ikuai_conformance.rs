@@ -815,3 +815,125 @@ async fn the_token_api_refuses_a_bad_token_and_bad_paging_with_the_documented_bo
         404
     );
 }
+
+/// A 4.x router with a token, 8 LAN clients (5 of them wireless) and `change` applied.
+async fn token_router(change: impl FnOnce(&mut IkuaiSimConfig)) -> IkuaiSim {
+    let mut cfg = IkuaiSimConfig {
+        firmware: Firmware::V4,
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    change(&mut cfg);
+    sim(cfg).await
+}
+
+fn strictly<T: serde::de::DeserializeOwned>(what: &str, body: &str) -> T {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"))
+}
+
+#[tokio::test]
+async fn disks_and_wireless_statistics_decode_with_the_strict_types_of_their_specs() {
+    // The specs' own examples first: the strict types are the specs', not the simulator's.
+    for name in ["token_system_disks.json", "token_wireless_statistics.json"] {
+        let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture");
+        if name.contains("disks") {
+            strictly::<strict::DisksResponse>(name, &text);
+        } else {
+            strictly::<strict::WirelessResponse>(name, &text);
+        }
+    }
+    for quirks in [true, false] {
+        let sim = token_router(|c| c.quirks = quirks).await;
+        let (status, body) = token_get(&sim, Some(TOKEN), "system/disks").await;
+        assert_eq!(status, 200, "{body}");
+        let disks: strict::DisksResponse = strictly("system/disks", &body);
+        assert_eq!((disks.code, disks.message.as_str()), (0, "Success"));
+        let system: Vec<&str> = disks
+            .results
+            .data
+            .iter()
+            .filter(|d| d.system.0)
+            .map(|d| d.disk.as_str())
+            .collect();
+        assert_eq!(system, ["sdb"], "one system disk");
+        for p in disks.results.data.iter().flat_map(|d| &d.partition) {
+            let n = |d: &strict::Digits| d.0.parse::<u64>().unwrap();
+            let (total, used, avail) = (
+                n(&p.mounted.mt_total),
+                n(&p.mounted.mt_used),
+                n(&p.mounted.mt_avail),
+            );
+            assert!(
+                used + avail <= total && total <= p.size,
+                "{}: {body}",
+                p.name
+            );
+            let uses = (used as f64 * 100.0 / total as f64).round() as u64;
+            assert_eq!(
+                n(&p.mounted.mt_uses),
+                uses,
+                "{}: mt_uses is percent used",
+                p.name
+            );
+        }
+
+        let (status, body) = token_get(&sim, Some(TOKEN), "monitoring/wireless-statistics").await;
+        assert_eq!(status, 200, "{body}");
+        let w: strict::WirelessResponse = strictly("wireless-statistics", &body);
+        assert_eq!(w.message, "Success");
+        let (ap, clt) = (&w.results.ap_status, &w.results.clt_status);
+        assert_eq!(ap.ap_online + ap.ap_offline, ap.ap_count);
+        assert_eq!(clt.clt_count_2g + clt.clt_count_5g, clt.clt_count);
+        assert_eq!(clt.clt_active + clt.clt_inactive, clt.clt_count);
+        assert!(clt.clt_max_online >= clt.clt_count);
+        let sys = token_results::<strict::SystemResults>(
+            "monitoring/system",
+            token_get(&sim, Some(TOKEN), "monitoring/system").await,
+        );
+        let online = &sys.sysinfo.online_user;
+        assert_eq!(
+            (online.count_wireless, online.count_2g, online.count_5g),
+            (clt.clt_count, clt.clt_count_2g, clt.clt_count_5g),
+            "the wireless clients are the ones the system status counts"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_router_without_wireless_or_the_disks_endpoint_answers_not_found() {
+    let sim = token_router(|c| {
+        c.wireless = false;
+        c.system_disks = false;
+    })
+    .await;
+    for path in ["monitoring/wireless-statistics", "system/disks"] {
+        let (status, body) = token_get(&sim, Some(TOKEN), path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        let e: strict::MessageOnly = strictly(path, &body);
+        assert!(!e.message.is_empty());
+        assert_eq!(sim.token_path_calls(path), 1);
+    }
+    let (status, _) = token_get(&sim, Some(TOKEN), "monitoring/system").await;
+    assert_eq!(status, 200, "the rest of the API is there");
+}
+
+#[test]
+fn the_strict_disk_and_wireless_types_refuse_shapes_the_specs_rule_out() {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/token_system_disks.json")).unwrap();
+    let numeric_total = text.replacen(
+        r#""mt_total":"244062085120""#,
+        r#""mt_total":244062085120"#,
+        1,
+    );
+    assert_ne!(numeric_total, text);
+    assert!(serde_json::from_str::<strict::DisksResponse>(&numeric_total).is_err());
+    let no_code = text.replacen(r#""code":0,"#, "", 1);
+    assert!(serde_json::from_str::<strict::DisksResponse>(&no_code).is_err());
+    let purpose = text.replacen(r#""mt_purpose":"0""#, r#""mt_purpose":"5""#, 1);
+    assert!(serde_json::from_str::<strict::DisksResponse>(&purpose).is_err());
+    let w = std::fs::read_to_string(format!("{FIXTURES}/token_wireless_statistics.json")).unwrap();
+    let with_code = w.replacen('{', r#"{"code":0,"#, 1);
+    assert!(serde_json::from_str::<strict::WirelessResponse>(&with_code).is_err());
+    let string_count = w.replacen(r#""ap_count":3"#, r#""ap_count":"3""#, 1);
+    assert!(serde_json::from_str::<strict::WirelessResponse>(&string_count).is_err());
+}

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use super::model::{
-    Api, DnsCacheRow, EtherInfo, Homepage, LanClient, MonitorIface, QosRow, Snapshoot, Sysstat,
-    Upgrade, WanStat,
+    Api, DnsCacheRow, EtherInfo, Homepage, LanClient, MonitorIface, OnlineUser, QosRow, Snapshoot,
+    Sysstat, Upgrade, WanStat,
 };
+use super::token_model::{Disk, WirelessAnswer};
 use crate::util::lenient::{percent_to_ratio, url_decoded};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
@@ -288,6 +289,53 @@ static UPDATE_AVAILABLE: Family = Family::gauge(
     &["component"],
 );
 
+static WIRELESS_CLIENTS: Family = Family::gauge(
+    "ikuai_wireless_clients",
+    "Wireless clients of the managed access points by activity (active, inactive).",
+    &["state"],
+);
+static WIRELESS_CLIENTS_PEAK: Family = Family::gauge(
+    "ikuai_wireless_clients_peak_24h",
+    "Most wireless clients online at once over the last 24 hours, as the router counts them.",
+    &[],
+);
+static AP_FEATURE: Family = Family::gauge(
+    "ikuai_access_points_feature",
+    "Managed access points with a feature on (prefer_5g, roaming).",
+    &["feature"],
+);
+static DISK_INFO: Family = Family::gauge(
+    "ikuai_disk_info",
+    "Disk description; always 1.",
+    &["disk", "model", "partition_table", "role"],
+);
+static DISK_SIZE: Family = Family::gauge("ikuai_disk_size_bytes", "Size of the disk.", &["disk"]);
+static PARTITION_INFO: Family = Family::gauge(
+    "ikuai_disk_partition_info",
+    "Disk partition description; always 1.",
+    &["partition", "disk", "filesystem", "purpose", "mount_name"],
+);
+static PARTITION_SIZE: Family = Family::gauge(
+    "ikuai_disk_partition_size_bytes",
+    "Size of the disk partition.",
+    &["partition"],
+);
+static FS_SIZE: Family = Family::gauge(
+    "ikuai_filesystem_size_bytes",
+    "Size of the file system mounted on the partition.",
+    &["partition"],
+);
+static FS_USED: Family = Family::gauge(
+    "ikuai_filesystem_used_bytes",
+    "Bytes used in the file system mounted on the partition.",
+    &["partition"],
+);
+static FS_AVAILABLE: Family = Family::gauge(
+    "ikuai_filesystem_available_bytes",
+    "Bytes left for use in the file system mounted on the partition.",
+    &["partition"],
+);
+
 /// Every iKuai family, for the metrics documentation check.
 pub static FAMILIES: &[&Family] = &[
     &INFO,
@@ -345,6 +393,16 @@ pub static FAMILIES: &[&Family] = &[
     &APP_WINDOW,
     &VERSION_INFO,
     &UPDATE_AVAILABLE,
+    &WIRELESS_CLIENTS,
+    &WIRELESS_CLIENTS_PEAK,
+    &AP_FEATURE,
+    &DISK_INFO,
+    &DISK_SIZE,
+    &PARTITION_INFO,
+    &PARTITION_SIZE,
+    &FS_SIZE,
+    &FS_USED,
+    &FS_AVAILABLE,
 ];
 
 const KIB: f64 = 1024.0;
@@ -655,6 +713,73 @@ pub fn qos(b: &mut SnapshotBuilder, rows: &[(String, QosRow)]) {
         b.add_opt(&QOS_RX_TOTAL, &labels, r.total_down);
         b.add_opt(&QOS_TX_RATE, &labels, r.upload);
         b.add_opt(&QOS_RX_RATE, &labels, r.download);
+    }
+}
+
+/// The token API's wireless statistics: the access point counts `/Action/call` gives as
+/// `ac_status`, and wireless clients by band under `ikuai_online_clients` for the bands the
+/// system status (`online`, when it was served) did not already count.
+pub fn wireless(b: &mut SnapshotBuilder, w: &WirelessAnswer, online: Option<&OnlineUser>) {
+    if let Some(ap) = &w.ap_status {
+        b.add_opt(&AP_TOTAL, &[], ap.ap_count);
+        b.add_opt(&AP_ONLINE, &[], ap.ap_online);
+        b.add_opt(&AP_FEATURE, &["prefer_5g"], ap.ap_perfer_5g);
+        b.add_opt(&AP_FEATURE, &["roaming"], ap.ap_roaming);
+    }
+    if let Some(c) = &w.clt_status {
+        let counted = |band: fn(&OnlineUser) -> Option<f64>| online.and_then(band).is_some();
+        for (medium, n, already) in [
+            ("wireless", c.clt_count, counted(|u| u.count_wireless)),
+            ("2g", c.clt_count_2g, counted(|u| u.count_2g)),
+            ("5g", c.clt_count_5g, counted(|u| u.count_5g)),
+        ] {
+            if !already {
+                b.add_opt(&ONLINE, &[medium], n);
+            }
+        }
+        b.add_opt(&WIRELESS_CLIENTS, &["active"], c.clt_active);
+        b.add_opt(&WIRELESS_CLIENTS, &["inactive"], c.clt_inactive);
+        b.add_opt(&WIRELESS_CLIENTS_PEAK, &[], c.clt_max_online);
+    }
+}
+
+/// Disks, their partitions and the file systems on them, named by device (`sda`, `sda1`); a
+/// name seen twice is kept once. A partition with no mounted size (0 or missing: not mounted)
+/// has no file system series.
+pub fn disks(b: &mut SnapshotBuilder, disks: &[Disk]) {
+    let (mut seen_disks, mut seen_parts) = (HashSet::new(), HashSet::new());
+    for d in disks {
+        if d.disk.is_empty() || !seen_disks.insert(d.disk.as_str()) {
+            continue;
+        }
+        let role = match d.system {
+            Some(true) => "system",
+            Some(false) => "data",
+            None => "",
+        };
+        b.add(&DISK_INFO, &[&d.disk, d.model.trim(), &d.table, role], 1.0);
+        b.add_opt(&DISK_SIZE, &[&d.disk], d.size);
+        for p in &d.partition {
+            if p.name.is_empty() || !seen_parts.insert(p.name.as_str()) {
+                continue;
+            }
+            let m = &p.mounted;
+            let info = [
+                p.name.as_str(),
+                &d.disk,
+                &p.filesys.fs_type,
+                m.purpose(),
+                &m.mt_name,
+            ];
+            b.add(&PARTITION_INFO, &info, 1.0);
+            let labels = [p.name.as_str()];
+            b.add_opt(&PARTITION_SIZE, &labels, p.size);
+            if m.mt_total.is_some_and(|t| t > 0.0) {
+                b.add_opt(&FS_SIZE, &labels, m.mt_total);
+                b.add_opt(&FS_USED, &labels, m.mt_used);
+                b.add_opt(&FS_AVAILABLE, &labels, m.mt_avail);
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod client;
 pub mod metrics;
 pub mod model;
 mod token;
+pub mod token_model;
 
 use std::sync::Arc;
 
@@ -54,9 +55,14 @@ enum Module {
     AppFlow,
     /// Firmware and library versions (`upgrade`, on the `ports_every` cadence).
     Firmware,
+    /// Disks, partitions and file system usage (token API `/system/disks`, on the
+    /// `ports_every` cadence).
+    Disks,
+    /// Access points and wireless clients (token API `/monitoring/wireless-statistics`).
+    Wireless,
 }
 
-const ALL_MODULES: [Module; 10] = [
+const ALL_MODULES: [Module; 12] = [
     Module::System,
     Module::Interfaces,
     Module::Clients,
@@ -67,6 +73,8 @@ const ALL_MODULES: [Module; 10] = [
     Module::Wan,
     Module::AppFlow,
     Module::Firmware,
+    Module::Disks,
+    Module::Wireless,
 ];
 
 /// Which of the router's APIs a target polls.
@@ -102,7 +110,8 @@ struct Options {
     /// Per-client series for at most this many clients; 0 turns them off.
     #[serde(default = "default_max_clients")]
     max_clients: usize,
-    /// Interface addressing and firmware versions change rarely: fetched every this many polls.
+    /// Interface addressing, firmware versions and (token API) disks change rarely: fetched
+    /// every this many polls; an optional endpoint the router lacks is asked again as often.
     #[serde(default = "default_ports_every")]
     ports_every: u64,
     /// The window of the protocol traffic figures, in minutes (the router's `minute`).
@@ -246,6 +255,8 @@ struct Answers {
     addressing: bool,
     /// The versions answer (fresh or cached) is served.
     upgrade: bool,
+    /// The token API's wireless statistics, when the router has them.
+    wireless: Option<token_model::WirelessAnswer>,
 }
 
 impl Driver for IkuaiDriver {
@@ -256,6 +267,7 @@ impl Driver for IkuaiDriver {
         let slow = Slow {
             addressing: answers.addressing.then(|| self.addressing.get()).flatten(),
             upgrade: answers.upgrade.then(|| self.upgrade.get()).flatten(),
+            disks: None,
         };
         snapshot(
             ctx,
@@ -320,6 +332,8 @@ impl IkuaiDriver {
                     let param = json!({"TYPE": "data"});
                     a.qos = sections.record(self.client.call(ctx, "monitor_l7qos", param).await)?;
                 }
+                // Token API endpoints; `/Action/call` has its AP counts in `ac_status`.
+                Module::Disks | Module::Wireless => {}
             }
             if module == Module::Ports {
                 a.addressing = !self.addressing.due()
@@ -441,6 +455,8 @@ const HOMEPAGE_TYPES: [(Module, &str); 4] = [
 struct Slow<'a> {
     addressing: Option<&'a Snapshoot>,
     upgrade: Option<&'a UpgradeAnswer>,
+    /// The token API's disks, when the router has the endpoint.
+    disks: Option<&'a [token_model::Disk]>,
 }
 
 /// Maps a poll's answers and ends the poll, whichever transport fetched them: the rows cut and
@@ -495,6 +511,13 @@ fn map(b: &mut SnapshotBuilder, a: &Answers, slow: &Slow<'_>, opts: &Options) {
     }
     if let Some(upgrade) = slow.upgrade {
         metrics::versions(b, &upgrade.data);
+    }
+    if let Some(w) = &a.wireless {
+        let online = a.home.as_ref().filter(|_| a.system);
+        metrics::wireless(b, w, online.map(|(home, _)| &home.sysstat.online_user));
+    }
+    if let Some(disks) = slow.disks {
+        metrics::disks(b, disks);
     }
     let pages: Vec<(&str, &[LanClient])> = a
         .clients

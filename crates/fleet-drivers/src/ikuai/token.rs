@@ -11,11 +11,17 @@
 //! - Client lists are paged (`page` from 1, `limit`; the router's default page is 10 rows)
 //!   until `total` is reached, reading at most `max_rows` rows; duplicates are removed in the
 //!   mapping, per-client series capped by `max_clients`.
+//! - Disks and wireless statistics are optional: firmware without the endpoint (HTTP 404, 405
+//!   or 501), a token not allowed it (403), an answer whose code refuses it, or wireless
+//!   statistics with neither part (no wireless) give no series and no error. The driver
+//!   remembers, logs it once, and asks again only every `ports_every` polls (a firmware update
+//!   may add it). Disks change slowly and are read on that cadence anyway.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -25,6 +31,7 @@ use super::metrics::WanQuality;
 use super::model::{
     decode_json, Api, ClientPage, EtherInfo, LanClient, MonitorIface, Snapshoot, Sysstat,
 };
+use super::token_model::{DisksAnswer, WirelessAnswer};
 use super::{snapshot, Answers, Module, Options, Slow, ALL_MODULES, MAX_PAGES};
 use crate::util::http::{self, MAX_BODY_BYTES};
 use crate::util::lenient::{self, BoundedValue};
@@ -35,6 +42,15 @@ use fleet_core::snapshot::Snapshot;
 
 /// Codes a token API envelope may carry on success (absent, 0, or 20000 on some firmware).
 const OK_CODES: [i64; 2] = [0, 20000];
+/// Codes that speak of the token or session, not of the endpoint: never "lacking".
+const SESSION_CODES: [i64; 2] = [3007, 1008];
+
+/// A token API answer: the results, or a refusal that says the router lacks the endpoint (an
+/// error for a required endpoint, no data for an optional one).
+enum Reply<T> {
+    Results(T),
+    Lacking(PollError),
+}
 
 pub(super) struct TokenClient {
     http: reqwest::Client,
@@ -66,6 +82,19 @@ impl TokenClient {
         query: &[(&str, String)],
         cap: usize,
     ) -> Result<T, PollError> {
+        match self.reply(path, query, cap).await? {
+            Reply::Results(results) => Ok(results),
+            Reply::Lacking(e) => Err(e),
+        }
+    }
+
+    /// `GET <path>`'s `results`, or what the router said of an endpoint it lacks.
+    async fn reply<T: DeserializeOwned + Default + Send + 'static>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        cap: usize,
+    ) -> Result<Reply<T>, PollError> {
         let mut url = self
             .api
             .join(path)
@@ -98,11 +127,14 @@ impl TokenClient {
                 &refusal.message,
                 code.as_ref().map(|c| c as &dyn std::fmt::Display),
             );
-            return Err(if status == reqwest::StatusCode::UNAUTHORIZED {
-                PollError::auth(detail)
-            } else {
-                PollError::http(detail)
-            });
+            return match status {
+                StatusCode::UNAUTHORIZED => Err(PollError::auth(detail)),
+                StatusCode::FORBIDDEN
+                | StatusCode::NOT_FOUND
+                | StatusCode::METHOD_NOT_ALLOWED
+                | StatusCode::NOT_IMPLEMENTED => Ok(Reply::Lacking(PollError::http(detail))),
+                _ => Err(PollError::http(detail)),
+            };
         }
         let body = http::read_limited(resp, MAX_BODY_BYTES).await?;
         let envelope: Result<Envelope<T>, String> =
@@ -114,13 +146,18 @@ impl TokenClient {
             .and_then(lenient::number)
             .map(|c| c as i64);
         match code {
-            None => Ok(envelope.results.unwrap_or_default()),
-            Some(code) if OK_CODES.contains(&code) => Ok(envelope.results.unwrap_or_default()),
-            Some(code) => Err(PollError::api(envelope_detail(
-                path,
-                &envelope.message,
-                Some(&code),
-            ))),
+            None => Ok(Reply::Results(envelope.results.unwrap_or_default())),
+            Some(code) if OK_CODES.contains(&code) => {
+                Ok(Reply::Results(envelope.results.unwrap_or_default()))
+            }
+            Some(code) => {
+                let e = PollError::api(envelope_detail(path, &envelope.message, Some(&code)));
+                if SESSION_CODES.contains(&code) {
+                    Err(e)
+                } else {
+                    Ok(Reply::Lacking(e))
+                }
+            }
         }
     }
 
@@ -221,6 +258,16 @@ struct ProtocolRow {
     total: Option<f64>,
 }
 
+/// Wireless statistics with neither part are a router without wireless: lacking, not data.
+fn without_radios(reply: Reply<WirelessAnswer>) -> Reply<WirelessAnswer> {
+    match reply {
+        Reply::Results(w) if w.is_empty() => Reply::Lacking(PollError::api(format!(
+            "{WIRELESS}: neither ap_status nor clt_status"
+        ))),
+        other => other,
+    }
+}
+
 /// Each line's latest sample (the history lists several per line).
 fn latest_per_line(samples: Vec<WanSample>) -> Vec<WanQuality> {
     let mut latest: Vec<WanSample> = Vec::new();
@@ -242,10 +289,17 @@ fn latest_per_line(samples: Vec<WanSample>) -> Vec<WanQuality> {
         .collect()
 }
 
+const DISKS: &str = "system/disks";
+const WIRELESS: &str = "monitoring/wireless-statistics";
+
 pub(super) struct TokenDriver {
     client: TokenClient,
     opts: Arc<Options>,
     addressing: Cached<Snapshoot>,
+    /// The disks answer between its slow refreshes; `None` inside: the router lacks it.
+    disks: Cached<Option<DisksAnswer>>,
+    /// Whether the router gave wireless statistics when last asked (every poll while it does).
+    wireless: Cached<bool>,
 }
 
 impl TokenDriver {
@@ -253,13 +307,34 @@ impl TokenDriver {
         TokenDriver {
             client,
             addressing: Cached::new(opts.ports_every),
+            disks: Cached::new(opts.ports_every),
+            wireless: Cached::new(opts.ports_every),
             opts,
+        }
+    }
+
+    /// An optional endpoint's results, or `None` when the router lacks it: logged when that is
+    /// news (`lacked_before` false), never counted as an error.
+    fn optional<T>(&self, reply: Reply<T>, lacked_before: bool, target: &str) -> Option<T> {
+        match reply {
+            Reply::Results(results) => Some(results),
+            Reply::Lacking(e) => {
+                if !lacked_before {
+                    tracing::info!(
+                        target = %target,
+                        "the router has no such data ({}); asked again every {} polls",
+                        e.detail(),
+                        self.opts.ports_every
+                    );
+                }
+                None
+            }
         }
     }
 
     /// Every enabled module's endpoints, one request at a time in the modules' order. QoS and
     /// firmware versions have no token endpoint and are left out.
-    async fn fetch(&mut self, sections: &mut Sections) -> Result<Answers, PollError> {
+    async fn fetch(&mut self, sections: &mut Sections, target: &str) -> Result<Answers, PollError> {
         let mut a = Answers::default();
         let mut home = super::model::Homepage::default();
         let c = &self.client;
@@ -333,10 +408,34 @@ impl TokenDriver {
                             .collect()
                     });
                 }
-                Module::Qos | Module::Firmware => {}
+                Module::Disks if self.disks.due() => {
+                    let lacked = matches!(self.disks.get(), Some(None));
+                    let reply = self.client.reply::<DisksAnswer>(DISKS, &[], cap).await;
+                    if let Some(reply) = sections.record(reply)? {
+                        let disks = self.optional(reply, lacked, target);
+                        self.disks.store(disks);
+                    }
+                }
+                Module::Wireless => {
+                    let lacked = self.wireless.get() == Some(&false);
+                    if !lacked || self.wireless.scheduled() {
+                        let reply = self
+                            .client
+                            .reply::<WirelessAnswer>(WIRELESS, &[], cap)
+                            .await;
+                        if let Some(reply) = sections.record(reply)? {
+                            let stats = self.optional(without_radios(reply), lacked, target);
+                            self.wireless.store(stats.is_some());
+                            a.wireless = stats;
+                        }
+                    }
+                }
+                Module::Disks | Module::Qos | Module::Firmware => {}
             }
         }
         self.addressing.tick();
+        self.disks.tick();
+        self.wireless.tick();
         a.home = Some((home, Some(Api::V4)));
         Ok(a)
     }
@@ -345,10 +444,13 @@ impl TokenDriver {
 impl Driver for TokenDriver {
     async fn poll(&mut self, ctx: &mut PollContext) -> Result<Snapshot, PollError> {
         let mut sections = Sections::new(Policy::DEVICE);
-        let answers = self.fetch(&mut sections).await?;
+        let target = ctx.target().to_owned();
+        let answers = self.fetch(&mut sections, &target).await?;
+        let disks = self.disks.get().and_then(Option::as_ref);
         let slow = Slow {
             addressing: answers.addressing.then(|| self.addressing.get()).flatten(),
             upgrade: None,
+            disks: disks.map(|d| d.data.as_slice()),
         };
         snapshot(
             ctx,
@@ -451,6 +553,106 @@ mod tests {
         let names: Vec<&str> = p.data.iter().map(|r| r.proto_name.as_str()).collect();
         assert_eq!(names, ["网络协议", "传输下载", "休闲娱乐", "未知应用"]);
         assert_eq!(p.data[0].total, Some(256_535_748_864.0));
+    }
+
+    #[test]
+    fn system_disks_map_to_disk_partition_and_file_system_bytes() {
+        let envelope: Envelope<DisksAnswer> =
+            decode_json(&fixture("ikuai", "token_system_disks.json")).expect("envelope");
+        assert_eq!(envelope.code.as_ref().and_then(lenient::number), Some(0.0));
+        let disks = envelope.results.expect("results");
+        let m = exposition("r", |b| metrics::disks(b, &disks.data));
+        for line in [
+            r#"ikuai_disk_info{target="r",disk="sda",model="WDC  WDS100T2B0A",partition_table="dos",role="data"} 1"#,
+            r#"ikuai_disk_info{target="r",disk="sdb",model="SanDisk SSD P4 4",partition_table="dos",role="system"} 1"#,
+            r#"ikuai_disk_size_bytes{target="r",disk="sda"} 1000204886016"#,
+            r#"ikuai_disk_partition_info{target="r",partition="sda2",disk="sda",filesystem="ext4",purpose="behavior_log",mount_name=""} 1"#,
+            r#"ikuai_disk_partition_info{target="r",partition="sda3",disk="sda",filesystem="ext4",purpose="storage",mount_name="test-001"} 1"#,
+            r#"ikuai_disk_partition_size_bytes{target="r",partition="sda4"} 252879527936"#,
+            r#"ikuai_filesystem_size_bytes{target="r",partition="sda3"} 244062085120"#,
+            r#"ikuai_filesystem_used_bytes{target="r",partition="sdb5"} 123707392"#,
+            r#"ikuai_filesystem_available_bytes{target="r",partition="sdb3"} 40215552"#,
+        ] {
+            assert!(has(&m, line), "{line} missing:\n{m}");
+        }
+        assert_eq!(m.matches("ikuai_disk_partition_info{").count(), 6);
+        assert_eq!(m.matches("ikuai_filesystem_size_bytes{").count(), 6);
+    }
+
+    #[test]
+    fn an_unmounted_partition_has_no_file_system_series_and_a_repeated_name_counts_once() {
+        let body = br#"{"code":0,"message":"Success","results":{"data":[
+            {"disk":"sda","system":"1","size":"4011614208","partition":[
+                {"name":"sda1","size":52428800,"filesys":{"fs_type":""},"mounted":{"mt_purpose":"0","mt_total":"0","mt_used":"0","mt_avail":"0"}},
+                {"name":"sda2","size":"oops","filesys":[],"mounted":{"mt_purpose":"9","mt_total":"","mt_name":"x"}},
+                {"name":"sda2","size":1}]},
+            {"disk":"sda","size":1}]}}"#;
+        let envelope: Envelope<DisksAnswer> = decode_json(body).expect("envelope");
+        let m = exposition("r", |b| metrics::disks(b, &envelope.results.unwrap().data));
+        assert!(!m.contains("ikuai_filesystem_"), "{m}");
+        assert!(has(
+            &m,
+            r#"ikuai_disk_size_bytes{target="r",disk="sda"} 4011614208"#
+        ));
+        assert_eq!(m.matches("ikuai_disk_size_bytes{").count(), 1);
+        assert!(
+            m.contains(r#"partition="sda2",disk="sda",filesystem="",purpose="9",mount_name="x""#),
+            "an unknown purpose code is kept as sent: {m}"
+        );
+        assert_eq!(m.matches("ikuai_disk_partition_info{").count(), 2);
+        assert!(!m.contains(r#"ikuai_disk_partition_size_bytes{target="r",partition="sda2"}"#));
+    }
+
+    #[test]
+    fn wireless_statistics_fill_the_access_point_families_and_bands_the_system_lacks() {
+        let w: WirelessAnswer = results("token_wireless_statistics.json");
+        let sys: SystemAnswer = results("token_monitoring_system.json");
+        let alone = exposition("r", |b| metrics::wireless(b, &w, None));
+        for line in [
+            r#"ikuai_access_points{target="r"} 3"#,
+            r#"ikuai_access_points_online{target="r"} 3"#,
+            r#"ikuai_access_points_feature{target="r",feature="prefer_5g"} 3"#,
+            r#"ikuai_access_points_feature{target="r",feature="roaming"} 3"#,
+            r#"ikuai_online_clients{target="r",medium="wireless"} 1"#,
+            r#"ikuai_online_clients{target="r",medium="5g"} 1"#,
+            r#"ikuai_wireless_clients{target="r",state="active"} 0"#,
+            r#"ikuai_wireless_clients{target="r",state="inactive"} 1"#,
+            r#"ikuai_wireless_clients_peak_24h{target="r"} 3"#,
+        ] {
+            assert!(has(&alone, line), "{line} missing:\n{alone}");
+        }
+        let both = exposition("r", |b| {
+            metrics::system(b, &sys.sysinfo, Some(Api::V4));
+            metrics::wireless(b, &w, Some(&sys.sysinfo.online_user));
+        });
+        assert_eq!(
+            both.matches("ikuai_online_clients{").count(),
+            5,
+            "each medium once, from the system status: {both}"
+        );
+        assert!(has(
+            &both,
+            r#"ikuai_online_clients{target="r",medium="5g"} 0"#
+        ));
+    }
+
+    #[test]
+    fn wireless_statistics_with_neither_part_are_a_router_without_wireless() {
+        let body = br#"{"message":"Success","results":{"ap_status":"n/a"}}"#;
+        let envelope: Envelope<WirelessAnswer> = decode_json(body).expect("envelope");
+        let w = envelope.results.unwrap();
+        assert!(w.is_empty());
+        assert!(matches!(
+            without_radios(Reply::Results(w)),
+            Reply::Lacking(_)
+        ));
+        let w: WirelessAnswer = results("token_wireless_statistics.json");
+        assert!(matches!(
+            without_radios(Reply::Results(w)),
+            Reply::Results(_)
+        ));
+        let r: Refusal = decode_json(&fixture("ikuai", "token_not_found.json")).unwrap();
+        assert!(r.code.is_none() && !r.message.is_empty());
     }
 
     #[test]

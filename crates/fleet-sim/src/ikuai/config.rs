@@ -54,6 +54,11 @@ pub struct IkuaiSimConfig {
     pub token: Option<String>,
     /// Serve over TLS with a fresh self-signed certificate, as routers do.
     pub tls: bool,
+    /// The router has wireless (managed access points and their clients). Without it the token
+    /// API's `/monitoring/wireless-statistics` answers 404 with the spec's `NotFound` body.
+    pub wireless: bool,
+    /// The firmware has the token API's `/system/disks`; without it that path answers 404.
+    pub system_disks: bool,
 }
 
 impl Default for IkuaiSimConfig {
@@ -72,6 +77,8 @@ impl Default for IkuaiSimConfig {
             seed: 1,
             token: None,
             tls: false,
+            wireless: true,
+            system_disks: true,
         }
     }
 }

@@ -82,6 +82,25 @@ impl IkuaiSim {
         self.shared.token_calls.load(Ordering::SeqCst)
     }
 
+    /// Token API requests for `path` (below `/api/v4.0/`, e.g. `system/disks`), refused ones
+    /// included.
+    pub fn token_path_calls(&self, path: &str) -> u64 {
+        lock(&self.shared.token_path_calls)
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The paths the token API was asked for, sorted.
+    pub fn token_paths_asked(&self) -> Vec<String> {
+        let mut paths: Vec<String> = lock(&self.shared.token_path_calls)
+            .keys()
+            .cloned()
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// Token API requests refused with 401 for a missing or wrong token.
     pub fn token_refusals(&self) -> u64 {
         self.shared.token_refusals.load(Ordering::SeqCst)

@@ -3,7 +3,7 @@
 //! mapping of `func_name`/`TYPE` to sections of the world. Sessions are bounded; the simulator
 //! is read-only, so every action but `show` is refused.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -45,6 +45,8 @@ pub(super) struct Shared {
     /// Token API requests received, and those refused for their token.
     pub(super) token_calls: AtomicU64,
     pub(super) token_refusals: AtomicU64,
+    /// Token API requests by path (below `/api/v4.0/`).
+    pub(super) token_path_calls: Mutex<HashMap<String, u64>>,
     /// Where the token API sends every request instead (a 302), when set.
     pub(super) redirect: Mutex<Option<String>>,
     pub(super) switches: Arc<Switches<Fault>>,
@@ -65,6 +67,7 @@ impl Shared {
             in_flight: InFlightGauge::default(),
             token_calls: AtomicU64::new(0),
             token_refusals: AtomicU64::new(0),
+            token_path_calls: Mutex::new(HashMap::new()),
             redirect: Mutex::new(None),
             switches,
         }

@@ -1,9 +1,11 @@
 //! The 4.x token API (`/api/v4.0/...`), from the published OpenAPI specs and the notes:
 //! `Authorization: Bearer <token>` on every request (no login), answers
-//! `{"code":0,"message":"Success","results":{..}}`, lists paged with `page` (from 1) and `limit`
-//! (default 10), a bad or missing token HTTP 401 `{"code":3007,..}`, a bad parameter HTTP 400
-//! `{"code":3001,..}`. The values are the same world `/Action/call` answers from, so the two
-//! transports agree. Routers serve it over TLS with a self-signed certificate (`tls`).
+//! `{"code":0,"message":"Success","results":{..}}` (`/monitoring/wireless-statistics`, whose
+//! spec has no `code`, without it), lists paged with `page` (from 1) and `limit` (default 10), a
+//! bad or missing token HTTP 401 `{"code":3007,..}`, a bad parameter HTTP 400
+//! `{"code":3001,..}`, an unknown path (or one the configured router lacks) HTTP 404. The values
+//! are the same world `/Action/call` answers from, so the two transports agree. Routers serve it
+//! over TLS with a self-signed certificate (`tls`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -16,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use super::config::Fault;
+use super::config::{Fault, IkuaiSimConfig};
 use super::server::Shared;
 use super::wire::render;
 use super::world::World;
@@ -24,6 +26,9 @@ use crate::util::{json_response, lock, server_error_page, unix_now};
 
 /// The spec's default page size.
 const DEFAULT_LIMIT: usize = 10;
+const WIRELESS_STATISTICS: &str = "monitoring/wireless-statistics";
+/// Distinct paths whose requests are counted one by one.
+const MAX_COUNTED_PATHS: usize = 64;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/api/v4.0/{*path}", get(answer))
@@ -36,6 +41,13 @@ async fn answer(
     headers: HeaderMap,
 ) -> Response {
     sh.token_calls.fetch_add(1, Ordering::SeqCst);
+    {
+        // Counted per path for the tests; a client inventing paths cannot grow the table.
+        let mut by_path = lock(&sh.token_path_calls);
+        if by_path.len() < MAX_COUNTED_PATHS || by_path.contains_key(&path) {
+            *by_path.entry(path.clone()).or_default() += 1;
+        }
+    }
     sh.switches.delay().await;
     match sh.switches.fault() {
         Fault::Hang => {
@@ -60,12 +72,17 @@ async fn answer(
             .into_response();
     }
     let world = sh.world();
-    match results(&world, &path, &query) {
+    match results(&sh.cfg, &world, &path, &query) {
         Ok(results) => {
             let results = render(&Value::Object(results));
+            let code = if path == WIRELESS_STATISTICS {
+                ""
+            } else {
+                r#""code":0,"#
+            };
             json_response(
                 StatusCode::OK,
-                format!(r#"{{"code":0,"message":"Success","results":{results}}}"#),
+                format!(r#"{{{code}"message":"Success","results":{results}}}"#),
             )
         }
         Err(Refusal::NotFound) => json_response(
@@ -96,6 +113,7 @@ enum Refusal {
 }
 
 fn results(
+    cfg: &IkuaiSimConfig,
     world: &World<'_>,
     path: &str,
     query: &HashMap<String, String>,
@@ -142,6 +160,16 @@ fn results(
                 .map(|row| world.online_client(row, v6))
                 .collect();
             out.insert("data".into(), Value::Array(shown));
+        }
+        WIRELESS_STATISTICS if cfg.wireless => {
+            if let Value::Object(stats) = world.wireless_statistics() {
+                out = stats;
+            }
+        }
+        "system/disks" if cfg.system_disks => {
+            if let Value::Object(disks) = world.system_disks() {
+                out = disks;
+            }
         }
         "network/dns/stats" => {
             let rows = world.dns_stats();

@@ -1,8 +1,11 @@
 //! The simulated router and its LAN at one instant: WAN lines, LAN clients (IPv4 and IPv6), CPU,
-//! memory, DNS cache and QoS policies. Identities (MACs, IPs, names, base counters) come from
-//! `seed` and the index, so clients keep them when the count changes; values move with the
-//! seconds since start, totals as exact integrals of their rates so they only grow. Every section
-//! is computed from one frozen [`World`], so the TYPEs of one call agree with each other.
+//! memory, DNS cache, QoS policies, access points and (`disks`) the disks. Identities (MACs,
+//! IPs, names, base counters) come from `seed` and the index, so clients keep them when the count
+//! changes; values move with the seconds since start, totals as exact integrals of their rates so
+//! they only grow. Every section is computed from one frozen [`World`], so the TYPEs of one call
+//! agree with each other.
+
+mod disks;
 
 use std::f64::consts::TAU;
 
@@ -335,8 +338,58 @@ impl<'a> World<'a> {
         (base * jitter(self.seed, T_CLIENT, idx as u64, self.t)) as u64
     }
 
+    /// The access points the router manages: none on the 3.x router, three on 4.x.
+    fn access_points(&self) -> u64 {
+        if self.v4 {
+            3
+        } else {
+            0
+        }
+    }
+
     pub(super) fn ac_status(&self) -> Value {
-        json!({"ap_count": 0, "ap_online": 0})
+        let aps = self.access_points();
+        json!({"ap_count": aps, "ap_online": aps})
+    }
+
+    /// Wireless clients on 2.4 and 5 GHz.
+    fn wireless_clients(&self) -> (u64, u64) {
+        let (mut c2g, mut c5g) = (0, 0);
+        for i in 0..self.clients {
+            match DEVICES[i % DEVICES.len()].link {
+                Link::Wired => {}
+                Link::Band2g => c2g += 1,
+                Link::Band5g => c5g += 1,
+            }
+        }
+        (c2g, c5g)
+    }
+
+    /// The token API's `/monitoring/wireless-statistics` `results`: the managed access points
+    /// (all online, all with 5 GHz preference and roaming on, as in the spec's example) and
+    /// their clients, the same ones `online_user` counts; about a third of them idle.
+    pub(super) fn wireless_statistics(&self) -> Value {
+        let aps = self.access_points();
+        let (c2g, c5g) = self.wireless_clients();
+        let count = c2g + c5g;
+        let inactive = count / 3;
+        json!({
+            "ap_status": {
+                "ap_count": aps,
+                "ap_online": aps,
+                "ap_offline": 0,
+                "ap_perfer_5g": aps,
+                "ap_roaming": aps,
+            },
+            "clt_status": {
+                "clt_count": count,
+                "clt_count_2g": c2g,
+                "clt_count_5g": c5g,
+                "clt_max_online": count + 2,
+                "clt_active": count - inactive,
+                "clt_inactive": inactive,
+            },
+        })
     }
 
     pub(super) fn dhcp_addrpool_num(&self) -> Value {
@@ -388,14 +441,8 @@ impl<'a> World<'a> {
         let available = (free + cached).min(mem_total);
         let used_pct = (mem_total - available) * 100 / mem_total;
 
-        let (mut c2g, mut c5g, mut wired) = (0, 0, 0);
-        for i in 0..self.clients {
-            match DEVICES[i % DEVICES.len()].link {
-                Link::Wired => wired += 1,
-                Link::Band2g => c2g += 1,
-                Link::Band5g => c5g += 1,
-            }
-        }
+        let (c2g, c5g) = self.wireless_clients();
+        let wired = self.clients as u64 - c2g - c5g;
 
         let wans = self.wans();
         let sum_rate = |f: fn(&Wan) -> &Flow, tag: u64| -> u64 {

@@ -743,3 +743,151 @@ pub(crate) struct ProtocolTraffic {
     pub(crate) proto_name: String,
     pub(crate) total: u64,
 }
+
+/// `SystemDiskListResponse`: unlike the other token answers its spec requires `code` (always 0).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DisksResponse {
+    pub(crate) code: i64,
+    pub(crate) message: String,
+    pub(crate) results: DisksResults,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DisksResults {
+    pub(crate) data: Vec<SystemDisk>,
+}
+
+/// `SystemDiskDevice`: sizes in bytes as integers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SystemDisk {
+    #[serde(rename = "type")]
+    pub(crate) table: String,
+    pub(crate) disk: String,
+    pub(crate) system: Flag,
+    pub(crate) block_size: u64,
+    pub(crate) creating: Flag,
+    pub(crate) partition: Vec<DiskPartition>,
+    pub(crate) model: String,
+    pub(crate) size: u64,
+}
+
+/// `SystemDiskPartition`: `type` 0 primary, 1 extended, 2 logical.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiskPartition {
+    pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: PartitionKind,
+    pub(crate) filesys: DiskFilesystem,
+    pub(crate) size: u64,
+    pub(crate) mounted: DiskMount,
+    pub(crate) formating: Flag,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiskFilesystem {
+    pub(crate) fs_uuid: String,
+    pub(crate) fs_type: String,
+}
+
+/// `SystemDiskMountInfo`: every field a string, the byte counts and `mt_uses` digits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiskMount {
+    pub(crate) mt_purpose: MountPurpose,
+    pub(crate) mt_total: Digits,
+    pub(crate) mt_name: String,
+    pub(crate) mt_used: Digits,
+    pub(crate) mt_uses: Digits,
+    pub(crate) mt_avail: Digits,
+}
+
+/// An integer the spec allows only as 0 or 1.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flag(pub(crate) bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u8::deserialize(d)? {
+            0 => Ok(Flag(false)),
+            1 => Ok(Flag(true)),
+            n => Err(D::Error::custom(format!("flag {n}: not 0 or 1"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartitionKind(pub(crate) u8);
+
+impl<'de> Deserialize<'de> for PartitionKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u8::deserialize(d)? {
+            n @ 0..=2 => Ok(PartitionKind(n)),
+            n => Err(D::Error::custom(format!(
+                "partition type {n}: not 0, 1 or 2"
+            ))),
+        }
+    }
+}
+
+/// `mt_purpose`: the spec's enum `"0"`..`"4"`, a string.
+#[derive(Debug, Clone)]
+pub(crate) struct MountPurpose(pub(crate) String);
+
+impl<'de> Deserialize<'de> for MountPurpose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if ["0", "1", "2", "3", "4"].contains(&s.as_str()) {
+            Ok(MountPurpose(s))
+        } else {
+            Err(D::Error::custom(format!("mt_purpose {s:?}")))
+        }
+    }
+}
+
+/// `WirelessStatisticsResponse`: `message` and `results` only (its spec has no `code`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WirelessResponse {
+    pub(crate) message: String,
+    pub(crate) results: WirelessStatistics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WirelessStatistics {
+    pub(crate) ap_status: ApStatus,
+    pub(crate) clt_status: CltStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApStatus {
+    pub(crate) ap_count: u64,
+    pub(crate) ap_online: u64,
+    pub(crate) ap_offline: u64,
+    pub(crate) ap_perfer_5g: u64,
+    pub(crate) ap_roaming: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CltStatus {
+    pub(crate) clt_count: u64,
+    pub(crate) clt_count_2g: u64,
+    pub(crate) clt_count_5g: u64,
+    pub(crate) clt_max_online: u64,
+    pub(crate) clt_active: u64,
+    pub(crate) clt_inactive: u64,
+}
+
+/// The wireless spec's `ErrorResponse` (404 `NotFound` among them): `message` only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageOnly {
+    pub(crate) message: String,
+}
