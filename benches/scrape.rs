@@ -641,6 +641,11 @@ fn token_requests(clients: usize, polls: usize) -> Vec<String> {
             "monitoring/protocols?starttime={}&stoptime={now}",
             now - 3600
         ));
+        // Disks on the `ports_every` cadence, wireless statistics every poll.
+        if n % 10 == 0 {
+            out.push("system/disks".to_owned());
+        }
+        out.push("monitoring/wireless-statistics".to_owned());
     }
     out
 }
