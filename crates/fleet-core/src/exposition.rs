@@ -7,7 +7,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use bytes::Bytes;
 
@@ -314,7 +314,7 @@ impl Body {
                 Bytes::from_owner(shared)
             }
             _ => {
-                let mut frame = Vec::with_capacity(FRAME.min(self.remaining as usize));
+                let mut frame = SpareFrame::take(self.remaining as usize);
                 while let Some(&piece) = self.pieces.get(self.next) {
                     let bytes = self.bytes(piece);
                     let large = matches!(piece, Piece::Block { .. }) && bytes.len() >= copy_below;
@@ -324,11 +324,57 @@ impl Body {
                     frame.extend_from_slice(bytes);
                     self.next += 1;
                 }
-                Bytes::from(frame)
+                SpareFrame::send(frame)
             }
         };
         self.remaining -= frame.len() as u64;
         Some(frame)
+    }
+}
+
+/// A frame's buffer, given back for the next frame once the server has written it. The binary
+/// pins glibc's trim threshold at 128 KiB, so freed frames at the top of the heap went back to
+/// the system and every scrape faulted its frames' pages in again: a tenth of a small scrape's
+/// CPU. At most [`SPARE_FRAMES`] are kept (2 MiB), about what a server has queued at once.
+struct SpareFrame(Vec<u8>);
+
+const SPARE_FRAMES: usize = 32;
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+impl SpareFrame {
+    /// An empty frame for `remaining` bytes or [`FRAME`], whichever is less: a spare one when
+    /// it is a full-sized frame, since small bodies' frames are small allocations anyway.
+    fn take(remaining: usize) -> Vec<u8> {
+        if remaining < FRAME {
+            return Vec::with_capacity(remaining);
+        }
+        let spare = SPARE.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| Vec::with_capacity(FRAME))
+    }
+
+    fn send(frame: Vec<u8>) -> Bytes {
+        if frame.capacity() == FRAME {
+            Bytes::from_owner(SpareFrame(frame))
+        } else {
+            Bytes::from(frame)
+        }
+    }
+}
+
+impl AsRef<[u8]> for SpareFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for SpareFrame {
+    fn drop(&mut self) {
+        let mut frame = std::mem::take(&mut self.0);
+        frame.clear();
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_FRAMES {
+            spare.push(frame);
+        }
     }
 }
 
@@ -349,7 +395,10 @@ type FamilyLayout = (&'static Family, Vec<(usize, usize)>);
 /// so their addresses tell them apart more cheaply than their names for each of a fleet's
 /// blocks; names decide the order, and the rare two statics of one name still make one family.
 fn layout<S: Borrow<Snapshot>>(sources: &[S]) -> Vec<FamilyLayout> {
-    let mut slots: HashMap<usize, usize, BuildHasherDefault<AddressHasher>> = HashMap::default();
+    // About as many families as the largest source has, for one driver kind or a few.
+    let families_seen = sources.iter().map(|s| s.borrow().blocks().len()).max();
+    let mut slots: HashMap<usize, usize, BuildHasherDefault<AddressHasher>> =
+        HashMap::with_capacity_and_hasher(2 * families_seen.unwrap_or(0), Default::default());
     let mut families: Vec<FamilyLayout> = Vec::new();
     for (s, snapshot) in sources.iter().enumerate() {
         for (b, block) in snapshot.borrow().blocks().iter().enumerate() {
