@@ -650,7 +650,7 @@ pub fn clients(b: &mut SnapshotBuilder, pages: &[(&str, &[LanClient])], max_clie
     let mut any = false;
     for (ip_version, rows) in pages {
         any = true;
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(rows.len());
         let mut count = 0usize;
         for c in rows.iter() {
             if c.mac.is_empty() && c.ip_addr.is_empty() || !seen.insert((&c.mac, &c.ip_addr)) {

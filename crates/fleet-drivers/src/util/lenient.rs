@@ -1,12 +1,15 @@
 //! Lenient readers for device JSON. Devices send numbers as strings, percentages as `"9.45%"`,
 //! unknowns as `"--"` or `""`, and objects where lists belong. Where the meaning is clear these
 //! read the value; where it is not they read "unknown" (`None`) instead of failing the answer.
+//! List rows and the scalar field readers (`opt_f64`, `string`, `opt_string`, `opt_bool`) read
+//! straight from the parser, not through a JSON value built first: that building was most of
+//! what a large answer cost to decode. The rest read a bounded value.
 
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -136,13 +139,16 @@ pub fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
 pub fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => {
-            let s = s.trim();
-            let s = s.strip_suffix('%').unwrap_or(s).trim_end();
-            s.parse::<f64>().ok().filter(|n| n.is_finite())
-        }
+        Value::String(s) => number_in(s),
         _ => None,
     }
+}
+
+/// [`number`] of a string.
+fn number_in(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let s = s.strip_suffix('%').unwrap_or(s).trim_end();
+    s.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// A device percentage as a ratio, rounded to the precision devices report (so `"9.45%"` is
@@ -161,14 +167,145 @@ pub fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// How one lenient field reader reads each kind of JSON scalar. The field's value is read
+/// straight from the source, never built as a [`Value`] first (the decode of a thousand-client
+/// answer is mostly these reads); a list or an object where a scalar belongs is skipped unbuilt
+/// and reads as unknown, as do `null` and whatever `read_*` declines.
+trait ScalarReader {
+    type Out;
+    const EXPECTING: &'static str;
+    fn read_bool(b: bool) -> Option<Self::Out>;
+    fn read_number(n: serde_json::Number) -> Option<Self::Out>;
+    fn read_str(s: &str) -> Option<Self::Out>;
+    fn read_string(s: String) -> Option<Self::Out> {
+        Self::read_str(&s)
+    }
+}
+
+/// Reads a field with `R`: never fails on a well-formed value.
+fn scalar<'de, D: Deserializer<'de>, R: ScalarReader>(d: D) -> Result<Option<R::Out>, D::Error> {
+    d.deserialize_any(ScalarVisitor::<R>(PhantomData))
+}
+
+struct ScalarVisitor<R>(PhantomData<R>);
+
+impl<'de, R: ScalarReader> Visitor<'de> for ScalarVisitor<R> {
+    type Value = Option<R::Out>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(R::EXPECTING)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(R::read_bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(R::read_number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(R::read_number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // As `Value` holds it: a non-finite float is no number.
+        Ok(serde_json::Number::from_f64(v).and_then(R::read_number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(R::read_str(v))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(R::read_string(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// [`number`], field by field.
+struct AsNumber;
+
+impl ScalarReader for AsNumber {
+    type Out = f64;
+    const EXPECTING: &'static str = "a number";
+    fn read_bool(_: bool) -> Option<f64> {
+        None
+    }
+    fn read_number(n: serde_json::Number) -> Option<f64> {
+        n.as_f64()
+    }
+    fn read_str(s: &str) -> Option<f64> {
+        number_in(s)
+    }
+}
+
+/// [`text`], field by field: a string is moved, not copied, when the source owns it.
+struct AsText;
+
+impl ScalarReader for AsText {
+    type Out = String;
+    const EXPECTING: &'static str = "a string";
+    fn read_bool(b: bool) -> Option<String> {
+        Some(b.to_string())
+    }
+    fn read_number(n: serde_json::Number) -> Option<String> {
+        Some(n.to_string())
+    }
+    fn read_str(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+    fn read_string(s: String) -> Option<String> {
+        Some(s)
+    }
+}
+
+/// `true`/`false`, 1/0 and their strings ([`opt_bool`]).
+struct AsFlag;
+
+impl ScalarReader for AsFlag {
+    type Out = bool;
+    const EXPECTING: &'static str = "a flag";
+    fn read_bool(b: bool) -> Option<bool> {
+        Some(b)
+    }
+    fn read_number(n: serde_json::Number) -> Option<bool> {
+        let n = n.as_f64()?;
+        if n == 1.0 {
+            Some(true)
+        } else if n == 0.0 {
+            Some(false)
+        } else {
+            None
+        }
+    }
+    fn read_str(s: &str) -> Option<bool> {
+        match s.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// `deserialize_with` for `Option<f64>` fields: never fails.
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(number(&bounded(d)?))
+    scalar::<D, AsNumber>(d)
 }
 
 /// `deserialize_with` for `String` fields: numbers become text, anything else empty.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(text(&bounded(d)?).unwrap_or_default())
+    Ok(scalar::<D, AsText>(d)?.unwrap_or_default())
 }
 
 /// `deserialize_with` for `Vec<Option<f64>>`: a list of lenient numbers; a non-list is empty.
@@ -252,12 +389,16 @@ where
     d.deserialize_any(Rows(PhantomData))
 }
 
-/// One entry of a list [`rows`] reads: a `T` when it reads as one, else nothing. An object's
-/// fields are gathered as they come, as (key, value) pairs, and handed to `T` from there: not
-/// built into a JSON map first, whose sorted inserts, key comparisons and teardown were most of
-/// what a thousand-client answer cost to decode. A row that names a known field twice is
-/// dropped (which of the two was meant is not clear); any other entry is read as a bounded
-/// value and converted, as before.
+/// One entry of a list [`rows`] reads: a `T` when it reads as one, else nothing. An object is
+/// read into `T` straight from the source, field by field: not gathered as JSON values or into
+/// a JSON map first, whose allocations, sorted inserts and teardown were most of what a
+/// thousand-client answer cost to decode. A row `T` refuses for its shape (a known field named
+/// twice: which of the two was meant is not clear; a required field missing) is dropped and the
+/// rest of it skipped; any other entry is read as a bounded value and converted, as before.
+///
+/// So `T`'s fields must read whatever well-formed value they meet without failing, as this
+/// module's readers and [`BoundedValue`] do: the source cannot resume inside a value that
+/// failed, so that fails the answer.
 struct Row<T>(Option<T>);
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Row<T> {
@@ -274,27 +415,153 @@ impl<T: DeserializeOwned> RowVisitor<T> {
     }
 }
 
+/// The fields of one object row as `T` reads them from the source: at most the object cap of
+/// them (the rest skipped unread and counted), with a note of whether the source failed (the
+/// answer is broken) or `T` stopped between a key and its value (a field it refused).
+struct RowFields<A> {
+    source: A,
+    /// Fields handed to `T` so far, and how many it may have.
+    read: usize,
+    cap: usize,
+    value_pending: bool,
+    /// The source has said the object ends.
+    ended: bool,
+    source_failed: bool,
+}
+
+impl<'de, A: MapAccess<'de>> RowFields<A> {
+    fn new(source: A) -> Self {
+        RowFields {
+            source,
+            read: 0,
+            cap: row_cap().max(MIN_OBJECT_CAP),
+            value_pending: false,
+            ended: false,
+            source_failed: false,
+        }
+    }
+
+    fn noted<R>(&mut self, r: Result<R, A::Error>) -> Result<R, A::Error> {
+        self.source_failed |= r.is_err();
+        r
+    }
+
+    /// Skips what `T` left of the object: the value of a refused field and any fields after.
+    fn skip_rest(&mut self) -> Result<(), A::Error> {
+        if self.value_pending {
+            self.next_value::<IgnoredAny>()?;
+        }
+        while self.next_key::<IgnoredAny>()?.is_some() {
+            self.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for RowFields<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        if self.ended {
+            return Ok(None);
+        }
+        if self.read >= self.cap {
+            // A small list cap (a device's few SIM cards) must not cut a record's fields; past
+            // the object cap they are skipped unread, and counted.
+            loop {
+                let entry = self.source.next_entry::<IgnoredAny, IgnoredAny>();
+                match self.noted(entry)? {
+                    Some(_) => note_cut(1),
+                    None => break,
+                }
+            }
+            self.ended = true;
+            return Ok(None);
+        }
+        let key = self.source.next_key_seed(KeyBytes(seed));
+        match self.noted(key)? {
+            Some(key) => {
+                self.read += 1;
+                self.value_pending = true;
+                Ok(Some(key))
+            }
+            None => {
+                self.ended = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.value_pending = false;
+        let value = self.source.next_value_seed(seed);
+        self.noted(value)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.source.size_hint()
+    }
+}
+
+/// A row's key as `T` reads it, with field names matched as bytes: a name is one of `T`'s
+/// (ASCII) names or ignored, so checking that it is UTF-8 first (about 40% of what reading a key
+/// cost) decides nothing. Keys read as text are read as before.
+struct KeyBytes<K>(K);
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeyBytes<K> {
+    type Value = K::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K::Value, D::Error> {
+        self.0.deserialize(FieldNameAsBytes(d))
+    }
+}
+
+struct FieldNameAsBytes<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for FieldNameAsBytes<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(v)
+    }
+    fn deserialize_identifier<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_bytes(v)
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_string(v)
+    }
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_str(v)
+    }
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_ignored_any(v)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum
+    }
+}
+
 impl<'de, T: DeserializeOwned> Visitor<'de> for RowVisitor<T> {
     type Value = Row<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a row")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row<T>, A::Error> {
-        let cap = row_cap().max(MIN_OBJECT_CAP);
-        let mut fields: Vec<(String, Value)> = Vec::with_capacity(32);
-        while let Some(key) = map.next_key::<String>()? {
-            if fields.len() < cap {
-                let BoundedValue(v) = map.next_value()?;
-                fields.push((key, v));
-            } else {
-                map.next_value::<IgnoredAny>()?;
-                note_cut(1);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Row<T>, A::Error> {
+        let mut fields = RowFields::new(map);
+        let row = T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut fields));
+        match row {
+            Err(e) if fields.source_failed => Err(e),
+            row => {
+                fields.skip_rest()?;
+                Ok(Row(row.ok()))
             }
         }
-        let fields =
-            serde::de::value::MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
-        Ok(Row(T::deserialize(fields).ok()))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Row<T>, A::Error> {
         Self::converted(BoundedVisitor.visit_seq(seq))
@@ -599,29 +866,13 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for ObjectOrNothing<T> {
 /// `deserialize_with` for `Option<bool>` flags: `true`/`false`, 1/0 and their strings; anything
 /// else is unknown.
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match bounded(d)? {
-        Value::Bool(b) => Some(b),
-        Value::String(s) => match s.trim() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        other => number(&other).and_then(|n| {
-            if n == 1.0 {
-                Some(true)
-            } else if n == 0.0 {
-                Some(false)
-            } else {
-                None
-            }
-        }),
-    })
+    scalar::<D, AsFlag>(d)
 }
 
 /// `deserialize_with` for `Option<String>` fields where a missing value differs from `""`:
 /// strings and numbers are text, anything else is unknown.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(text(&bounded(d)?))
+    scalar::<D, AsText>(d)
 }
 
 #[cfg(test)]
@@ -773,6 +1024,118 @@ mod tests {
                 json!([true]),
                 json!(null)
             ]
+        );
+    }
+
+    #[test]
+    fn field_readers_read_the_source_as_the_value_readers_read_its_values() {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(deserialize_with = "opt_f64")]
+            number: Option<f64>,
+            #[serde(deserialize_with = "string")]
+            string: String,
+            #[serde(deserialize_with = "opt_string")]
+            text: Option<String>,
+            #[serde(deserialize_with = "opt_bool")]
+            flag: Option<bool>,
+        }
+        let shapes = [
+            "12",
+            "-3",
+            "1.5",
+            "18446744073709551615",
+            "1.0118846706974e+14",
+            "1e20",
+            r#""320""#,
+            r#""9.45%""#,
+            r#""1.0118846706974e+14""#,
+            r#"" -48 ""#,
+            r#""--""#,
+            r#""""#,
+            r#""NaN""#,
+            r#""\u7ea2\u7c73 \"x\"""#,
+            r#""true""#,
+            r#"" 0 ""#,
+            "true",
+            "false",
+            "0",
+            "1",
+            "null",
+            "[]",
+            r#"[1,"2",{"a":[3]}]"#,
+            r#"{"a":{"b":[1,2]}}"#,
+        ];
+        for shape in shapes {
+            let value: Value = serde_json::from_str(shape).unwrap();
+            let flag = match &value {
+                Value::Bool(b) => Some(*b),
+                Value::String(s) => match s.trim() {
+                    "true" | "1" => Some(true),
+                    "false" | "0" => Some(false),
+                    _ => None,
+                },
+                Value::Number(_) => number(&value)
+                    .filter(|n| *n == 0.0 || *n == 1.0)
+                    .map(|n| n == 1.0),
+                _ => None,
+            };
+            let body =
+                format!(r#"{{"number":{shape},"string":{shape},"text":{shape},"flag":{shape}}}"#);
+            // From the JSON text (a driver's answer) and from a value (a nested payload).
+            for fields in [
+                serde_json::from_str::<Fields>(&body).unwrap(),
+                serde_json::from_value::<Fields>(serde_json::from_str(&body).unwrap()).unwrap(),
+            ] {
+                assert_eq!(fields.number, number(&value), "{shape}");
+                assert_eq!(fields.string, text(&value).unwrap_or_default(), "{shape}");
+                assert_eq!(fields.text, text(&value), "{shape}");
+                assert_eq!(fields.flag, flag, "{shape}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_read_from_the_source_drop_only_the_rows_that_do_not_read() {
+        #[derive(Deserialize, Debug, PartialEq, Default)]
+        #[serde(default)]
+        struct Row {
+            #[serde(deserialize_with = "opt_f64")]
+            n: Option<f64>,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Required {
+            #[serde(deserialize_with = "string")]
+            id: String,
+        }
+        let read = |body: &str| rows::<_, Row>(&mut serde_json::Deserializer::from_str(body));
+        // Mistyped fields are unknown and nested structures under unknown keys skipped; the
+        // row after a field named twice reads (the rest of the dropped row was skipped).
+        let body = r#"[{"n":[1,{"x":2}],"deep":{"a":[{"b":1}]}},{"n":1,"n":2,"z":[3]},{"n":"4"}]"#;
+        assert_eq!(read(body).unwrap(), [Row { n: None }, Row { n: Some(4.0) }]);
+        // A row without a required field is dropped, wherever the field is missing.
+        let body = r#"[{"x":1},{"id":7},{"x":{"id":1}}]"#;
+        let got = rows::<_, Required>(&mut serde_json::Deserializer::from_str(body)).unwrap();
+        assert_eq!(got, [Required { id: "7".into() }]);
+        // A broken answer is not a dropped row: it fails, as any unreadable answer does.
+        assert!(read(r#"[{"n":1,"x":[1,}]"#).is_err());
+        assert!(read(r#"[{"n":1,"x"}]"#).is_err());
+        // Field names are matched as bytes: escapes still decode, and a name that is not UTF-8
+        // is no field of the row, not a broken answer.
+        let body = b"[{\"\\u006e\":7},{\"n\xff\":1,\"n\":8}]";
+        let got = rows::<_, Row>(&mut serde_json::Deserializer::from_slice(body)).unwrap();
+        assert_eq!(got, [Row { n: Some(7.0) }, Row { n: Some(8.0) }]);
+        // Fields past the object cap are skipped unread and counted; the row keeps the rest.
+        let wide = format!(
+            "[{{{}\"n\":5}},{{\"n\":6}}]",
+            (0..MIN_OBJECT_CAP + 9)
+                .map(|i| format!("\"k{i}\":[{i}],"))
+                .collect::<String>()
+        );
+        let (got, cut) = with_row_cap(2, || read(&wide).unwrap());
+        assert_eq!(
+            (got, cut),
+            (vec![Row { n: None }, Row { n: Some(6.0) }], 10)
         );
     }
 
