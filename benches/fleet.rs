@@ -7,8 +7,10 @@
 //! The simulators run in a second process (this binary re-executed with `--sims`), so the
 //! exporter's memory and CPU, read from /proc, are its own. Scrape latencies are measured
 //! against a floor measured in the same run: the same bytes, served from memory by a server in
-//! a third process (`--floor DIR`), as the exporter is one. `--quick` is a tenth of the fleet, for CI; `--minutes N` keeps scraping as
-//! Prometheus would (gzip, every 15 s) for N minutes and reports the memory at the end.
+//! a third process (`--floor DIR`), as the exporter is one. `--quick` is a tenth of the fleet,
+//! for CI; `--minutes N` keeps scraping as Prometheus would (gzip, every 15 s) for N minutes and reports the memory at the end.
+//! `FLEET_BENCH_EXPORTER` measures another build of the exporter, `FLEET_BENCH_WRAP` runs it
+//! under a profiler (`exporter_command`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -261,7 +263,7 @@ async fn run(fleet: Fleet, quick: bool, phases: &Phases, minutes: u64) -> bool {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let exporter = Process(
-        Command::new(BIN)
+        exporter_command()
             .arg(format!("--config.file={}", path.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
@@ -427,6 +429,24 @@ async fn run(fleet: Fleet, quick: bool, phases: &Phases, minutes: u64) -> bool {
         );
     }
     up == targets
+}
+
+/// The command that starts the exporter: this build's binary, or `FLEET_BENCH_EXPORTER` (another
+/// build, to compare two in one session), under `FLEET_BENCH_WRAP` when set (a profiler's
+/// command line, e.g. `heaptrack -o /tmp/fleet`; the figures read from /proc are then the
+/// wrapper's, so only the profile counts).
+fn exporter_command() -> Command {
+    let bin = std::env::var("FLEET_BENCH_EXPORTER").unwrap_or_else(|_| BIN.to_string());
+    let wrap = std::env::var("FLEET_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    }
 }
 
 /// The whole body of one GET, as sent.

@@ -124,6 +124,9 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    fleet_exporter::allocator::release_free_pages_every(
+        fleet_exporter::allocator::RELEASE_INTERVAL,
+    );
     // Pollers get threads of their own; see `App::with_poll_runtime`.
     let (runtime, poll_runtime) =
         match new_runtime("fleet-serve").and_then(|r| Ok((r, new_runtime("fleet-poll")?))) {

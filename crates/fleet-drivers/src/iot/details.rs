@@ -9,8 +9,7 @@
 //! need no `export_location`. A `warrantyExpire` of `2000-01-01 00:00:00` is the platform's
 //! "unset" (the document's example), not a warranty that ended in 2000.
 
-use super::model::{Card, Device};
-use crate::util::lenient::local_datetime;
+use super::reading::{DeviceReading, SimReading};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
 const DEV: &[&str] = &["device_no"];
@@ -52,8 +51,6 @@ pub(super) static WARRANTY: Family = Family::gauge(
     DEV,
 );
 
-/// The platform's "no date set".
-const UNSET_DATE: &str = "2000-01-01 00:00:00";
 /// Network codes are 3 digits; anything longer is not one.
 const MAX_CODE_CHARS: usize = 3;
 
@@ -81,42 +78,32 @@ pub(super) fn effective_sim_slots(
 }
 
 /// The slot the device's `effectiveSim` names, when the operator mapped its code.
-pub(super) fn serving_slot<'m>(d: &Device, slots: &'m EffectiveSimSlots) -> Option<&'m str> {
-    let code = d.effective_sim?;
+pub(super) fn serving_slot<'m>(d: &DeviceReading, slots: &'m EffectiveSimSlots) -> Option<&'m str> {
+    let code = d.effective_sim.get()?;
     slots
         .iter()
         .find(|(c, _)| *c as f64 == code)
         .map(|(_, s)| s.as_str())
 }
 
-pub(super) fn device(b: &mut SnapshotBuilder, device_no: &str, d: &Device, utc_offset_secs: i64) {
-    let (mcc, mnc) = (d.position.mcc.trim(), d.position.mnc.trim());
+pub(super) fn device(b: &mut SnapshotBuilder, device_no: &str, d: &DeviceReading) {
+    let (mcc, mnc) = (&*d.mcc, &*d.mnc);
     let code = |c: &str| {
         !c.is_empty() && c.len() <= MAX_CODE_CHARS && c.bytes().all(|b| b.is_ascii_digit())
     };
     if code(mcc) && code(mnc) {
         b.add(&NETWORK_INFO, &[device_no, mcc, mnc], 1.0);
     }
-    if d.warranty_expire.trim() != UNSET_DATE {
-        let expiry = local_datetime(&d.warranty_expire, utc_offset_secs);
-        b.add_opt(&WARRANTY, &[device_no], expiry);
-    }
+    b.add_opt(&WARRANTY, &[device_no], d.warranty_expiry.get());
 }
 
 /// One card's details; `id` is its `device_no`, `iccid`, `slot`; `serving` the slot that
 /// serves, when known.
-pub(super) fn sim(
-    b: &mut SnapshotBuilder,
-    id: &[&str; 3],
-    c: &Card,
-    serving: Option<&str>,
-    utc_offset_secs: i64,
-) {
-    b.add_opt(&SIM_BALANCE, id, c.balance);
-    b.add_opt(&SIM_ARREARS, id, c.arrears_balance);
-    let time = |s: &str| local_datetime(s, utc_offset_secs);
-    b.add_opt(&SIM_RESET, id, time(&c.dock_reset_date));
-    b.add_opt(&SIM_LAST_STATUS, id, time(&c.last_sim_status_at));
+pub(super) fn sim(b: &mut SnapshotBuilder, id: &[&str; 3], c: &SimReading, serving: Option<&str>) {
+    b.add_opt(&SIM_BALANCE, id, c.balance.get());
+    b.add_opt(&SIM_ARREARS, id, c.arrears_balance.get());
+    b.add_opt(&SIM_RESET, id, c.carrier_reset_at.get());
+    b.add_opt(&SIM_LAST_STATUS, id, c.last_status_at.get());
     b.add_opt(&SIM_SERVING, id, serving.map(|s| f64::from(s == id[2])));
 }
 
@@ -125,8 +112,22 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use super::super::model::{parse_answer, Answer, DeviceFlow};
+    use super::super::model::{parse_answer, Answer, Device, DeviceFlow};
+    use super::super::reading::Mapping;
     use crate::util::testing::{exposition, fixture, has};
+
+    /// A device without cards, read with the defaults but UTC dates.
+    fn read_device(device: Device) -> DeviceReading {
+        let flow = DeviceFlow {
+            device,
+            sims: Vec::new(),
+        };
+        let utc = Mapping {
+            utc_offset_secs: 0,
+            ..Mapping::default()
+        };
+        DeviceReading::read(&flow, &utc)
+    }
 
     #[test]
     fn the_documented_answer_gives_money_dates_network_and_no_unset_warranty() {
@@ -136,13 +137,13 @@ mod tests {
         else {
             panic!("not ok")
         };
-        let flow: DeviceFlow = *flow;
+        let reading = DeviceReading::read(&flow, &Mapping::default());
         let slots = vec![(2, "vice1".to_string())];
-        let serving = serving_slot(&flow.device, &slots);
+        let serving = serving_slot(&reading, &slots);
         let m = exposition("t", |b| {
-            device(b, "d", &flow.device, 8 * 3600);
-            sim(b, &["d", "c1", "main"], &flow.sims[0], serving, 8 * 3600);
-            sim(b, &["d", "c2", "vice1"], &flow.sims[1], serving, 8 * 3600);
+            device(b, "d", &reading);
+            sim(b, &["d", "c1", "main"], &reading.sims[0], serving);
+            sim(b, &["d", "c2", "vice1"], &reading.sims[1], serving);
         });
         let main = r#"target="t",device_no="d",iccid="c1",slot="main""#;
         let vice = r#"target="t",device_no="d",iccid="c2",slot="vice1""#;
@@ -176,11 +177,11 @@ mod tests {
         );
         assert!(has(&m, &format!("iot_sim_serving{{{main}}} 0")), "{m}");
         assert!(has(&m, &format!("iot_sim_serving{{{vice}}} 1")), "{m}");
-        let set = Device {
+        let set = read_device(Device {
             warranty_expire: "2027-01-01 00:00:00".into(),
             ..Device::default()
-        };
-        let m = exposition("t", |b| device(b, "d", &set, 0));
+        });
+        let m = exposition("t", |b| device(b, "d", &set));
         assert!(
             has(
                 &m,
@@ -196,9 +197,11 @@ mod tests {
         let cfg: BTreeMap<String, String> =
             [("1".into(), "main".into()), ("2".into(), "vice1".into())].into();
         let slots = effective_sim_slots(&cfg).unwrap();
-        let device = |code| Device {
-            effective_sim: code,
-            ..Device::default()
+        let device = |code| {
+            read_device(Device {
+                effective_sim: code,
+                ..Device::default()
+            })
         };
         assert_eq!(serving_slot(&device(Some(2.0)), &slots), Some("vice1"));
         assert_eq!(serving_slot(&device(Some(3.0)), &slots), None);

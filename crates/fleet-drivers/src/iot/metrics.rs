@@ -9,8 +9,9 @@ use super::batch::{
 use super::details::{
     self, NETWORK_INFO, SIM_ARREARS, SIM_BALANCE, SIM_LAST_STATUS, SIM_RESET, SIM_SERVING, WARRANTY,
 };
-use super::model::{Card, DeviceFlow};
-use crate::util::lenient::{local_datetime, percent_to_ratio};
+use super::model::DeviceFlow;
+pub use super::reading::Mapping;
+use super::reading::{Band, DeviceReading, SimReading};
 use fleet_core::snapshot::{Family, SnapshotBuilder};
 
 const DEV: &[&str] = &["device_no"];
@@ -185,40 +186,6 @@ pub static FAMILIES: &[&Family] = &[
     &ACCOUNT_BALANCE,
 ];
 
-/// How a target reads the platform's values.
-#[derive(Debug, Clone)]
-pub struct Mapping {
-    /// Bytes per unit of the flow fields.
-    pub flow_bytes: f64,
-    /// The offset from UTC of the platform's date strings.
-    pub utc_offset_secs: i64,
-    pub export_location: bool,
-    pub export_sims: bool,
-    pub device_online_codes: Vec<i64>,
-    pub sim_online_codes: Vec<i64>,
-    pub sim_activated_codes: Vec<i64>,
-    pub sim_realname_codes: Vec<i64>,
-    /// `effectiveSim` codes and the slots they name; none by default (not published).
-    pub effective_sim_slots: Vec<(i64, String)>,
-}
-
-impl Default for Mapping {
-    /// The documented defaults: KiB, China Standard Time, codes read from the document's example.
-    fn default() -> Self {
-        Mapping {
-            flow_bytes: 1024.0,
-            utc_offset_secs: 8 * 3600,
-            export_location: false,
-            export_sims: true,
-            device_online_codes: vec![1],
-            sim_online_codes: vec![2],
-            sim_activated_codes: vec![2],
-            sim_realname_codes: vec![2],
-            effective_sim_slots: Vec::new(),
-        }
-    }
-}
-
 /// 1 when a known code is in `codes`, 0 when it is not, absent when the code is unknown.
 fn flag(code: Option<f64>, codes: &[i64]) -> Option<f64> {
     code.map(|c| f64::from(u8::from(codes.iter().any(|k| *k as f64 == c))))
@@ -240,29 +207,14 @@ fn operator(iccid: &str) -> &'static str {
     }
 }
 
-/// The card's slot: by its ICCID in the device's slot fields, else by the card's `vice` number.
-fn slot(flow: &DeviceFlow, card: &Card) -> &'static str {
-    let d = &flow.device;
-    let by_iccid = [
-        (&d.main_iccid, "main"),
-        (&d.vice1_iccid, "vice1"),
-        (&d.vice2_iccid, "vice2"),
-    ]
-    .into_iter()
-    .find(|(iccid, _)| !iccid.is_empty() && **iccid == card.iccid)
-    .map(|(_, slot)| slot);
-    by_iccid.unwrap_or(match card.vice {
-        Some(1.0) => "main",
-        Some(2.0) => "vice1",
-        Some(3.0) => "vice2",
-        _ => "unknown",
-    })
+/// One device's series from its answer: [`DeviceReading::read`], then [`device_series`].
+pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &Mapping) {
+    device_series(b, device_no, &DeviceReading::read(flow, m), m);
 }
 
 /// One device's series. `device_no` is the configured number, so a device whose answer lacks
 /// it still joins with its fetch series.
-pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &Mapping) {
-    let d = &flow.device;
+pub fn device_series(b: &mut SnapshotBuilder, device_no: &str, d: &DeviceReading, m: &Mapping) {
     let id = [device_no];
     b.add(
         &DEVICE_INFO,
@@ -274,35 +226,35 @@ pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &M
             &d.mac,
             &d.wifi_name,
             &d.wifi_encrypt,
-            &d.device_network,
+            &d.network,
         ],
         1.0,
     );
     b.add_opt(
         &DEVICE_ONLINE,
         &id,
-        flag(d.online_status, &m.device_online_codes),
+        flag(d.online_status.get(), &m.device_online_codes),
     );
     for (field, code) in [
         ("device_status", d.device_status),
         ("online_status", d.online_status),
         ("effective_sim", d.effective_sim),
     ] {
-        b.add_opt(&DEVICE_STATUS, &[device_no, field], code);
+        b.add_opt(&DEVICE_STATUS, &[device_no, field], code.get());
     }
-    b.add_opt(&BATTERY, &id, d.electric.map(percent_to_ratio));
+    b.add_opt(&BATTERY, &id, d.battery_ratio.get());
     // 0 dBm is no cellular reading at all (devices send it while off), not a perfect signal.
-    b.add_opt(&SIGNAL, &id, d.rssi.filter(|r| *r != 0.0));
-    let bands = [
-        ("2.4GHz", d.switch_wifi, d.conn_count, d.max_conn_count),
-        (
-            "5GHz",
-            d.switch_wifi_5g,
-            d.conn_count_5g,
-            d.max_conn_count_5g,
-        ),
-    ];
-    for (band, switch, clients, max) in bands {
+    b.add_opt(&SIGNAL, &id, d.rssi.get().filter(|r| *r != 0.0));
+    for (
+        band,
+        Band {
+            switch,
+            clients,
+            max,
+        },
+    ) in ["2.4GHz", "5GHz"].into_iter().zip(d.bands)
+    {
+        let (switch, clients, max) = (switch.get(), clients.get(), max.get());
         // A band with no capacity is hardware the device does not have.
         if band == "5GHz" && max.unwrap_or(0.0) == 0.0 && switch.unwrap_or(0.0) == 0.0 {
             continue;
@@ -312,30 +264,25 @@ pub fn device(b: &mut SnapshotBuilder, device_no: &str, flow: &DeviceFlow, m: &M
         b.add_opt(&WIFI_CLIENTS, &labels, clients);
         b.add_opt(&WIFI_CLIENTS_MAX, &labels, max);
     }
-    let time = |s: &str| local_datetime(s, m.utc_offset_secs);
-    b.add_opt(&LAST_STATUS, &id, time(&d.last_device_status_at));
-    b.add_opt(&LAST_FLOW, &id, time(&d.last_device_flow_at));
-    if m.export_location {
-        b.add_opt(&LATITUDE, &id, d.position.lat);
-        b.add_opt(&LONGITUDE, &id, d.position.lng);
-    }
-    details::device(b, device_no, d, m.utc_offset_secs);
-    if m.export_sims {
-        let serving = details::serving_slot(d, &m.effective_sim_slots);
-        for card in flow.sims.iter().filter(|c| !c.iccid.is_empty()) {
-            let slot = slot(flow, card);
-            sim(b, device_no, slot, card, m);
-            let id = [device_no, card.iccid.as_str(), slot];
-            details::sim(b, &id, card, serving, m.utc_offset_secs);
-        }
+    b.add_opt(&LAST_STATUS, &id, d.last_status_at.get());
+    b.add_opt(&LAST_FLOW, &id, d.last_flow_at.get());
+    let [lat, lng] = d.position;
+    b.add_opt(&LATITUDE, &id, lat.get());
+    b.add_opt(&LONGITUDE, &id, lng.get());
+    details::device(b, device_no, d);
+    let serving = details::serving_slot(d, &m.effective_sim_slots);
+    for card in &d.sims {
+        sim(b, device_no, card, m);
+        let id = [device_no, &card.iccid, card.slot];
+        details::sim(b, &id, card, serving);
     }
 }
 
-fn sim(b: &mut SnapshotBuilder, device_no: &str, slot: &str, c: &Card, m: &Mapping) {
-    let id = [device_no, c.iccid.as_str(), slot];
+fn sim(b: &mut SnapshotBuilder, device_no: &str, c: &SimReading, m: &Mapping) {
+    let id = [device_no, &c.iccid, c.slot];
     b.add(
         &SIM_INFO,
-        &[device_no, &c.iccid, slot, &c.sim_no, operator(&c.iccid)],
+        &[device_no, &c.iccid, c.slot, &c.sim_no, operator(&c.iccid)],
         1.0,
     );
     for (field, code) in [
@@ -345,31 +292,29 @@ fn sim(b: &mut SnapshotBuilder, device_no: &str, slot: &str, c: &Card, m: &Mappi
         ("auth_status", c.auth_status),
         ("internet_status", c.internet_status),
     ] {
-        b.add_opt(&SIM_STATUS, &[id[0], id[1], id[2], field], code);
+        b.add_opt(&SIM_STATUS, &[id[0], id[1], id[2], field], code.get());
     }
-    b.add_opt(&SIM_ONLINE, &id, flag(c.online_status, &m.sim_online_codes));
+    b.add_opt(
+        &SIM_ONLINE,
+        &id,
+        flag(c.online_status.get(), &m.sim_online_codes),
+    );
     b.add_opt(
         &SIM_ACTIVATED,
         &id,
-        flag(c.activate_status, &m.sim_activated_codes),
+        flag(c.activate_status.get(), &m.sim_activated_codes),
     );
     b.add_opt(
         &SIM_REALNAME,
         &id,
-        flag(c.auth_status, &m.sim_realname_codes),
+        flag(c.auth_status.get(), &m.sim_realname_codes),
     );
-    let bytes = |v: Option<f64>| v.map(|v| v * m.flow_bytes);
-    b.add_opt(&SIM_LIMIT, &id, bytes(c.total_flow));
-    for (kind, used) in [
-        ("billed", c.use_flow),
-        ("real", c.real_use_flow),
-        ("carrier", c.dock_user_flow),
-    ] {
-        b.add_opt(&SIM_USED, &[id[0], id[1], id[2], kind], bytes(used));
+    b.add_opt(&SIM_LIMIT, &id, c.limit_bytes.get());
+    for (kind, used) in ["billed", "real", "carrier"].into_iter().zip(c.used_bytes) {
+        b.add_opt(&SIM_USED, &[id[0], id[1], id[2], kind], used.get());
     }
-    let time = |s: &str| local_datetime(s, m.utc_offset_secs);
-    b.add_opt(&SIM_EXPIRY, &id, time(&c.end_at));
-    b.add_opt(&SIM_ACTIVE, &id, time(&c.last_active_at));
+    b.add_opt(&SIM_EXPIRY, &id, c.expiry.get());
+    b.add_opt(&SIM_ACTIVE, &id, c.last_active_at.get());
 }
 
 /// Whether the device's last request succeeded, and when one last did.

@@ -7,7 +7,8 @@
 //! (`pacing.rs`). Between answers a device keeps its last known series. The device list can
 //! come from a file, re-read when it changes (`devices.rs`). The batch card calls and the
 //! account-assets call, whose paths are not published, are asked only when configured
-//! (`batch.rs`), once per `device_interval`. A poll asks, then maps every device's last answer.
+//! (`batch.rs`), once per `device_interval`. A poll asks, then maps every device's last answer,
+//! kept as the values its series need (`reading.rs`).
 
 mod batch;
 mod client;
@@ -16,6 +17,7 @@ mod devices;
 pub mod metrics;
 pub mod model;
 mod pacing;
+pub mod reading;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -30,8 +32,8 @@ use self::batch::{AssetsCall, CardCall, CardValues};
 use self::client::{IotClient, Outcome, DEVICE_FLOW};
 use self::devices::{device_list, DeviceList};
 use self::metrics::Mapping;
-use self::model::DeviceFlow;
 use self::pacing::{Pacer, Rotation};
+use self::reading::DeviceReading;
 use crate::util::{check_series, count_folded, LabelFold, OnFatal, Policy, Sections};
 use fleet_core::config::{Secret, TargetSpec};
 use fleet_core::driver::{factory, Driver, DriverFactory, Kind, PollContext, PollError, Reason};
@@ -269,8 +271,9 @@ fn configure(spec: &TargetSpec) -> Result<DriverFactory, String> {
 /// What the exporter knows of one device.
 #[derive(Default)]
 struct DeviceState {
-    /// The last answer, while the last request succeeded.
-    data: Option<DeviceFlow>,
+    /// The last answer's values, while the last request succeeded (boxed: the map holds one
+    /// state per device, with room to spare).
+    reading: Option<Box<DeviceReading>>,
     last_success: Option<f64>,
 }
 
@@ -320,7 +323,7 @@ impl Driver for IotDriver {
         let started = Instant::now();
         self.ask_due_devices(&mut tally).await;
         self.ask_extra_calls(started, &mut tally).await;
-        let known = self.state.values().any(|d| d.data.is_some());
+        let known = self.state.values().any(|d| d.reading.is_some());
         let caps = format!("max_rows = {}", self.settings.opts.max_rows);
         self.client.rows_cut.finish(ctx, &caps);
         tally.finish(ctx, known)?;
@@ -374,11 +377,12 @@ impl IotDriver {
         self.pace(&outcome.code, outcome.result.is_ok());
         // Under `OnFatal::StopAsking` the tally keeps a fatal failure rather than returning it.
         let flow = tally.record(outcome.result).unwrap_or_default();
+        let reading = flow.map(|f| Box::new(DeviceReading::read(&f, &self.settings.mapping)));
         let state = self.state.entry(device).or_default();
-        if flow.is_some() {
+        if reading.is_some() {
             state.last_success = Some(unix_seconds(SystemTime::now()));
         }
-        state.data = flow;
+        state.reading = reading;
     }
 
     /// An answer lets requests flow again; 429s and 5xx pause them.
@@ -476,9 +480,9 @@ impl IotDriver {
             let Some(state) = self.state.get(device) else {
                 continue;
             };
-            metrics::fetch(&mut b, device, state.data.is_some(), state.last_success);
-            if let Some(flow) = &state.data {
-                metrics::device(&mut b, device, flow, &self.settings.mapping);
+            metrics::fetch(&mut b, device, state.reading.is_some(), state.last_success);
+            if let Some(reading) = &state.reading {
+                metrics::device_series(&mut b, device, reading, &self.settings.mapping);
             }
         }
         for (iccid, values) in &self.extra.cards {
