@@ -368,7 +368,7 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
 }
 
 /// A finite value with a fraction, as `{v}` writes it: the shortest digits that read back as
-/// `v`, never an exponent. ryu finds the same shortest digits several times faster than `fmt`,
+/// `v`, never an exponent. ryu finds the same shortest digits in fewer instructions than `fmt`,
 /// with two differences handled here: it writes tiny values with an exponent (`1e-7`), and those
 /// go through `fmt`; and where `v` lies exactly halfway between two shortest candidates (only
 /// possible with 16 or more digits, e.g. 911204584602006.25) ryu takes the even one and `fmt`
