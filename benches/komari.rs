@@ -1,6 +1,6 @@
 //! One poll of a Komari server with 2,000 nodes, each a target of the ping tasks: wall time, the
-//! poll's CPU time, the snapshot's series and bytes, and the time of a `/metrics` scrape that
-//! serves it; over the WebSocket path (with and without ping, capped and for every node) and
+//! poll's CPU time (and the share of it that compresses the snapshot's blocks for gzip scrapes),
+//! the snapshot's series and bytes, and the time of a `/metrics` scrape that serves it; over the WebSocket path (with and without ping, capped and for every node) and
 //! over JSON-RPC (the steady poll, and one with the node list every poll), in the same run.
 //!
 //! `cargo bench --bench komari`. The simulator runs on its own named runtime threads; the CPU
@@ -15,6 +15,7 @@ use fleet_core::app::App;
 use fleet_core::config::{Config, FileFormat, Source};
 use fleet_core::driver::PollContext;
 use fleet_core::exposition::{render, Format};
+use fleet_core::gzip::Deflated;
 use fleet_core::store::PollReport;
 use fleet_exporter::server;
 use fleet_sim::komari::{KomariSim, KomariSimConfig};
@@ -45,6 +46,15 @@ fn exporter_cpu() -> Duration {
             .unwrap_or(0);
     }
     Duration::from_nanos(total)
+}
+
+/// CPU time of the calling thread alone (Linux), for work done on it without other threads.
+fn thread_cpu() -> Duration {
+    let nanos = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
 }
 
 fn median(values: &mut [Duration]) -> Duration {
@@ -106,7 +116,8 @@ fn main() {
                 let mut ctx = PollContext::new(Arc::from("k"));
                 let (wall, cpu) = (Instant::now(), exporter_cpu());
                 let s = driver.poll_boxed(&mut ctx).await.expect("poll");
-                let took = (wall.elapsed(), exporter_cpu() - cpu);
+                // A blocking thread that ended during the poll takes its CPU time with it.
+                let took = (wall.elapsed(), exporter_cpu().saturating_sub(cpu));
                 assert!(ctx.partial_errors.is_empty(), "{:?}", ctx.partial_errors);
                 walls.push(took.0);
                 cpus.push(took.1);
@@ -120,6 +131,22 @@ fn main() {
                 cpu.as_secs_f64() * 1e3,
                 snapshot.series(),
                 snapshot.encoded_bytes() / 1024
+            );
+
+            // What `SnapshotBuilder::finish` spent compressing, done again on the same blocks.
+            let mut compress: Vec<Duration> = (0..POLLS)
+                .map(|_| {
+                    let cpu = thread_cpu();
+                    for block in snapshot.blocks() {
+                        std::hint::black_box(Deflated::compress(&block.samples));
+                    }
+                    thread_cpu().saturating_sub(cpu)
+                })
+                .collect();
+            println!(
+                "{label}: of which compressing the blocks {:.1} ms CPU (median of {POLLS}; {} KiB compressed)",
+                median(&mut compress).as_secs_f64() * 1e3,
+                snapshot.compressed_bytes() / 1024
             );
 
             let start = Instant::now();

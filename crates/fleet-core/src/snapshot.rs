@@ -7,6 +7,7 @@
 //! snapshot is finished, so a gzip scrape only joins pieces ([`crate::gzip`]).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use crate::gzip::Deflated;
@@ -152,6 +153,9 @@ impl Snapshot {
     }
 }
 
+/// Lines a family's buffer has room for when its first sample comes.
+const FIRST_LINES: usize = 32;
+
 /// Collects samples for one snapshot. Every sample gets the `target` label first (when one is
 /// set), then the family's own labels in declaration order.
 pub struct SnapshotBuilder {
@@ -159,8 +163,38 @@ pub struct SnapshotBuilder {
     target_pair: String,
     /// Each family's samples so far, in the order families first appeared.
     blocks: Vec<(&'static Family, Vec<u8>)>,
-    index: HashMap<&'static str, usize>,
+    /// The slot of each family, by the address of its `static`: every sample looks its family
+    /// up, and an address hashes in one multiply where the name cost SipHash and a compare.
+    /// Two families of the same name share one slot (see [`SnapshotBuilder::slot`]).
+    index: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
     series: usize,
+}
+
+/// Hashes a `&'static Family`'s address (the only key of the family index): one multiply by an
+/// odd constant spreads the address's bits, and the high half folded in reaches the low bits
+/// the table indexes by. Not for untrusted keys; addresses are chosen by the linker.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.write_u64(address as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
 }
 
 impl SnapshotBuilder {
@@ -174,7 +208,7 @@ impl SnapshotBuilder {
         SnapshotBuilder {
             target_pair,
             blocks: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             series: 0,
         }
     }
@@ -193,15 +227,13 @@ impl SnapshotBuilder {
             "{} is an info family: its value is always 1",
             family.name
         );
-        let slot = match self.index.get(family.name) {
-            Some(&i) => i,
-            None => {
-                self.blocks.push((family, Vec::new()));
-                self.index.insert(family.name, self.blocks.len() - 1);
-                self.blocks.len() - 1
-            }
-        };
+        let slot = self.slot(family);
         let out = &mut self.blocks[slot].1;
+        if out.capacity() == 0 {
+            // Room for a few dozen lines of about this length: a family of thousands of series
+            // skips its first several doublings, and `finish` gives back what a small one spares.
+            out.reserve(FIRST_LINES * (family.name.len() + self.target_pair.len() + 64));
+        }
         out.extend_from_slice(family.name.as_bytes());
         let mut first = true;
         if !self.target_pair.is_empty() || !values.is_empty() {
@@ -226,6 +258,25 @@ impl SnapshotBuilder {
         write_value(out, value);
         out.push(b'\n');
         self.series += 1;
+    }
+
+    /// The block `family`'s samples go to. A family is found by its address; the first sample
+    /// of an address also looks for a block of the same name, so two `static`s that declare one
+    /// name still make one family in the exposition (the first one's help and type).
+    fn slot(&mut self, family: &'static Family) -> usize {
+        let address = family as *const Family as usize;
+        if let Some(&slot) = self.index.get(&address) {
+            return slot;
+        }
+        let slot = match self.blocks.iter().position(|(f, _)| f.name == family.name) {
+            Some(slot) => slot,
+            None => {
+                self.blocks.push((family, Vec::new()));
+                self.blocks.len() - 1
+            }
+        };
+        self.index.insert(address, slot);
+        slot
     }
 
     /// Adds a sample only when the value is known: devices often report "unknown" (`"--"`,
@@ -303,12 +354,80 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"+Inf");
     } else if v == f64::NEG_INFINITY {
         out.extend_from_slice(b"-Inf");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        // Integral values print without a fraction or exponent, as exporters usually do.
-        write_integer(out, v as i64);
+    } else if v.fract() == 0.0 {
+        if v.abs() < 1e15 {
+            // Integral values print without a fraction or exponent, as exporters usually do.
+            write_integer(out, v as i64);
+        } else {
+            // Rare; ryu would add `.0` or an exponent.
+            let _ = write!(out, "{v}");
+        }
     } else {
-        let _ = write!(out, "{v}");
+        write_fraction(out, v);
     }
+}
+
+/// A finite value with a fraction, as `{v}` writes it: the shortest digits that read back as
+/// `v`, never an exponent. ryu finds the same shortest digits in fewer instructions than `fmt`,
+/// with two differences handled here: it writes tiny values with an exponent (`1e-7`), and those
+/// go through `fmt`; and where `v` lies exactly halfway between two shortest candidates (only
+/// possible with 16 or more digits, e.g. 911204584602006.25) ryu takes the even one and `fmt`
+/// the one further from zero, so that case gets its last digit raised.
+fn write_fraction(out: &mut Vec<u8>, v: f64) {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(v).as_bytes();
+    if text.contains(&b'e') {
+        let _ = write!(out, "{v}");
+        return;
+    }
+    let start = out.len();
+    out.extend_from_slice(text);
+    if below_a_tie(text, v) {
+        // The last digit is even (ryu's pick), so raising it carries nowhere.
+        let last = out.len() - 1;
+        out[last] += 1;
+        debug_assert!(out[start..].last().is_some_and(u8::is_ascii_digit));
+    }
+}
+
+/// Whether `v` is exactly halfway between the decimal `text` (ryu's digits of `v`, no exponent)
+/// and the next one of as many digits away from zero. With at most 15 significant digits there
+/// is no tie: two candidates both within half an ulp of `v` are 10^-p apart with 10^-p ≤ ulp,
+/// which takes 16 digits or more.
+fn below_a_tie(text: &[u8], v: f64) -> bool {
+    let (mut n, mut significant, mut fraction) = (0u128, 0u32, 0u32);
+    let mut in_fraction = false;
+    for &b in text {
+        match b {
+            b'.' => in_fraction = true,
+            b'0'..=b'9' => {
+                n = n * 10 + u128::from(b - b'0');
+                significant += u32::from(n != 0);
+                fraction += u32::from(in_fraction);
+            }
+            _ => {}
+        }
+    }
+    if significant < 16 || (n % 10) % 2 != 0 {
+        return false;
+    }
+    // |v| = m · 2^e exactly; the midpoint is (10n + 5) / 10^(fraction + 1). Equal when
+    // m · 5^q = (10n + 5) · 2^(-e - q), with q = fraction + 1: an odd right side needs the
+    // shift to be 0 or more.
+    let bits = v.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    if exponent == 0 {
+        return false; // subnormal: written with an exponent, never here
+    }
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    let e = exponent - 1075;
+    let q = fraction + 1;
+    let Some(left) = 5u128.checked_pow(q).and_then(|p| p.checked_mul(m)) else {
+        return false;
+    };
+    let midpoint = n * 10 + 5;
+    let shift = -e - q as i32;
+    (0..128).contains(&shift) && left.trailing_zeros() >= shift as u32 && left >> shift == midpoint
 }
 
 /// An integer in decimal, without the formatting machinery (most samples are integral).
@@ -352,6 +471,66 @@ mod tests {
         }
     }
 
+    /// The value as the writer spelled it before it used ryu: `fmt`'s shortest digits, and
+    /// integral values under 1e15 as integers.
+    fn written_by_fmt(v: f64) -> String {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            (v as i64).to_string()
+        } else {
+            v.to_string()
+        }
+    }
+
+    #[test]
+    fn finite_values_are_written_as_format_writes_them() {
+        // splitmix64: reproducible values without a dependency.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut values = vec![
+            0.1,
+            0.5,
+            -0.25,
+            1.0 / 3.0,
+            0.1 + 0.2,
+            1e-5,
+            1.5e-5,
+            9.99e-6,
+            1e-7,
+            123_456.789,
+            4_503_599_627_370_495.5,
+            1e15,
+            1e16 + 2.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -1e-300,
+            f64::MAX,
+            -0.0,
+        ];
+        for _ in 0..100_000 {
+            // Any bits; any mantissa at the exponents that have a fraction; device-like decimals.
+            values.push(f64::from_bits(next()));
+            let exponent = 1023 - 24 + next() % 80;
+            values.push(f64::from_bits((next() >> 12) | (exponent << 52)));
+            values.push((next() % 100_000_000) as f64 / 1000.0);
+            values.push((next() % 1_000_000) as f64 / 100_000_000.0);
+            // Few fraction bits under a full mantissa: where two shortest candidates tie.
+            let mantissa = ((next() >> 11) | (1 << 52)) >> (next() % 40) << (next() % 40);
+            let scaled = mantissa as f64 / (1u64 << (1 + next() % 60)) as f64;
+            values.push(if next() % 2 == 0 { scaled } else { -scaled });
+        }
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), written_by_fmt(v), "{v:e}");
+        }
+    }
+
     static G: Family = Family::gauge("x_ratio", "help", &["name"]);
     static C: Family = Family::counter("x_total", "help", &[]);
 
@@ -386,6 +565,26 @@ mod tests {
         assert_eq!(
             text(&s),
             "x_ratio{name=\"a\"} NaN\nx_ratio{name=\"b\"} +Inf\nx_total 3\nx_total 100000000000000000000\n"
+        );
+    }
+
+    #[test]
+    fn two_statics_of_one_name_make_one_family() {
+        static AGAIN: Family = Family::gauge("x_ratio", "other help", &["name"]);
+        let mut b = SnapshotBuilder::new(None);
+        b.add(&G, &["a"], 0.25);
+        b.add(&C, &[], 1.0);
+        b.add(&AGAIN, &["b"], 0.75);
+        b.add(&G, &["c"], 1.0);
+        let s = b.finish();
+        assert_eq!(s.blocks().len(), 2);
+        assert!(
+            std::ptr::eq(s.blocks()[0].family, &G),
+            "the first one's help"
+        );
+        assert_eq!(
+            text(&s),
+            "x_ratio{name=\"a\"} 0.25\nx_ratio{name=\"b\"} 0.75\nx_ratio{name=\"c\"} 1\nx_total 1\n"
         );
     }
 
