@@ -5,14 +5,12 @@
 //! same walk over the blocks' compressed pieces, joined into one gzip member ([`crate::gzip`]).
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use bytes::Bytes;
 
 use crate::gzip::{self, Deflated, Member};
-use crate::snapshot::{Family, Snapshot};
+use crate::snapshot::{ByAddress, Family, Snapshot};
 
 /// The two exposition formats Prometheus understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -397,8 +395,8 @@ type FamilyLayout = (&'static Family, Vec<(usize, usize)>);
 fn layout<S: Borrow<Snapshot>>(sources: &[S]) -> Vec<FamilyLayout> {
     // About as many families as the largest source has, for one driver kind or a few.
     let families_seen = sources.iter().map(|s| s.borrow().blocks().len()).max();
-    let mut slots: HashMap<usize, usize, BuildHasherDefault<AddressHasher>> =
-        HashMap::with_capacity_and_hasher(2 * families_seen.unwrap_or(0), Default::default());
+    let mut slots: ByAddress<usize, usize> =
+        ByAddress::with_capacity_and_hasher(2 * families_seen.unwrap_or(0), Default::default());
     let mut families: Vec<FamilyLayout> = Vec::new();
     for (s, snapshot) in sources.iter().enumerate() {
         for (b, block) in snapshot.borrow().blocks().iter().enumerate() {
@@ -426,7 +424,7 @@ fn layout<S: Borrow<Snapshot>>(sources: &[S]) -> Vec<FamilyLayout> {
 /// the process's life rather than once per family per scrape, which was a third of a small
 /// scrape's CPU (the help text escaped, the stored block's CRC).
 fn header(family: &'static Family, format: Format) -> Arc<Text> {
-    type Headers = HashMap<(usize, Format), Arc<Text>, BuildHasherDefault<AddressHasher>>;
+    type Headers = ByAddress<(usize, Format), Arc<Text>>;
     static HEADERS: LazyLock<RwLock<Headers>> = LazyLock::new(Default::default);
     let key = (family as *const Family as usize, format);
     if let Some(text) = HEADERS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
@@ -440,29 +438,6 @@ fn header(family: &'static Family, format: Format) -> Arc<Text> {
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, text.clone());
     text
-}
-
-/// Hashes a family's address (and a format): addresses are distinct and 8-aligned, so a
-/// multiply spreads them.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
 }
 
 /// One block's samples or compressed samples, kept alive by its snapshot.

@@ -166,15 +166,18 @@ pub struct SnapshotBuilder {
     /// The slot of each family, by the address of its `static`: every sample looks its family
     /// up, and an address hashes in one multiply where the name cost SipHash and a compare.
     /// Two families of the same name share one slot (see [`SnapshotBuilder::slot`]).
-    index: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
+    index: ByAddress<usize, usize>,
     series: usize,
 }
 
-/// Hashes a `&'static Family`'s address (the only key of the family index): one multiply by an
-/// odd constant spreads the address's bits, and the high half folded in reaches the low bits
-/// the table indexes by. Not for untrusted keys; addresses are chosen by the linker.
+/// A map keyed by a `&'static Family`'s address (with, for the exposition's headers, a format).
+pub(crate) type ByAddress<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
+
+/// Hashes a `&'static Family`'s address: one multiply by an odd constant spreads the address's
+/// bits, and the high half folded in reaches the low bits the table indexes by. Not for
+/// untrusted keys; addresses are chosen by the linker.
 #[derive(Default)]
-struct AddressHasher(u64);
+pub(crate) struct AddressHasher(u64);
 
 impl Hasher for AddressHasher {
     fn finish(&self) -> u64 {
