@@ -268,13 +268,15 @@ impl Body {
     }
 
     fn write(&mut self, text: Arc<Text>, member: &mut Member) {
-        if self.gzip {
+        let sent = if self.gzip {
             member.push(&text.stored);
-        }
+            text.stored.bytes.len()
+        } else {
+            text.plain.len()
+        };
+        self.remaining += sent as u64;
         self.pieces.push(Piece::Text(self.texts.len() as u32));
         self.texts.push(text);
-        let piece = self.pieces[self.pieces.len() - 1];
-        self.remaining += self.bytes(piece).len() as u64;
     }
 
     fn bytes(&self, piece: Piece) -> &[u8] {
