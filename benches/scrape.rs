@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::get;
 use fleet_core::app::App;
-use fleet_core::config::{Config, FileFormat, Source};
+use fleet_core::config::{Config, FileFormat, Source, DEFAULT_INTERVAL};
 use fleet_core::driver::PollContext;
 use fleet_core::exposition::{render, Body, Format};
 use fleet_core::gzip::Deflated;
@@ -86,7 +86,8 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------
 
 /// Serves `routers` simulators until stdin closes. Prints their URLs, one a line; then answers
-/// each line read with the total `/Action/call` count.
+/// each line read with the total `/Action/call` count, after skipping the simulators' clocks
+/// ahead by the milliseconds a `skip <ms>` line asks for.
 fn serve_sims(routers: usize, clients: usize, token_api: bool) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let sims: Vec<IkuaiSim> = rt.block_on(async {
@@ -110,7 +111,11 @@ fn serve_sims(routers: usize, clients: usize, token_api: bool) {
         let _ = writeln!(out, "{}", sim.url());
     }
     let _ = out.flush();
-    for _ in std::io::stdin().lock().lines().map_while(Result::ok) {
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        if let Some(ms) = line.strip_prefix("skip ").and_then(|ms| ms.parse().ok()) {
+            sims.iter()
+                .for_each(|s| s.skip_clock(Duration::from_millis(ms)));
+        }
         let calls: u64 = sims.iter().map(|s| s.calls() + s.token_calls()).sum();
         let _ = writeln!(out, "{calls}");
         let _ = out.flush();
@@ -148,8 +153,17 @@ impl Sims {
 
     /// `/Action/call` and token API requests the simulators have answered so far.
     fn calls(&mut self) -> u64 {
+        self.ask("")
+    }
+
+    /// Moves the simulators' clocks `d` ahead (see `IkuaiSim::skip_clock`).
+    fn skip_clock(&mut self, d: Duration) {
+        self.ask(&format!("skip {}", d.as_millis()));
+    }
+
+    fn ask(&mut self, line: &str) -> u64 {
         let stdin = self.child.stdin.as_mut().expect("piped");
-        writeln!(stdin).expect("ask simulators");
+        writeln!(stdin, "{line}").expect("ask simulators");
         read_line(&mut self.stdout).parse().expect("call count")
     }
 }
@@ -439,24 +453,46 @@ fn poll(clients: usize, polls: usize, transport: Transport) {
         .build()
         .expect("runtime");
     let target: Arc<str> = Arc::from(spec.name.as_str());
-    let mut poll_once = || {
-        let mut ctx = PollContext::new(target.clone());
-        rt.block_on(driver.poll_boxed(&mut ctx)).expect("poll")
+    // Each poll comes a default interval after the last, as the scheduler runs it: the
+    // simulator's clock skips ahead by one (a line on a pipe, a few µs of the measured CPU), and
+    // the poll shares the blocks that did not change with the last snapshot.
+    let mut last: Option<Arc<Snapshot>> = None;
+    let mut poll_once = |sims: &mut Sims| {
+        sims.skip_clock(DEFAULT_INTERVAL);
+        let mut ctx = PollContext::new(target.clone()).after(last.clone());
+        let snapshot = Arc::new(rt.block_on(driver.poll_boxed(&mut ctx)).expect("poll"));
+        (last.replace(snapshot.clone()), snapshot)
     };
-    poll_once(); // logs in, and fetches the slow-changing ports answer
+    poll_once(&mut sims); // logs in, and fetches the slow-changing ports answer
 
     let calls_before = sims.calls();
     let (cpu, wall) = (cpu_time(), Instant::now());
-    let last = (0..polls).map(|_| poll_once()).last().expect("polls");
+    let (previous, last) = (0..polls)
+        .map(|_| poll_once(&mut sims))
+        .last()
+        .expect("polls");
     let driver_run = (cpu_time() - cpu, wall.elapsed());
     let calls = sims.calls() - calls_before;
     let series = last.series();
-    // The share of the driver's work that is compressing the snapshot for gzip scrapes.
+    // The share of the driver's work that is compressing the snapshot for gzip scrapes: the
+    // blocks of the last poll that changed since the one before (the others it shared).
+    let previous = previous.expect("two polls");
+    let changed: Vec<&[u8]> = last
+        .blocks()
+        .iter()
+        .filter(|b| {
+            !previous
+                .blocks()
+                .iter()
+                .any(|p| p.samples.as_ptr() == b.samples.as_ptr())
+        })
+        .map(|b| &b.samples[..])
+        .collect();
     let compress = {
         let cpu = cpu_time();
         for _ in 0..polls {
-            for block in last.blocks() {
-                std::hint::black_box(Deflated::compress(&block.samples));
+            for samples in &changed {
+                std::hint::black_box(Deflated::compress(samples));
             }
         }
         cpu_time() - cpu

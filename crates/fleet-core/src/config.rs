@@ -35,6 +35,8 @@ const URL_MAX_BYTES: usize = 4096;
 /// a reload, before it is given up: a file on a hung network filesystem blocks its reader in the
 /// kernel, where no timeout of a read reaches it, so the reader is abandoned instead.
 pub const READ_DEADLINE: Duration = Duration::from_secs(30);
+/// A target's poll interval when neither it nor `[defaults]` sets one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -336,7 +338,7 @@ impl Config {
             None => None,
         };
         let defaults = &raw.defaults;
-        let interval = defaults.interval.unwrap_or(Duration::from_secs(30));
+        let interval = defaults.interval.unwrap_or(DEFAULT_INTERVAL);
         let timeout = defaults.timeout.unwrap_or(Duration::from_secs(10));
         let backoff_max = defaults.backoff_max.unwrap_or(Duration::from_secs(300));
 

@@ -56,6 +56,8 @@ pub struct PollContext {
     pub logins: u32,
     /// Sections that failed while the poll as a whole produced a snapshot.
     pub partial_errors: Vec<PollError>,
+    /// The target's last snapshot, for the builder to share unchanged blocks with.
+    previous: Option<Arc<Snapshot>>,
 }
 
 impl PollContext {
@@ -64,7 +66,15 @@ impl PollContext {
             target,
             logins: 0,
             partial_errors: Vec::new(),
+            previous: None,
         }
+    }
+
+    /// A context for the poll after the one that made `previous` (see
+    /// [`SnapshotBuilder::after`]).
+    pub fn after(mut self, previous: Option<Arc<Snapshot>>) -> Self {
+        self.previous = previous;
+        self
     }
 
     pub fn target(&self) -> &str {
@@ -73,7 +83,7 @@ impl PollContext {
 
     /// A builder whose samples carry this target's `target` label.
     pub fn snapshot_builder(&self) -> SnapshotBuilder {
-        SnapshotBuilder::new(Some(&self.target))
+        SnapshotBuilder::new(Some(&self.target)).after(self.previous.clone())
     }
 }
 

@@ -283,16 +283,19 @@ impl Body {
         match piece {
             Piece::Text(i) if self.gzip => &self.texts[i as usize].stored.bytes,
             Piece::Text(i) => &self.texts[i as usize].plain,
-            Piece::Block { source, block } => {
-                let block = &self.sources[source as usize].blocks()[block as usize];
-                if self.gzip {
-                    &block.gzip.bytes
-                } else {
-                    &block.samples
-                }
-            }
+            Piece::Block { source, block } => self.block(source, block),
             Piece::GzipHeader => &gzip::HEADER,
             Piece::GzipTrailer => &self.trailer,
+        }
+    }
+
+    /// A block's samples, or their compressed piece in a gzip body.
+    fn block(&self, source: u32, block: u32) -> &Bytes {
+        let block = &self.sources[source as usize].blocks()[block as usize];
+        if self.gzip {
+            &block.gzip.bytes
+        } else {
+            &block.samples
         }
     }
 
@@ -312,12 +315,7 @@ impl Body {
         let frame = match first {
             Piece::Block { source, block } if self.bytes(first).len() >= copy_below => {
                 self.next += 1;
-                let shared = SharedBlock {
-                    snapshot: self.sources[source as usize].clone(),
-                    block: block as usize,
-                    gzip: self.gzip,
-                };
-                Bytes::from_owner(shared)
+                self.block(source, block).clone()
             }
             _ => {
                 let mut frame = SpareFrame::take(self.remaining as usize);
@@ -446,24 +444,6 @@ fn header(family: &'static Family, format: Format) -> Arc<Text> {
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, text.clone());
     text
-}
-
-/// One block's samples or compressed samples, kept alive by its snapshot.
-struct SharedBlock {
-    snapshot: Arc<Snapshot>,
-    block: usize,
-    gzip: bool,
-}
-
-impl AsRef<[u8]> for SharedBlock {
-    fn as_ref(&self) -> &[u8] {
-        let block = &self.snapshot.blocks()[self.block];
-        if self.gzip {
-            &block.gzip.bytes
-        } else {
-            &block.samples
-        }
-    }
 }
 
 fn write_header(out: &mut Vec<u8>, format: Format, family: &Family) {

@@ -11,6 +11,7 @@
 //! `x^(8·len)` modulo the CRC polynomial, an operator each piece keeps ready (zlib's
 //! `crc32_combine_gen`/`crc32_combine_op`), so joining costs one short loop per piece.
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use std::cell::RefCell;
 
@@ -19,7 +20,8 @@ use std::cell::RefCell;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deflated {
     /// Non-final deflate blocks ending on a byte boundary, with no back-reference outside.
-    pub bytes: Vec<u8>,
+    /// Shared: by the next snapshot when its block is unchanged, and by scrapes sending it.
+    pub bytes: Bytes,
     /// CRC-32 of the uncompressed bytes.
     crc: u32,
     /// Times `x^(8·len)` mod the polynomial: what appending these bytes does to a running CRC.
@@ -44,15 +46,19 @@ impl Deflated {
         }
         // The compressor runs on across pieces: each full flush has already made the next
         // piece independent, so only a failed piece needs a fresh start.
-        let bytes = COMPRESSOR.with(|c| {
+        let compressed = COMPRESSOR.with(|c| {
             let mut c = c.borrow_mut();
-            full_flush(&mut c, data).unwrap_or_else(|| {
+            let out = full_flush(&mut c, data);
+            if out.is_none() {
                 c.reset();
-                Deflated::stored(data).bytes
-            })
+            }
+            out
         });
+        let Some(bytes) = compressed else {
+            return Deflated::stored(data);
+        };
         Deflated {
-            bytes,
+            bytes: Bytes::from(bytes),
             crc: crc32(data),
             shift: Multiplier::of(shift_for(data.len() as u64)),
             len: data.len() as u64,
@@ -76,7 +82,7 @@ impl Deflated {
             bytes.extend_from_slice(chunk);
         }
         Deflated {
-            bytes,
+            bytes: Bytes::from(bytes),
             crc: crc32(data),
             shift: Multiplier::of(shift_for(data.len() as u64)),
             len: data.len() as u64,
@@ -85,7 +91,7 @@ impl Deflated {
 
     fn stored_empty() -> Deflated {
         Deflated {
-            bytes: Vec::new(),
+            bytes: Bytes::new(),
             crc: 0,
             shift: Multiplier::of(shift_for(0)),
             len: 0,

@@ -126,6 +126,8 @@ async fn run(target: TargetConfig, store: Arc<Store>, window: Duration, cancel: 
     let mut next = next_on_phase(Instant::now(), phase, first_period);
     let offset = next - Instant::now();
     let mut failures = 0u32;
+    // The snapshot of the last poll, whose unchanged blocks the next one shares.
+    let mut last = None;
     debug!(target_name = %name, ?offset, "poller started");
     loop {
         tokio::select! {
@@ -133,7 +135,7 @@ async fn run(target: TargetConfig, store: Arc<Store>, window: Duration, cancel: 
             _ = tokio::time::sleep_until(next) => {}
         }
         let started = Instant::now();
-        let mut ctx = PollContext::new(name.clone());
+        let mut ctx = PollContext::new(name.clone()).after(last.take());
         let result = tokio::select! {
             _ = cancel.cancelled() => break,
             r = tokio::time::timeout(spec.timeout, driver.poll_boxed(&mut ctx)) => {
@@ -157,7 +159,7 @@ async fn run(target: TargetConfig, store: Arc<Store>, window: Duration, cancel: 
                 warn!(target_name = %name, kind = spec.kind, reason = e.reason().as_str(), error = %e, failures, "poll failed");
             }
         }
-        store.record(
+        last = store.record(
             &name,
             PollReport {
                 duration,

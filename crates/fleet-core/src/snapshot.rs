@@ -5,10 +5,18 @@
 //! Prometheus text format and in OpenMetrics; only the family headers differ, and those are
 //! written by [`crate::exposition`]. Each family block is also compressed once, when the
 //! snapshot is finished, so a gzip scrape only joins pieces ([`crate::gzip`]).
+//!
+//! A block whose bytes are the same as in the target's previous snapshot is not compressed
+//! again: the new snapshot shares the previous one's bytes and piece. Much of a device's answer
+//! stays put from poll to poll (sizes, totals, info series, an hour's ping minimum), and
+//! compressing was the largest single cost of a poll: comparing costs a memory compare.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::gzip::Deflated;
 
@@ -120,7 +128,8 @@ impl Family {
 #[derive(Debug)]
 pub struct FamilyBlock {
     pub family: &'static Family,
-    pub samples: Vec<u8>,
+    /// Shared: with the next snapshot when its block is unchanged, and with scrapes sending it.
+    pub samples: Bytes,
     /// The samples compressed, ready to be placed in any gzip stream.
     pub gzip: Deflated,
 }
@@ -168,6 +177,8 @@ pub struct SnapshotBuilder {
     /// Two families of the same name share one slot (see [`SnapshotBuilder::slot`]).
     index: ByAddress<usize, usize>,
     series: usize,
+    /// The same source's previous snapshot, whose unchanged blocks this one shares.
+    previous: Option<Arc<Snapshot>>,
 }
 
 /// A map keyed by a `&'static Family`'s address (with, for the exposition's headers, a format).
@@ -213,7 +224,15 @@ impl SnapshotBuilder {
             blocks: Vec::new(),
             index: HashMap::default(),
             series: 0,
+            previous: None,
         }
+    }
+
+    /// Shares with `previous` (the same source's last snapshot) every block that comes out
+    /// byte for byte the same, instead of compressing it again.
+    pub fn after(mut self, previous: Option<Arc<Snapshot>>) -> Self {
+        self.previous = previous;
+        self
     }
 
     /// Adds one sample. `values` pairs with `family.labels`; a non-finite value is written as
@@ -294,19 +313,33 @@ impl SnapshotBuilder {
         self.series
     }
 
-    /// Sorts the families and compresses each block: the one place a snapshot's samples are
-    /// compressed, so every later gzip scrape of it costs no compression.
+    /// Sorts the families and compresses each block that changed since the previous snapshot:
+    /// the one place a snapshot's samples are compressed, so every later gzip scrape of it costs
+    /// no compression.
     pub fn finish(mut self) -> Snapshot {
         self.blocks.sort_unstable_by_key(|(family, _)| family.name);
+        let previous = self.previous.take();
+        // Both snapshots' blocks are in name order, one per name: one walk pairs them.
+        let mut old = previous.iter().flat_map(|s| s.blocks()).peekable();
         let blocks = self
             .blocks
             .into_iter()
             .map(|(family, mut samples)| {
+                while old.next_if(|o| o.family.name < family.name).is_some() {}
+                if let Some(o) = old.next_if(|o| o.family.name == family.name) {
+                    if o.samples == samples {
+                        return FamilyBlock {
+                            family,
+                            samples: o.samples.clone(),
+                            gzip: o.gzip.clone(),
+                        };
+                    }
+                }
                 samples.shrink_to_fit();
                 let gzip = Deflated::compress(&samples);
                 FamilyBlock {
                     family,
-                    samples,
+                    samples: Bytes::from(samples),
                     gzip,
                 }
             })
@@ -540,7 +573,7 @@ mod tests {
     fn text(s: &Snapshot) -> String {
         s.blocks()
             .iter()
-            .map(|b| String::from_utf8(b.samples.clone()).unwrap())
+            .map(|b| String::from_utf8(b.samples.to_vec()).unwrap())
             .collect()
     }
 
@@ -589,6 +622,58 @@ mod tests {
             text(&s),
             "x_ratio{name=\"a\"} 0.25\nx_ratio{name=\"b\"} 0.75\nx_ratio{name=\"c\"} 1\nx_total 1\n"
         );
+    }
+
+    #[test]
+    fn blocks_unchanged_since_the_previous_snapshot_share_its_bytes_and_piece() {
+        use std::io::Read;
+        static GONE: Family = Family::gauge("x_gone", "help", &[]);
+        static NEW: Family = Family::gauge("x_new", "help", &[]);
+        // Blocks of a few hundred bytes, so each one is really compressed.
+        let poll = |previous: Option<Arc<Snapshot>>, value: f64, family: &'static Family| {
+            let mut b = SnapshotBuilder::new(Some("t")).after(previous);
+            for i in 0..20 {
+                b.add(&G, &[&format!("client-{i}")], value);
+                b.add(&C, &[], i as f64);
+            }
+            b.add(family, &[], 1.0);
+            Arc::new(b.finish())
+        };
+        let first = poll(None, 0.5, &GONE);
+        let second = poll(Some(first.clone()), 0.75, &NEW);
+        fn block<'a>(s: &'a Snapshot, name: &str) -> &'a FamilyBlock {
+            s.blocks()
+                .iter()
+                .find(|b| b.family.name == name)
+                .expect(name)
+        }
+        let (old, new) = (block(&first, "x_total"), block(&second, "x_total"));
+        assert_eq!(
+            old.samples.as_ptr(),
+            new.samples.as_ptr(),
+            "unchanged: shared"
+        );
+        assert_eq!(old.gzip.bytes.as_ptr(), new.gzip.bytes.as_ptr());
+        let (old, new) = (block(&first, "x_ratio"), block(&second, "x_ratio"));
+        assert_ne!(
+            old.samples.as_ptr(),
+            new.samples.as_ptr(),
+            "changed: its own"
+        );
+        assert_ne!(old.gzip.bytes, new.gzip.bytes);
+        assert!(text(&second).contains("x_ratio{target=\"t\",name=\"client-3\"} 0.75\n"));
+        assert!(text(&second).contains("x_new{target=\"t\"} 1\n"));
+        assert!(!text(&second).contains("x_gone"));
+        // Every piece, shared or new, still stands for its own block's bytes (a piece is
+        // non-final blocks: an empty final stored block ends the stream).
+        for b in second.blocks() {
+            let stream = [&b.gzip.bytes[..], &[1, 0, 0, 0xff, 0xff]].concat();
+            let mut deflated = Vec::new();
+            flate2::read::DeflateDecoder::new(&stream[..])
+                .read_to_end(&mut deflated)
+                .unwrap();
+            assert_eq!(deflated, b.samples, "{}", b.family.name);
+        }
     }
 
     /// An OpenMetrics header as (name, type, unit).

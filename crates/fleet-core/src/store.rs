@@ -135,10 +135,11 @@ impl Store {
     }
 
     /// Records a poll: swaps in the new snapshot, or withdraws the device series on failure.
-    pub fn record(&self, name: &str, report: PollReport) {
+    /// Returns the snapshot now served for the target, if any.
+    pub fn record(&self, name: &str, report: PollReport) -> Option<Arc<Snapshot>> {
         let mut targets = self.targets.write().unwrap_or_else(|e| e.into_inner());
         let Some(slot) = targets.get_mut(name) else {
-            return; // removed by a reload while the poll ran
+            return None; // removed by a reload while the poll ran
         };
         let h = &mut slot.health;
         h.polled = true;
@@ -164,6 +165,7 @@ impl Store {
         }
         let series = slot.device.as_ref().map_or(0, |d| d.series());
         slot.health_series = Arc::new(health_snapshot(name, slot.kind, &slot.health, series));
+        slot.device.clone()
     }
 
     pub fn set_exporter_series(&self, snapshot: Snapshot) {

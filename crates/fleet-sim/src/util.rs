@@ -111,6 +111,49 @@ impl Flow {
     }
 }
 
+/// A simulator's clock: the time since it started, plus what a benchmark skipped ahead
+/// ([`SimClock::skip`]) to see the values a real poll interval apart without waiting for it.
+pub(crate) struct SimClock {
+    started: std::time::Instant,
+    started_unix: u64,
+    skipped_ms: std::sync::atomic::AtomicU64,
+}
+
+impl SimClock {
+    pub(crate) fn new() -> SimClock {
+        SimClock {
+            started: std::time::Instant::now(),
+            started_unix: unix_now(),
+            skipped_ms: Default::default(),
+        }
+    }
+
+    fn skipped(&self) -> std::time::Duration {
+        let ms = self.skipped_ms.load(std::sync::atomic::Ordering::SeqCst);
+        std::time::Duration::from_millis(ms)
+    }
+
+    /// Seconds since the simulator started.
+    pub(crate) fn seconds(&self) -> f64 {
+        (self.started.elapsed() + self.skipped()).as_secs_f64()
+    }
+
+    /// The simulated Unix time, in seconds.
+    pub(crate) fn unix_now(&self) -> u64 {
+        unix_now() + self.skipped().as_secs()
+    }
+
+    pub(crate) fn started_unix(&self) -> u64 {
+        self.started_unix
+    }
+
+    pub(crate) fn skip(&self, d: std::time::Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.skipped_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -226,6 +269,18 @@ mod tests {
             assert!(now >= last);
             last = now;
         }
+    }
+
+    #[test]
+    fn a_skipped_clock_reads_that_much_later_and_keeps_its_start() {
+        let clock = SimClock::new();
+        let (t, now) = (clock.seconds(), clock.unix_now());
+        clock.skip(std::time::Duration::from_secs(90));
+        clock.skip(std::time::Duration::from_millis(500));
+        let skipped = clock.seconds() - t;
+        assert!((90.5..91.5).contains(&skipped), "{skipped}");
+        assert!((90..=92).contains(&(clock.unix_now() - now)));
+        assert!(clock.started_unix() <= now);
     }
 
     #[test]

@@ -140,6 +140,13 @@ impl IkuaiSim {
         lock(&self.shared.sessions).clear();
     }
 
+    /// Moves the simulated clock `d` ahead, as if that much time had passed: values, counters
+    /// and timestamps answer as they would `d` later. For benchmarks that poll back to back but
+    /// must see what a real poll interval apart sees.
+    pub fn skip_clock(&self, d: Duration) {
+        self.shared.clock.skip(d);
+    }
+
     /// Added to every `/Action/call` answer.
     pub fn set_latency(&self, d: Duration) {
         self.handle.set_latency(d);

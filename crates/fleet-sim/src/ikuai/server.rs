@@ -3,10 +3,10 @@
 //! mapping of `func_name`/`TYPE` to sections of the world. Sessions are bounded; the simulator
 //! is read-only, so every action but `show` is refused.
 
+use crate::util::SimClock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,8 +21,7 @@ use super::wire::{raw, render};
 use super::world::World;
 use crate::handle::Switches;
 use crate::util::{
-    first_half, json_response, lock, md5_hex, proxy_page, server_error_page, unix_now,
-    InFlightGauge,
+    first_half, json_response, lock, md5_hex, proxy_page, server_error_page, InFlightGauge,
 };
 
 /// Session keys kept at most; a client that logs in on every poll (the bug the
@@ -33,8 +32,7 @@ const MAX_SESSIONS: usize = 256;
 pub(super) struct Shared {
     pub(super) cfg: IkuaiSimConfig,
     passwd_md5: String,
-    started: Instant,
-    started_unix: u64,
+    pub(super) clock: SimClock,
     pub(super) lan_clients: AtomicUsize,
     pub(super) sessions: Mutex<VecDeque<String>>,
     /// Physical ports whose link is down on purpose (by the handle).
@@ -58,8 +56,7 @@ impl Shared {
             passwd_md5: md5_hex(&cfg.password),
             lan_clients: AtomicUsize::new(cfg.lan_clients),
             cfg,
-            started: Instant::now(),
-            started_unix: unix_now(),
+            clock: SimClock::new(),
             sessions: Mutex::new(VecDeque::new()),
             unplugged: Mutex::new(Vec::new()),
             logins: AtomicU64::new(0),
@@ -77,8 +74,7 @@ impl Shared {
     pub(super) fn world(&self) -> World<'_> {
         World::new(
             &self.cfg,
-            self.started.elapsed().as_secs_f64(),
-            self.started_unix,
+            &self.clock,
             self.lan_clients.load(Ordering::SeqCst),
             lock(&self.unplugged).clone(),
         )

@@ -7,6 +7,7 @@
 
 mod disks;
 
+use crate::util::SimClock;
 use std::f64::consts::TAU;
 
 use serde_json::{json, Map, Value};
@@ -15,7 +16,7 @@ use super::config::{Firmware, IkuaiSimConfig};
 use super::wire::{
     bytes_total, eui64, fmt_mac, local_date, local_datetime, maybe_encoded, num_str,
 };
-use crate::util::{mix, unit, unix_now, Flow};
+use crate::util::{mix, unit, Flow};
 
 // Tags keep the noise of unrelated quantities apart.
 const T_CPU: u64 = 1;
@@ -252,8 +253,7 @@ pub(super) struct World<'a> {
 impl<'a> World<'a> {
     pub(super) fn new(
         cfg: &'a IkuaiSimConfig,
-        t: f64,
-        started_unix: u64,
+        clock: &SimClock,
         clients: usize,
         unplugged: Vec<String>,
     ) -> World<'a> {
@@ -262,9 +262,9 @@ impl<'a> World<'a> {
             seed: cfg.seed,
             quirks: cfg.quirks,
             v4: cfg.firmware == Firmware::V4,
-            t,
-            now: unix_now(),
-            started_unix,
+            t: clock.seconds(),
+            now: clock.unix_now(),
+            started_unix: clock.started_unix(),
             clients,
             unplugged,
         }

@@ -4,10 +4,10 @@
 //! HTTP faults. Sessions are bounded. The WebSocket half is in `socket`, which shares this
 //! state; the handle joins the two routers.
 
+use crate::util::SimClock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -23,7 +23,7 @@ use super::hostile;
 use super::wire::success;
 use super::world::{node_uuid, World};
 use crate::handle::Switches;
-use crate::util::{first_half, json_response, lock, mix, proxy_page, server_error_page, unix_now};
+use crate::util::{first_half, json_response, lock, mix, proxy_page, server_error_page};
 
 /// Sessions kept at most, so a client logging in on every poll cannot grow the simulator.
 const MAX_SESSIONS: usize = 256;
@@ -53,8 +53,7 @@ pub(super) struct Shared {
     pub(super) cfg: KomariSimConfig,
     pub(super) nodes: AtomicUsize,
     pub(super) offline: AtomicUsize,
-    started: Instant,
-    started_unix: u64,
+    pub(super) clock: SimClock,
     pub(super) sessions: Mutex<VecDeque<String>>,
     pub(super) counters: Counters,
     pub(super) switches: Arc<Switches<Fault>>,
@@ -69,8 +68,7 @@ impl Shared {
             nodes: AtomicUsize::new(cfg.nodes),
             offline: AtomicUsize::new(cfg.offline),
             cfg,
-            started: Instant::now(),
-            started_unix: unix_now(),
+            clock: SimClock::new(),
             sessions: Mutex::new(VecDeque::new()),
             counters: Counters::default(),
             switches,
@@ -133,8 +131,7 @@ impl Shared {
     pub(super) fn world(&self) -> World<'_> {
         World::new(
             &self.cfg,
-            self.started.elapsed().as_secs_f64(),
-            self.started_unix,
+            &self.clock,
             self.nodes.load(Ordering::SeqCst),
             self.offline.load(Ordering::SeqCst),
         )

@@ -3,13 +3,14 @@
 //! regions) come from `seed` and the index; values move with the seconds since start, traffic
 //! totals as exact integrals of their rates so they only grow.
 
+use crate::util::SimClock;
 use std::f64::consts::TAU;
 
 use serde_json::{json, Map, Value};
 
 use super::config::KomariSimConfig;
 use super::wire::{fmt_go_db, fmt_local, fmt_utc_nanos};
-use crate::util::{mix, unit, unix_now, Flow};
+use crate::util::{mix, unit, Flow};
 
 const T_CPU: u64 = 1;
 const T_RAM: u64 = 2;
@@ -168,16 +169,15 @@ pub(super) struct World<'a> {
 impl<'a> World<'a> {
     pub(super) fn new(
         cfg: &'a KomariSimConfig,
-        t: f64,
-        started_unix: u64,
+        clock: &SimClock,
         nodes: usize,
         offline: usize,
     ) -> World<'a> {
         World {
             cfg,
-            t,
-            now: unix_now(),
-            started_unix,
+            t: clock.seconds(),
+            now: clock.unix_now(),
+            started_unix: clock.started_unix(),
             nodes,
             offline,
         }
@@ -346,19 +346,21 @@ impl<'a> World<'a> {
             "ram": {"total": hw.mem, "used": ram as u64},
             "swap": {"total": hw.swap, "used": hw.swap / 7},
             "load": {"load1": load1, "load5": (load1 * 0.8 * 100.0).round() / 100.0, "load15": (load1 * 0.6 * 100.0).round() / 100.0},
-            "disk": {"total": hw.disk, "used": (hw.disk as f64 * (0.2 + 0.6 * unit(seed, T_DISK, k))) as u64},
+            // Logs and caches: a disk fills by a few KiB a second.
+            "disk": {"total": hw.disk, "used": (hw.disk as f64 * (0.2 + 0.6 * unit(seed, T_DISK, k)) + 4096.0 * t.max(0.0)) as u64},
             "network": {
                 "up": up.smooth_rate(t) as u64,
                 "down": down.smooth_rate(t) as u64,
                 "totalUp": up.total(t.max(0.0)) as u64,
                 "totalDown": down.total(t.max(0.0)) as u64,
             },
+            // Connections and processes come and go from one report to the next.
             "connections": {
-                "tcp": 10 + (200.0 * unit(seed, T_CONN, k)) as u64,
-                "udp": 2 + (20.0 * unit(seed, T_CONN, k + 50)) as u64,
+                "tcp": 10 + (200.0 * unit(seed, T_CONN, k) + 15.0 * (wave(T_CONN, 45.0) + 1.0)) as u64,
+                "udp": 2 + (20.0 * unit(seed, T_CONN, k + 50) + 2.0 * (wave(T_CONN, 29.0) + 1.0)) as u64,
             },
             "uptime": 609_849 + mix(seed ^ k) % 2_000_000 + t.max(0.0) as u64,
-            "process": 80 + (unit(seed, T_CONN, k + 99) * 120.0) as u64,
+            "process": 80 + (unit(seed, T_CONN, k + 99) * 120.0 + 4.0 * (wave(T_CONN, 70.0) + 1.0)) as u64,
             "message": if self.cfg.agent_error_node == Some(i) { AGENT_ERROR } else { "" },
             "updated_at": fmt_utc_nanos(at),
         });
