@@ -166,20 +166,27 @@ impl LatestStatus {
     /// The statuses as the WebSocket's shape (online list and reports), and the ping statistics
     /// of the nodes that are online: an offline node's last hour says nothing current.
     pub fn into_live(self) -> (Live, NodePings) {
-        let mut live = Live::default();
-        let mut pings = NodePings::new();
+        let mut online = Vec::new();
+        let mut pings = Vec::new();
+        let mut data = Vec::with_capacity(self.0.len());
         for (uuid, mut status) in self.0 {
-            let online = status.online == Some(true);
-            if online {
-                live.online.push(uuid.clone());
+            if status.online == Some(true) {
+                online.push(uuid.clone());
                 if !status.ping.is_empty() {
                     let by_task = std::mem::take(&mut status.ping).into_iter().collect();
-                    pings.insert(uuid.clone(), by_task);
+                    pings.push((uuid.clone(), by_task));
                 }
             }
-            live.data.insert(uuid, status.into_report());
+            data.push((uuid, status.into_report()));
         }
-        (live, pings)
+        // Collected, not inserted one by one: the maps are built in one pass from the sorted
+        // entries (servers send them in uuid order), and a uuid sent twice keeps its last entry
+        // as an insert would.
+        let live = Live {
+            online,
+            data: data.into_iter().collect(),
+        };
+        (live, pings.into_iter().collect())
     }
 }
 
