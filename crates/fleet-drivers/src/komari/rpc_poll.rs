@@ -289,7 +289,7 @@ impl KomariDriver {
     /// `public:getPublicPingTasks` where the server has it (older ones give no interval).
     fn task_infos(&self, pings: &NodePings) -> BTreeMap<String, PingTask> {
         let mut tasks = BTreeMap::new();
-        for (id, stat) in pings.values().flatten() {
+        for (id, stat) in pings.iter().flat_map(|(_, by_task)| by_task) {
             if !tasks.contains_key(id) {
                 let task = PingTask {
                     id: id.clone(),
