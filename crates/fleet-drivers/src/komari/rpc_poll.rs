@@ -175,8 +175,11 @@ impl KomariDriver {
         if self.opts.ping {
             metrics::rpc_pings(&mut b, &pings);
             metrics::ping_tasks(&mut b, &self.task_infos(&pings), 0);
-            let online: HashSet<&str> = live.online.iter().map(String::as_str).collect();
-            metrics::ping_percentiles(&mut b, &self.rpc.percentiles, &online);
+            // The online set only where there are percentiles to export (`ping_stats_hours`).
+            if !self.rpc.percentiles.is_empty() {
+                let online: HashSet<&str> = live.online.iter().map(String::as_str).collect();
+                metrics::ping_percentiles(&mut b, &self.rpc.percentiles, &online);
+            }
         }
         metrics::reconnects(&mut b, self.client.reconnects());
         metrics::source(&mut b, "rpc");
