@@ -3,7 +3,7 @@
 //! Online state comes only from the WebSocket's `online` list: an offline node keeps its info,
 //! totals and last-report time, never its stale resource gauges.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::model::{Live, Node, PingSummary, PingTask, Report, Version};
 use super::rpc_model::{latency_ms, NodePings, PingMetricStat};
@@ -291,30 +291,44 @@ pub fn reconnects(b: &mut SnapshotBuilder, counts: impl Iterator<Item = (Reconne
 /// the node list's description and inventory are exported. The server's own words in value
 /// series' labels pass through `words`, which caps them.
 pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>, words: &mut NodeWords) {
-    let mut meta = BTreeMap::new();
-    for n in list.iter().filter(|n| !n.uuid.is_empty()) {
-        meta.entry(n.uuid.as_str()).or_insert(n);
-    }
-    let online: HashSet<&str> = live
+    // The node list, the reports and the online ids, each in uuid order (the list's first row of
+    // a uuid describes it: the sort is stable): one walk over the three meets every node once,
+    // in uuid order, with no lookups. At 2,000 nodes, the sets and maps gathered to look nodes
+    // up in were a large share of the mapping.
+    let mut listed: Vec<&Node> = list.iter().filter(|n| !n.uuid.is_empty()).collect();
+    listed.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    listed.dedup_by(|later, first| later.uuid == first.uuid);
+    let mut online: Vec<&str> = live
         .map(|l| l.online.iter().map(String::as_str).collect())
         .unwrap_or_default();
-    let mut uuids: BTreeSet<&str> = meta.keys().copied().collect();
-    if let Some(l) = live {
-        uuids.extend(l.data.keys().map(String::as_str));
-        uuids.extend(online.iter().copied());
-    }
-    for &uuid in &uuids {
-        let node = meta.get(uuid).copied();
+    online.sort_unstable();
+    online.dedup();
+    let mut listed = listed.into_iter().peekable();
+    let mut reports = live.into_iter().flat_map(|l| &l.data).peekable();
+    let mut onlines = online.iter().copied().peekable();
+    let horizon = fleet_core::time::unix_seconds(std::time::SystemTime::now()) + NO_EXPIRY_AFTER;
+    let mut count = 0usize;
+    loop {
+        let heads = [
+            listed.peek().map(|n| n.uuid.as_str()),
+            reports.peek().map(|(uuid, _)| uuid.as_str()),
+            onlines.peek().copied(),
+        ];
+        let Some(uuid) = heads.into_iter().flatten().min() else {
+            break;
+        };
+        count += 1;
+        let node = listed.next_if(|n| n.uuid == uuid);
+        let report = reports.next_if(|(u, _)| *u == uuid).map(|(_, r)| r);
+        let is_online = onlines.next_if_eq(&uuid).is_some();
         if let Some(n) = node {
-            describe(b, n, words);
+            describe(b, n, words, horizon);
         }
-        let Some(l) = live else {
+        if live.is_none() {
             inventory(b, uuid, node, None);
             continue;
-        };
-        let is_online = online.contains(uuid);
+        }
         b.add(&ONLINE, &[uuid], if is_online { 1.0 } else { 0.0 });
-        let report = l.data.get(uuid);
         if let Some(r) = report {
             b.add_opt(&LAST_REPORT, &[uuid], r.updated_at);
         }
@@ -324,13 +338,14 @@ pub fn nodes(b: &mut SnapshotBuilder, list: &[Node], live: Option<&Live>, words:
             resources(b, uuid, r);
         }
     }
-    b.add(&NODES, &[], uuids.len() as f64);
+    b.add(&NODES, &[], count as f64);
     if live.is_some() {
         b.add(&NODES_ONLINE, &[], online.len() as f64);
     }
 }
 
-fn describe(b: &mut SnapshotBuilder, n: &Node, words: &mut NodeWords) {
+/// `horizon`: the Unix time past which an expiry is "never".
+fn describe(b: &mut SnapshotBuilder, n: &Node, words: &mut NodeWords, horizon: f64) {
     let uuid = n.uuid.as_str();
     b.add(
         &INFO,
@@ -350,7 +365,6 @@ fn describe(b: &mut SnapshotBuilder, n: &Node, words: &mut NodeWords) {
         1.0,
     );
     b.add_opt(&CORES, &[uuid], n.cpu_cores);
-    let horizon = fleet_core::time::unix_seconds(std::time::SystemTime::now()) + NO_EXPIRY_AFTER;
     b.add_opt(&EXPIRY, &[uuid], n.expired_at.filter(|t| *t < horizon));
     if let Some(limit) = n.traffic_limit.filter(|l| *l > 0.0) {
         let kind = words.limit_type.fold(&n.traffic_limit_type);

@@ -8,7 +8,10 @@
 //! learns to fall back. `-32041` (permission denied) is an `auth` failure, any other error
 //! object an `api` failure of its call, and a body that is not JSON-RPC a `decode` failure.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -257,6 +260,164 @@ impl<'a> Replies<'a> {
     }
 }
 
+/// Where the results of a batch read in place go, by the method of their call.
+pub(super) trait Results {
+    /// Reads the result of `method`'s call from `d` and keeps it; a `null` result is the
+    /// method's empty answer, as [`Replies::take`] reads it.
+    fn read<'de, D: Deserializer<'de>>(&mut self, method: Method, d: D) -> Result<(), D::Error>;
+    /// `method`'s call has no result: its error, or no reply for it.
+    fn failed(&mut self, method: Method, e: CallError);
+}
+
+/// Reads the answer to `calls` into `results` in one pass, each result decoded where it lies:
+/// the way [`Replies`] reads it first (every result kept as text, then decoded again) scans a
+/// 2,000-node status twice. This needs what servers send: an array of replies, each naming its
+/// call by id before its result (`jsonrpc`, `id`, then `result` or `error`). `None` for
+/// anything else, and for an answer some part of which does not read (a result that is no
+/// answer of its method, a reply with a field twice): those go through [`Replies`], whose
+/// answers and errors are the driver's (from the start: what was read here is dropped).
+pub(super) fn read_in_place<R: Results + Default>(calls: &[Method], body: &[u8]) -> Option<R> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let mut batch = InPlace {
+        calls,
+        answered: vec![false; calls.len()],
+        results: R::default(),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_seq(&mut batch).ok()?;
+    de.end().ok()?;
+    for (i, method) in calls.iter().enumerate() {
+        if !batch.answered[i] {
+            batch
+                .results
+                .failed(*method, CallError::Missing(method.name()));
+        }
+    }
+    Some(batch.results)
+}
+
+/// The state of [`read_in_place`]: which calls have their reply (the first reply of an id
+/// counts, as in [`Replies::parse`]).
+struct InPlace<'c, R> {
+    calls: &'c [Method],
+    answered: Vec<bool>,
+    results: R,
+}
+
+impl<'de, R: Results> Visitor<'de> for &mut InPlace<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a batch of replies")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(&mut *self)?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de, R: Results> DeserializeSeed<'de> for &mut InPlace<'_, R> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(ReplyInPlace(self))
+    }
+}
+
+/// One reply of [`read_in_place`].
+struct ReplyInPlace<'b, 'c, R>(&'b mut InPlace<'c, R>);
+
+impl<'de, R: Results> Visitor<'de> for ReplyInPlace<'_, '_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a reply")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let batch = self.0;
+        // `None`: no id yet; `Some(None)`: an id of no call (the reply is skipped).
+        let mut call: Option<Option<usize>> = None;
+        let (mut result, mut error) = (false, None);
+        let out_of_order = || serde::de::Error::custom("not in the order read in place");
+        while let Some(key) = map.next_key::<ReplyField>()? {
+            match key {
+                ReplyField::Id if call.is_none() => {
+                    let id: Value = map.next_value()?;
+                    let n = lenient::number(&id).ok_or_else(out_of_order)?;
+                    let index = (n >= 1.0 && n <= batch.calls.len() as f64 && n.fract() == 0.0)
+                        .then(|| n as usize - 1);
+                    call = Some(index.filter(|i| !batch.answered[*i]));
+                }
+                ReplyField::Result if !result => {
+                    result = true;
+                    match call.ok_or_else(out_of_order)? {
+                        Some(i) => {
+                            map.next_value_seed(ResultOf(batch.calls[i], &mut batch.results))?
+                        }
+                        None => map.next_value::<IgnoredAny>().map(drop)?,
+                    }
+                }
+                ReplyField::Error if error.is_none() => {
+                    error = Some(map.next_value::<Option<ErrorObject>>()?);
+                }
+                ReplyField::Other => map.next_value::<IgnoredAny>().map(drop)?,
+                // A field twice: as `Replies::parse` reads it, the answer is not JSON-RPC.
+                _ => return Err(out_of_order()),
+            }
+        }
+        // A reply without an id may be an error for the whole batch: `Replies` reads that.
+        let Some(index) = call.ok_or_else(out_of_order)? else {
+            return Ok(());
+        };
+        batch.answered[index] = true;
+        let method = batch.calls[index];
+        match error.flatten() {
+            Some(e) => batch.results.failed(method, call_error(method.name(), &e)),
+            None if !result => batch
+                .results
+                .read(method, serde::de::value::UnitDeserializer::new())?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a reply [`read_in_place`] reads.
+enum ReplyField {
+    Id,
+    Result,
+    Error,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ReplyField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match name.as_ref() {
+            "id" => ReplyField::Id,
+            "result" => ReplyField::Result,
+            "error" => ReplyField::Error,
+            _ => ReplyField::Other,
+        })
+    }
+}
+
+/// The result of a call of `method`, read into the results.
+struct ResultOf<'r, R>(Method, &'r mut R);
+
+impl<'de, R: Results> DeserializeSeed<'de> for ResultOf<'_, R> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.1.read(self.0, d)
+    }
+}
+
 fn call_error(method: &'static str, e: &ErrorObject) -> CallError {
     let code = e.code.map_or(0, |c| c as i64);
     if code == METHOD_NOT_FOUND {
@@ -307,6 +468,84 @@ mod tests {
         );
         assert!(replies.take::<Value>(Method::LatestStatus).unwrap().is_ok());
         assert!(replies.take::<Value>(Method::Nodes).is_none(), "not asked");
+    }
+
+    /// Every result as a JSON value, by method: what either reading made of the answer.
+    #[derive(Default, Debug, PartialEq)]
+    struct Read(Vec<(&'static str, Result<Value, CallError>)>);
+
+    impl Results for Read {
+        fn read<'de, D: Deserializer<'de>>(&mut self, m: Method, d: D) -> Result<(), D::Error> {
+            let v = Option::<Value>::deserialize(d)?.unwrap_or_default();
+            self.0.push((m.name(), Ok(v)));
+            Ok(())
+        }
+        fn failed(&mut self, m: Method, e: CallError) {
+            self.0.push((m.name(), Err(e)));
+        }
+    }
+
+    fn two_pass(calls: &[Method], body: &[u8]) -> Read {
+        let mut replies = Replies::parse(calls.to_vec(), body).unwrap();
+        let mut read = Read::default();
+        for m in calls {
+            read.0.push((m.name(), replies.take::<Value>(*m).unwrap()));
+        }
+        read
+    }
+
+    fn sorted(mut read: Read) -> Read {
+        read.0.sort_by_key(|(m, _)| *m);
+        read
+    }
+
+    #[test]
+    fn an_answer_in_server_order_reads_in_one_pass_as_in_two() {
+        let calls = [
+            Method::Version,
+            Method::LatestStatus,
+            Method::PingTasks,
+            Method::Nodes,
+        ];
+        let fixture = fixture("komari", "rpc_batch_reply.json");
+        let text = String::from_utf8(fixture).unwrap();
+        // The fixture, a reply repeated (the first counts), an id of no call, a reply with no
+        // result (the empty answer) and one with `"error": null`.
+        let body = format!(
+            r#"{}, {{"jsonrpc":"2.0","id":1,"result":{{"version":"0.0.1"}}}}, {{"id":9,"result":[1]}}, {{"id":"4","error":null}}]"#,
+            text.trim().trim_end_matches(']')
+        );
+        for body in [text.as_bytes(), body.as_bytes()] {
+            let in_place = read_in_place::<Read>(&calls, body).expect("read in place");
+            assert_eq!(sorted(in_place), sorted(two_pass(&calls, body)));
+        }
+        let in_place = read_in_place::<Read>(&calls, text.as_bytes()).unwrap();
+        assert!(in_place.0.contains(&(
+            "common:getNodes",
+            Err(CallError::Missing("common:getNodes"))
+        )));
+    }
+
+    #[test]
+    fn answers_out_of_server_order_are_left_to_the_two_pass_reading() {
+        let calls = [Method::Version, Method::Nodes];
+        for body in [
+            // The result before the id.
+            r#"[{"result":{"version":"1"},"id":1}]"#,
+            // One error for the whole batch, as an object and as a lone reply without an id.
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request"}}"#,
+            r#"[{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"}}]"#,
+            // A field of a reply twice.
+            r#"[{"id":1,"id":2,"result":{}}]"#,
+            r#"[{"id":1,"result":{},"result":{}}]"#,
+            // Not JSON after all.
+            r#"[{"id":1,"result":{}}"#,
+        ] {
+            assert!(
+                read_in_place::<Read>(&calls, body.as_bytes()).is_none(),
+                "{body}"
+            );
+        }
     }
 
     #[test]

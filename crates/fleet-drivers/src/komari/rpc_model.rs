@@ -8,8 +8,6 @@
 //! `connections` counts TCP and UDP together (TCP is `connections - connections_udp`). It is
 //! turned into the WebSocket's [`Report`] shape here so that one mapping serves both sources.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use super::model::{Connections, Cpu, Live, Load, Network, Node, Report, Usage};
@@ -159,27 +157,50 @@ pub struct PingMetricStat {
     pub valid: Option<f64>,
 }
 
-/// Ping statistics of online nodes, by uuid and task id.
-pub type NodePings = BTreeMap<String, BTreeMap<String, PingStat>>;
+/// Ping statistics of online nodes, by uuid and task id: each list in key order, a key once.
+/// Lists, not maps: a map per node was much of what 2,000 nodes' statistics cost to keep and
+/// to drop, and the mapping only walks them in order.
+pub type NodePings = Vec<(String, Vec<(String, PingStat)>)>;
+
+/// `entries` in key order, and of a key sent twice the last, as a map built by inserting them
+/// would keep (the sort is stable; in the server's key order it is one pass).
+fn by_key<T>(mut entries: Vec<(String, T)>) -> Vec<(String, T)> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // `dedup_by` keeps the first of equal neighbours: swapping the later one in keeps the last.
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    entries
+}
 
 impl LatestStatus {
     /// The statuses as the WebSocket's shape (online list and reports), and the ping statistics
     /// of the nodes that are online: an offline node's last hour says nothing current.
     pub fn into_live(self) -> (Live, NodePings) {
-        let mut live = Live::default();
-        let mut pings = NodePings::new();
+        let mut online = Vec::new();
+        let mut pings = Vec::new();
+        let mut data = Vec::with_capacity(self.0.len());
         for (uuid, mut status) in self.0 {
-            let online = status.online == Some(true);
-            if online {
-                live.online.push(uuid.clone());
+            if status.online == Some(true) {
+                online.push(uuid.clone());
                 if !status.ping.is_empty() {
-                    let by_task = std::mem::take(&mut status.ping).into_iter().collect();
-                    pings.insert(uuid.clone(), by_task);
+                    pings.push((uuid.clone(), by_key(std::mem::take(&mut status.ping))));
                 }
             }
-            live.data.insert(uuid, status.into_report());
+            data.push((uuid, status.into_report()));
         }
-        (live, pings)
+        // Collected, not inserted one by one: the map is built in one pass from the sorted
+        // entries (servers send them in uuid order), and a uuid sent twice keeps its last entry
+        // as an insert would.
+        let live = Live {
+            online,
+            data: data.into_iter().collect(),
+        };
+        (live, by_key(pings))
     }
 }
 
@@ -254,5 +275,36 @@ mod tests {
             "no UDP count: TCP unknown"
         );
         assert!(pings.is_empty());
+    }
+
+    #[test]
+    fn statuses_and_statistics_come_in_uuid_order_and_a_key_sent_twice_keeps_its_last() {
+        let body = br#"{
+            "b":{"cpu":1,"online":true,"ping":{"2":{"avg":20},"1":{"avg":10},"2":{"avg":22}}},
+            "a":{"cpu":2,"online":true,"ping":{"1":{"avg":30}}},
+            "b":{"cpu":3,"online":true,"ping":{"1":{"avg":40}}},
+            "c":{"cpu":4,"online":false,"ping":{"1":{"avg":50}}}
+        }"#;
+        let statuses: LatestStatus = serde_json::from_slice(body).unwrap();
+        let (live, pings) = statuses.into_live();
+        assert_eq!(live.data["b"].cpu.usage, Some(3.0));
+        let avg = |uuid: &str| -> Vec<(String, Option<f64>)> {
+            let (_, by_task) = pings.iter().find(|(u, _)| u == uuid).unwrap();
+            by_task.iter().map(|(t, s)| (t.clone(), s.avg)).collect()
+        };
+        let uuids: Vec<&str> = pings.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(uuids, ["a", "b"], "offline nodes have none");
+        assert_eq!(avg("b"), [("1".to_string(), Some(40.0))]);
+        let statuses: LatestStatus = serde_json::from_slice(
+            br#"{"b":{"online":true,"ping":{"2":{"avg":20},"1":{"avg":10},"2":{"avg":22}}}}"#,
+        )
+        .unwrap();
+        let (_, pings) = statuses.into_live();
+        let by_task: Vec<_> = pings[0]
+            .1
+            .iter()
+            .map(|(t, s)| (t.as_str(), s.avg))
+            .collect();
+        assert_eq!(by_task, [("1", Some(10.0)), ("2", Some(22.0))]);
     }
 }

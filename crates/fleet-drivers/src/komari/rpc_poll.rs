@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::metrics;
@@ -26,7 +26,7 @@ use super::rpc_model::{
     LatestStatus, NodePings, Nodes, PingMetricStat, PingMetricStats, PingTasks, RpcPingTask,
 };
 use super::{KomariDriver, SECTIONS};
-use crate::util::{check_series, Sections};
+use crate::util::{check_series, lenient, Sections};
 use fleet_core::driver::{PollContext, PollError};
 use fleet_core::snapshot::Snapshot;
 
@@ -70,6 +70,7 @@ pub(super) struct RpcState {
 }
 
 /// The typed answers of one batch (`None`: not asked).
+#[derive(Default)]
 struct Answers {
     status: Option<Result<(Live, NodePings), CallError>>,
     version: Option<Result<Version, CallError>>,
@@ -174,8 +175,11 @@ impl KomariDriver {
         if self.opts.ping {
             metrics::rpc_pings(&mut b, &pings);
             metrics::ping_tasks(&mut b, &self.task_infos(&pings), 0);
-            let online: HashSet<&str> = live.online.iter().map(String::as_str).collect();
-            metrics::ping_percentiles(&mut b, &self.rpc.percentiles, &online);
+            // The online set only where there are percentiles to export (`ping_stats_hours`).
+            if !self.rpc.percentiles.is_empty() {
+                let online: HashSet<&str> = live.online.iter().map(String::as_str).collect();
+                metrics::ping_percentiles(&mut b, &self.rpc.percentiles, &online);
+            }
         }
         metrics::reconnects(&mut b, self.client.reconnects());
         metrics::source(&mut b, "rpc");
@@ -257,6 +261,15 @@ impl KomariDriver {
         let methods: Vec<Method> = calls.iter().map(|c| c.method).collect();
         self.client
             .decode(body, move |b| {
+                // In one pass where the answer allows; the rows it cut count only when its
+                // reading is the one kept.
+                let (in_place, cut) = lenient::with_row_cap(lenient::row_cap(), || {
+                    rpc::read_in_place::<Answers>(&methods, b)
+                });
+                if let Some(answers) = in_place {
+                    lenient::note_cut(cut);
+                    return Ok(answers);
+                }
                 let mut replies = Replies::parse(methods, b)?;
                 Ok(Answers {
                     status: replies
@@ -279,7 +292,7 @@ impl KomariDriver {
     /// `public:getPublicPingTasks` where the server has it (older ones give no interval).
     fn task_infos(&self, pings: &NodePings) -> BTreeMap<String, PingTask> {
         let mut tasks = BTreeMap::new();
-        for (id, stat) in pings.values().flatten() {
+        for (id, stat) in pings.iter().flat_map(|(_, by_task)| by_task) {
             if !tasks.contains_key(id) {
                 let task = PingTask {
                     id: id.clone(),
@@ -301,6 +314,36 @@ impl KomariDriver {
         }
         tasks
     }
+}
+
+impl rpc::Results for Answers {
+    fn read<'de, D: Deserializer<'de>>(&mut self, method: Method, d: D) -> Result<(), D::Error> {
+        match method {
+            Method::LatestStatus => {
+                self.status = Some(Ok(answer::<LatestStatus, D>(d)?.into_live()));
+            }
+            Method::Version => self.version = Some(Ok(answer(d)?)),
+            Method::Nodes => self.nodes = Some(Ok(answer::<Nodes, D>(d)?.into_list())),
+            Method::PingTasks => self.tasks = Some(Ok(answer(d)?)),
+            Method::PingMetricStats => self.percentiles = Some(Ok(answer(d)?)),
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, method: Method, e: CallError) {
+        match method {
+            Method::LatestStatus => self.status = Some(Err(e)),
+            Method::Version => self.version = Some(Err(e)),
+            Method::Nodes => self.nodes = Some(Err(e)),
+            Method::PingTasks => self.tasks = Some(Err(e)),
+            Method::PingMetricStats => self.percentiles = Some(Err(e)),
+        }
+    }
+}
+
+/// A result as its type; `null` is the empty answer.
+fn answer<'de, T: Deserialize<'de> + Default, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The answer of a call that was in the batch, as a poll result.

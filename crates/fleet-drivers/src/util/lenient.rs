@@ -599,11 +599,21 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for RowVisitor<T> {
 /// RFC 3339 with any offset (`T` or space, any fraction, `Z`), or a bare Unix number. Zero times
 /// (`null`, year 1 or earlier) and unreadable text are unknown.
 pub fn timestamp(v: &Value) -> Option<f64> {
-    let s = match v {
-        Value::Number(n) => return n.as_f64().filter(|t| *t > 0.0),
-        Value::String(s) => s.trim(),
-        _ => return None,
-    };
+    match v {
+        Value::Number(n) => unix_number(n),
+        Value::String(s) => timestamp_text(s),
+        _ => None,
+    }
+}
+
+/// A bare Unix number as a time: zero and before is no time.
+fn unix_number(n: &serde_json::Number) -> Option<f64> {
+    n.as_f64().filter(|t| *t > 0.0)
+}
+
+/// [`timestamp`] of a string.
+fn timestamp_text(s: &str) -> Option<f64> {
+    let s = s.trim();
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(r)?;
@@ -631,7 +641,7 @@ pub fn timestamp(v: &Value) -> Option<f64> {
         let end = frac
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(frac.len());
-        fraction = format!("0.{}", &frac[..end]).parse().ok()?;
+        fraction = decimal_fraction(&frac[..end])?;
         rest = &frac[end..];
     }
     let offset = match rest.trim_start() {
@@ -655,6 +665,21 @@ pub fn timestamp(v: &Value) -> Option<f64> {
     Some(secs as f64 + fraction)
 }
 
+/// `0.<digits>` as a number, parsed as that text (so the same `f64` as ever): built on the stack,
+/// not allocated, for the usual fractions of up to nanoseconds and beyond.
+fn decimal_fraction(digits: &str) -> Option<f64> {
+    let mut text = [0u8; 40];
+    let Some(room) = text.get_mut(2..2 + digits.len()) else {
+        return format!("0.{digits}").parse().ok();
+    };
+    room.copy_from_slice(digits.as_bytes());
+    text[..2].copy_from_slice(b"0.");
+    std::str::from_utf8(&text[..2 + digits.len()])
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -667,7 +692,24 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// `deserialize_with` for `Option<f64>` timestamps (see [`timestamp`]): never fails.
 pub fn opt_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(timestamp(&bounded(d)?))
+    scalar::<D, AsTimestamp>(d)
+}
+
+/// [`timestamp`], field by field: the text is read where it lies, not copied into a value.
+struct AsTimestamp;
+
+impl ScalarReader for AsTimestamp {
+    type Out = f64;
+    const EXPECTING: &'static str = "a time";
+    fn read_bool(_: bool) -> Option<f64> {
+        None
+    }
+    fn read_number(n: serde_json::Number) -> Option<f64> {
+        unix_number(&n)
+    }
+    fn read_str(s: &str) -> Option<f64> {
+        timestamp_text(s)
+    }
 }
 
 /// `deserialize_with` for lists of strings: non-string items are dropped, a non-list is empty.
@@ -964,6 +1006,44 @@ mod tests {
             json!(0),
         ] {
             assert_eq!(timestamp(&zero), None, "{zero}");
+        }
+    }
+
+    #[test]
+    fn a_time_field_reads_as_its_value_does() {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(deserialize_with = "opt_timestamp")]
+            t: Option<f64>,
+        }
+        let long_fraction = format!("2025-07-15T07:37:33.{}Z", "7".repeat(60));
+        for v in [
+            json!("2025-07-15T07:37:33.70221251Z"),
+            json!("2025-07-15 00:37:33.0000000-07:00"),
+            json!("2025-07-15T07:37:33.Z"),
+            json!(long_fraction),
+            json!("0001-01-01 00:00:00+00:00"),
+            json!(1752565053),
+            json!(1752565053.5),
+            json!(-5),
+            json!(true),
+            json!(null),
+            json!([1]),
+            json!({"t": 1}),
+        ] {
+            let row: Row = serde_json::from_str(&json!({ "t": v }).to_string()).unwrap();
+            assert_eq!(row.t, timestamp(&v), "{v}");
+        }
+        for digits in [
+            "",
+            "5",
+            "70221251",
+            "566485833",
+            &"9".repeat(38),
+            &"3".repeat(39),
+        ] {
+            let as_text: Option<f64> = format!("0.{digits}").parse().ok();
+            assert_eq!(decimal_fraction(digits), as_text, "{digits}");
         }
     }
 
