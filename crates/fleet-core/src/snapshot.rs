@@ -151,6 +151,12 @@ impl Snapshot {
         self.series
     }
 
+    /// The block of the family named `name`.
+    fn block(&self, name: &str) -> Option<&FamilyBlock> {
+        let i = self.blocks.binary_search_by(|b| b.family.name.cmp(name));
+        i.ok().map(|i| &self.blocks[i])
+    }
+
     /// Bytes held by the encoded samples (for benchmarks and the status page).
     pub fn encoded_bytes(&self) -> usize {
         self.blocks.iter().map(|b| b.samples.len()).sum()
@@ -162,7 +168,8 @@ impl Snapshot {
     }
 }
 
-/// Lines a family's buffer has room for when its first sample comes.
+/// Lines a family's buffer has room for when its first sample comes, if the previous snapshot
+/// had no such family to size it by.
 const FIRST_LINES: usize = 32;
 
 /// Collects samples for one snapshot. Every sample gets the `target` label first (when one is
@@ -171,7 +178,7 @@ pub struct SnapshotBuilder {
     /// `target="<escaped name>"` ready to paste into a label set, or empty.
     target_pair: String,
     /// Each family's samples so far, in the order families first appeared.
-    blocks: Vec<(&'static Family, Vec<u8>)>,
+    blocks: Vec<OpenBlock>,
     /// The slot of each family, by the address of its `static`: every sample looks its family
     /// up, and an address hashes in one multiply where the name cost SipHash and a compare.
     /// Two families of the same name share one slot (see [`SnapshotBuilder::slot`]).
@@ -179,6 +186,69 @@ pub struct SnapshotBuilder {
     series: usize,
     /// The same source's previous snapshot, whose unchanged blocks this one shares.
     previous: Option<Arc<Snapshot>>,
+}
+
+/// A family's samples while its snapshot is built, and the text its lines repeat between the
+/// label values, written once per family and poll rather than piece by piece for each sample.
+struct OpenBlock {
+    family: &'static Family,
+    samples: Vec<u8>,
+    /// The text before each label value (the first piece starts with the name and the `target`
+    /// pair), then the text before the sample's value; `cuts` are the ends of all but the last.
+    text: Vec<u8>,
+    cuts: Vec<usize>,
+}
+
+impl OpenBlock {
+    fn new(family: &'static Family, target_pair: &str, room: usize) -> OpenBlock {
+        let mut text = Vec::with_capacity(family.name.len() + target_pair.len() + 32);
+        let mut cuts = Vec::with_capacity(family.labels.len());
+        text.extend_from_slice(family.name.as_bytes());
+        let braces = !target_pair.is_empty() || !family.labels.is_empty();
+        if braces {
+            text.push(b'{');
+            text.extend_from_slice(target_pair.as_bytes());
+        }
+        for (i, label) in family.labels.iter().enumerate() {
+            if i > 0 {
+                text.push(b'"');
+            }
+            if i > 0 || !target_pair.is_empty() {
+                text.push(b',');
+            }
+            text.extend_from_slice(label.as_bytes());
+            text.extend_from_slice(b"=\"");
+            cuts.push(text.len());
+        }
+        if !family.labels.is_empty() {
+            text.push(b'"');
+        }
+        if braces {
+            text.push(b'}');
+        }
+        text.push(b' ');
+        OpenBlock {
+            family,
+            samples: Vec::with_capacity(room),
+            text,
+            cuts,
+        }
+    }
+
+    /// One line: the fixed text and the escaped label values in turn, then the value. A missing
+    /// value (a caller's bug, caught by a debug assertion) leaves its label empty.
+    fn push(&mut self, values: &[&str], value: f64) {
+        let out = &mut self.samples;
+        let mut start = 0;
+        for (label_value, &cut) in values.iter().zip(&self.cuts) {
+            out.extend_from_slice(&self.text[start..cut]);
+            escape_into(label_value, out);
+            start = cut;
+        }
+        out.extend_from_slice(&self.text[start..]);
+        write_value(out, value);
+        out.push(b'\n');
+    }
 }
 
 /// A map keyed by a `&'static Family`'s address (with, for the exposition's headers, a format).
@@ -250,35 +320,7 @@ impl SnapshotBuilder {
             family.name
         );
         let slot = self.slot(family);
-        let out = &mut self.blocks[slot].1;
-        if out.capacity() == 0 {
-            // Room for a few dozen lines of about this length: a family of thousands of series
-            // skips its first several doublings, and `finish` gives back what a small one spares.
-            out.reserve(FIRST_LINES * (family.name.len() + self.target_pair.len() + 64));
-        }
-        out.extend_from_slice(family.name.as_bytes());
-        let mut first = true;
-        if !self.target_pair.is_empty() || !values.is_empty() {
-            out.push(b'{');
-            if !self.target_pair.is_empty() {
-                out.extend_from_slice(self.target_pair.as_bytes());
-                first = false;
-            }
-            for (name, value) in family.labels.iter().zip(values) {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"=\"");
-                escape_into(value, out);
-                out.push(b'"');
-            }
-            out.push(b'}');
-        }
-        out.push(b' ');
-        write_value(out, value);
-        out.push(b'\n');
+        self.blocks[slot].push(values, value);
         self.series += 1;
     }
 
@@ -290,10 +332,23 @@ impl SnapshotBuilder {
         if let Some(&slot) = self.index.get(&address) {
             return slot;
         }
-        let slot = match self.blocks.iter().position(|(f, _)| f.name == family.name) {
+        let slot = match self
+            .blocks
+            .iter()
+            .position(|b| b.family.name == family.name)
+        {
             Some(slot) => slot,
             None => {
-                self.blocks.push((family, Vec::new()));
+                // As much room as the family took last time, with a little to grow: a family of
+                // thousands of series is written without growing (copying) its buffer, and
+                // `finish` gives back what is spared. Otherwise room for a few dozen lines.
+                let last = self.previous.as_deref().and_then(|p| p.block(family.name));
+                let room = last.map_or(
+                    FIRST_LINES * (family.name.len() + self.target_pair.len() + 64),
+                    |b| b.samples.len() + b.samples.len() / 16,
+                );
+                self.blocks
+                    .push(OpenBlock::new(family, &self.target_pair, room));
                 self.blocks.len() - 1
             }
         };
@@ -317,32 +372,38 @@ impl SnapshotBuilder {
     /// the one place a snapshot's samples are compressed, so every later gzip scrape of it costs
     /// no compression.
     pub fn finish(mut self) -> Snapshot {
-        self.blocks.sort_unstable_by_key(|(family, _)| family.name);
+        self.blocks.sort_unstable_by_key(|b| b.family.name);
         let previous = self.previous.take();
         // Both snapshots' blocks are in name order, one per name: one walk pairs them.
         let mut old = previous.iter().flat_map(|s| s.blocks()).peekable();
         let blocks = self
             .blocks
             .into_iter()
-            .map(|(family, mut samples)| {
-                while old.next_if(|o| o.family.name < family.name).is_some() {}
-                if let Some(o) = old.next_if(|o| o.family.name == family.name) {
-                    if o.samples == samples {
-                        return FamilyBlock {
-                            family,
-                            samples: o.samples.clone(),
-                            gzip: o.gzip.clone(),
-                        };
+            .map(
+                |OpenBlock {
+                     family,
+                     mut samples,
+                     ..
+                 }| {
+                    while old.next_if(|o| o.family.name < family.name).is_some() {}
+                    if let Some(o) = old.next_if(|o| o.family.name == family.name) {
+                        if o.samples == samples {
+                            return FamilyBlock {
+                                family,
+                                samples: o.samples.clone(),
+                                gzip: o.gzip.clone(),
+                            };
+                        }
                     }
-                }
-                samples.shrink_to_fit();
-                let gzip = Deflated::compress(&samples);
-                FamilyBlock {
-                    family,
-                    samples: Bytes::from(samples),
-                    gzip,
-                }
-            })
+                    samples.shrink_to_fit();
+                    let gzip = Deflated::compress(&samples);
+                    FamilyBlock {
+                        family,
+                        samples: Bytes::from(samples),
+                        gzip,
+                    }
+                },
+            )
             .collect();
         Snapshot {
             blocks,
@@ -390,14 +451,12 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"+Inf");
     } else if v == f64::NEG_INFINITY {
         out.extend_from_slice(b"-Inf");
+    } else if v.abs() < 1e15 && v == (v as i64) as f64 {
+        // Integral values print without a fraction or exponent, as exporters usually do.
+        write_integer(out, v as i64);
     } else if v.fract() == 0.0 {
-        if v.abs() < 1e15 {
-            // Integral values print without a fraction or exponent, as exporters usually do.
-            write_integer(out, v as i64);
-        } else {
-            // Rare; ryu would add `.0` or an exponent.
-            let _ = write!(out, "{v}");
-        }
+        // Rare (integral and at least 1e15); ryu would add `.0` or an exponent.
+        let _ = write!(out, "{v}");
     } else {
         write_fraction(out, v);
     }
@@ -585,6 +644,27 @@ mod tests {
             text(&b.finish()),
             "x_ratio{target=\"r\\\"1\",name=\"a\\\\b\\\"c\\nd é 路由\"} 0.5\n"
         );
+    }
+
+    #[test]
+    fn lines_of_every_shape_of_label_set() {
+        static TWO: Family = Family::gauge("x_two", "help", &["a", "b"]);
+        for (target, want) in [
+            (
+                Some("t"),
+                "x_ratio{target=\"t\",name=\"n\"} 1\nx_total{target=\"t\"} 2\nx_two{target=\"t\",a=\"1\",b=\"\"} 3\n",
+            ),
+            (
+                None,
+                "x_ratio{name=\"n\"} 1\nx_total 2\nx_two{a=\"1\",b=\"\"} 3\n",
+            ),
+        ] {
+            let mut b = SnapshotBuilder::new(target);
+            b.add(&G, &["n"], 1.0);
+            b.add(&C, &[], 2.0);
+            b.add(&TWO, &["1", ""], 3.0);
+            assert_eq!(text(&b.finish()), want);
+        }
     }
 
     #[test]
