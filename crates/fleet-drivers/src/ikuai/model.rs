@@ -554,12 +554,8 @@ pub struct DnsCacheRow {
 
 /// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
 pub fn dns_cache_rows(payload: &Value) -> Vec<DnsCacheRow> {
-    let rows = payload
-        .get("dns_cache")
-        .or_else(|| payload.get("data"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    read_rows(rows)
+    let rows = payload.get("dns_cache").or_else(|| payload.get("data"));
+    rows.map(read_rows).unwrap_or_default()
 }
 
 /// A `monitor_l7qos` policy row; numbers mostly as strings.
@@ -589,7 +585,7 @@ pub fn qos_rows(payload: &Value) -> Vec<(String, QosRow)> {
             continue;
         };
         for (interface, rows) in map {
-            for row in read_rows::<QosRow>(rows.clone()) {
+            for row in read_rows::<QosRow>(rows) {
                 out.push((interface.clone(), row));
             }
         }
@@ -640,7 +636,8 @@ pub struct Addressing {
     pub gateway: String,
 }
 
-fn read_rows<T: serde::de::DeserializeOwned>(v: Value) -> Vec<T> {
+/// Rows read from a kept value in place: a copy of the value first would read the answer twice.
+fn read_rows<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
     lenient::rows(v).unwrap_or_default()
 }
 
