@@ -462,6 +462,10 @@ impl<'de, A: MapAccess<'de>> RowFields<A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for RowFields<A> {
     type Error = A::Error;
 
+    // Inlined into `T`'s field loop: as a call of its own it cost about 25 of the 275
+    // instructions reading a key takes (a thousand-client answer has 33,000 keys), spent saving
+    // registers and passing the key back through memory.
+    #[inline(always)]
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
@@ -496,6 +500,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for RowFields<A> {
         }
     }
 
+    #[inline(always)]
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         self.value_pending = false;
         let value = self.source.next_value_seed(seed);
