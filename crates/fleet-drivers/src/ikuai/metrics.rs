@@ -653,7 +653,8 @@ pub fn clients(b: &mut SnapshotBuilder, pages: &[(&str, &[LanClient])], max_clie
         let mut seen = HashSet::with_capacity(rows.len());
         let mut count = 0usize;
         for c in rows.iter() {
-            if c.mac.is_empty() && c.ip_addr.is_empty() || !seen.insert((&c.mac, &c.ip_addr)) {
+            if c.mac().is_empty() && c.ip_addr().is_empty() || !seen.insert((c.mac(), c.ip_addr()))
+            {
                 continue;
             }
             count += 1;
@@ -672,15 +673,11 @@ pub fn clients(b: &mut SnapshotBuilder, pages: &[(&str, &[LanClient])], max_clie
 }
 
 fn client(b: &mut SnapshotBuilder, c: &LanClient, ip_version: &str) {
-    let ids = [c.mac.as_str(), c.ip_addr.as_str()];
-    let name = [&c.comment, &c.hostname, &c.termname, &c.client_model]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .map(|s| url_decoded(s))
-        .unwrap_or_default();
+    let ids = [c.mac(), c.ip_addr()];
+    let name = url_decoded(c.name());
     b.add(
         &CLIENT_INFO,
-        &[ids[0], ids[1], &name, &c.client_type, &c.ssid, ip_version],
+        &[ids[0], ids[1], &name, c.client_type(), c.ssid(), ip_version],
         1.0,
     );
     b.add_opt(&CLIENT_TX_TOTAL, &ids, c.total_up);

@@ -1,6 +1,8 @@
 //! iKuai wire types: the two answer envelopes, JSON repair, and the payloads the driver reads.
 //! Every field is optional and lenient: firmware versions differ, and so do their mistakes.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -414,40 +416,126 @@ pub struct ClientPage {
     pub total: Option<f64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+/// A LAN client row as the driver keeps it. Its texts share one buffer: a thousand-client
+/// answer read into a `String` per text was a seventh of its decode in allocator calls, and
+/// only the texts the series use are kept (the name already chosen, not its four sources).
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct LanClient {
-    #[serde(deserialize_with = "lenient::string")]
-    pub mac: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub ip_addr: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub hostname: String,
-    /// 4.x names the device here; `hostname` is often empty there.
-    #[serde(deserialize_with = "lenient::string")]
-    pub termname: String,
-    /// User-given, possibly URL-encoded.
-    #[serde(deserialize_with = "lenient::string")]
-    pub comment: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub client_model: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub client_type: String,
-    #[serde(deserialize_with = "lenient::string")]
-    pub ssid: String,
-    #[serde(deserialize_with = "lenient::opt_f64")]
+    /// `mac`, `ip_addr`, the name, `client_type` and `ssid`, one after another.
+    texts: String,
+    /// Where each of those texts ends in `texts`.
+    ends: [usize; TEXTS],
     pub upload: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
     pub download: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
     pub total_up: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
     pub total_down: Option<f64>,
-    #[serde(deserialize_with = "lenient::opt_f64")]
     pub connect_num: Option<f64>,
     /// dBm as `"-48"`; `""` or `0` when wired or unknown.
-    #[serde(deserialize_with = "lenient::opt_f64")]
     pub signal: Option<f64>,
+}
+
+const TEXTS: usize = 5;
+const MAC: usize = 0;
+const IP_ADDR: usize = 1;
+const NAME: usize = 2;
+const CLIENT_TYPE: usize = 3;
+const SSID: usize = 4;
+
+impl LanClient {
+    fn text(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.texts[start..self.ends[i]]
+    }
+
+    pub fn mac(&self) -> &str {
+        self.text(MAC)
+    }
+
+    pub fn ip_addr(&self) -> &str {
+        self.text(IP_ADDR)
+    }
+
+    /// The user's comment, else the host name, else (4.x) the terminal name, else the model:
+    /// the first that is not empty, as the router sends it (possibly URL-encoded).
+    pub fn name(&self) -> &str {
+        self.text(NAME)
+    }
+
+    pub fn client_type(&self) -> &str {
+        self.text(CLIENT_TYPE)
+    }
+
+    pub fn ssid(&self) -> &str {
+        self.text(SSID)
+    }
+}
+
+impl<'de> Deserialize<'de> for LanClient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        LanClientWire::deserialize(d).map(LanClient::from)
+    }
+}
+
+impl From<LanClientWire<'_>> for LanClient {
+    fn from(w: LanClientWire<'_>) -> Self {
+        let name = [&w.comment, &w.hostname, &w.termname, &w.client_model]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map_or("", |s| s.as_ref());
+        let parts = [&*w.mac, &*w.ip_addr, name, &*w.client_type, &*w.ssid];
+        let mut texts = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; TEXTS];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            texts.push_str(part);
+            *end = texts.len();
+        }
+        LanClient {
+            texts,
+            ends,
+            upload: w.upload,
+            download: w.download,
+            total_up: w.total_up,
+            total_down: w.total_down,
+            connect_num: w.connect_num,
+            signal: w.signal,
+        }
+    }
+}
+
+/// A LAN client row as it comes: texts borrowed from the answer where it has them unescaped.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct LanClientWire<'a> {
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    mac: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    ip_addr: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    hostname: Cow<'a, str>,
+    /// 4.x names the device here; `hostname` is often empty there.
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    termname: Cow<'a, str>,
+    /// User-given, possibly URL-encoded.
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    comment: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    client_model: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    client_type: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "lenient::text_ref")]
+    ssid: Cow<'a, str>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    upload: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    download: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    total_up: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    total_down: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    connect_num: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    signal: Option<f64>,
 }
 
 /// A `dns_cache` row: one per day, plus the cumulative one whose `date` is `0`.
@@ -466,12 +554,8 @@ pub struct DnsCacheRow {
 
 /// The `dns_cache` payload: documented under `data`, keyed by the TYPE on some firmware.
 pub fn dns_cache_rows(payload: &Value) -> Vec<DnsCacheRow> {
-    let rows = payload
-        .get("dns_cache")
-        .or_else(|| payload.get("data"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    read_rows(rows)
+    let rows = payload.get("dns_cache").or_else(|| payload.get("data"));
+    rows.map(read_rows).unwrap_or_default()
 }
 
 /// A `monitor_l7qos` policy row; numbers mostly as strings.
@@ -501,7 +585,7 @@ pub fn qos_rows(payload: &Value) -> Vec<(String, QosRow)> {
             continue;
         };
         for (interface, rows) in map {
-            for row in read_rows::<QosRow>(rows.clone()) {
+            for row in read_rows::<QosRow>(rows) {
                 out.push((interface.clone(), row));
             }
         }
@@ -552,7 +636,8 @@ pub struct Addressing {
     pub gateway: String,
 }
 
-fn read_rows<T: serde::de::DeserializeOwned>(v: Value) -> Vec<T> {
+/// Rows read from a kept value in place: a copy of the value first would read the answer twice.
+fn read_rows<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
     lenient::rows(v).unwrap_or_default()
 }
 
@@ -586,6 +671,39 @@ mod tests {
         );
         assert!(parse_answer::<Value>(b"<html>502 Bad Gateway</html>").is_err());
         assert!(parse_answer::<Value>(b"{\"Result\":30000,\"Data\":{").is_err());
+    }
+
+    #[test]
+    fn client_rows_keep_the_texts_the_series_use_and_the_first_name_given() {
+        let body = br#"{"Result":30000,"Data":{"total":3,"data":[
+            {"mac":"aa:bb","ip_addr":"10.0.0.2","comment":"","hostname":"","termname":"tv",
+             "client_model":"MiTV","client_type":"TV","ssid":"","upload":"12","signal":"-48"},
+            {"mac":"cc:dd","ip_addr":"10.0.0.3","comment":"%E5%AE%A2","hostname":"h",
+             "client_type":"PC","ssid":"\u7f51 \"5G\"","total_down":7},
+            {"mac":"ee:ff","client_model":12,"ip_addr":null}]}}"#;
+        let (_, answer) = parse_answer::<ClientPage>(body).unwrap();
+        let Answer::Ok(page) = answer else {
+            panic!("{answer:?}")
+        };
+        let texts: Vec<_> = page
+            .data
+            .iter()
+            .map(|c| (c.mac(), c.ip_addr(), c.name(), c.client_type(), c.ssid()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("aa:bb", "10.0.0.2", "tv", "TV", ""),
+                ("cc:dd", "10.0.0.3", "%E5%AE%A2", "PC", "网 \"5G\""),
+                ("ee:ff", "", "12", "", ""),
+            ]
+        );
+        assert_eq!(
+            (page.data[0].upload, page.data[0].signal),
+            (Some(12.0), Some(-48.0))
+        );
+        assert_eq!(page.data[1].total_down, Some(7.0));
+        assert_eq!(page.total, Some(3.0));
     }
 
     #[test]
