@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use fleet_core::app::App;
 use fleet_core::config::{Config, FileFormat, Source};
 use fleet_core::driver::PollContext;
@@ -144,12 +146,7 @@ fn main() {
 
             // What `SnapshotBuilder::finish` spent compressing in the last poll, done again on
             // the same blocks: those that changed since the poll before (the others it shared).
-            let changed: Vec<&[u8]> = snapshot
-                .blocks()
-                .iter()
-                .filter(|b| !previous.blocks().iter().any(|p| p.samples.as_ptr() == b.samples.as_ptr()))
-                .map(|b| &b.samples[..])
-                .collect();
+            let changed = common::changed_blocks(&snapshot, &previous);
             let mut compress: Vec<Duration> = (0..POLLS)
                 .map(|_| {
                     let cpu = thread_cpu();

@@ -477,17 +477,7 @@ fn poll(clients: usize, polls: usize, transport: Transport) {
     // The share of the driver's work that is compressing the snapshot for gzip scrapes: the
     // blocks of the last poll that changed since the one before (the others it shared).
     let previous = previous.expect("two polls");
-    let changed: Vec<&[u8]> = last
-        .blocks()
-        .iter()
-        .filter(|b| {
-            !previous
-                .blocks()
-                .iter()
-                .any(|p| p.samples.as_ptr() == b.samples.as_ptr())
-        })
-        .map(|b| &b.samples[..])
-        .collect();
+    let changed = common::changed_blocks(&last, &previous);
     let compress = {
         let cpu = cpu_time();
         for _ in 0..polls {

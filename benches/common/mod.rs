@@ -151,3 +151,22 @@ pub(crate) fn cpu_model() -> String {
         })
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// The blocks of `last` that a poll compressed: those it did not share with `previous`, the
+/// snapshot before it (`SnapshotBuilder::after`).
+pub(crate) fn changed_blocks<'a>(
+    last: &'a fleet_core::snapshot::Snapshot,
+    previous: &fleet_core::snapshot::Snapshot,
+) -> Vec<&'a [u8]> {
+    let shared = |b: &fleet_core::snapshot::FamilyBlock| {
+        previous
+            .blocks()
+            .iter()
+            .any(|p| p.samples.as_ptr() == b.samples.as_ptr())
+    };
+    last.blocks()
+        .iter()
+        .filter(|b| !shared(b))
+        .map(|b| &b.samples[..])
+        .collect()
+}

@@ -159,8 +159,8 @@ where
 /// A fleet's exposition is tens of thousands of family blocks (one per family per target), and
 /// each frame a server sends costs a poll and a share of a write whatever its size, so blocks
 /// are not sent one by one: runs of small pieces are copied into frames of up to [`FRAME`]
-/// bytes as the body goes out, and only large blocks go out as they are, shared with their
-/// snapshot. Nothing is copied ahead of the socket, so a scrape holds a frame, not a copy of
+/// bytes as the body goes out, and only large blocks go out as they are, their
+/// snapshot's own bytes shared. Nothing is copied ahead of the socket, so a scrape holds a frame, not a copy of
 /// every snapshot. The gzip form is one member: the family headers are stored blocks written
 /// now, the samples were compressed at poll time, and the trailer's CRC is combined from the
 /// blocks' ([`crate::gzip`]). Decompressed, it is exactly [`render`]'s bytes.
