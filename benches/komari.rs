@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::thread_cpu;
 
 use fleet_core::app::App;
 use fleet_core::config::{Config, FileFormat, Source};
@@ -33,17 +34,19 @@ const SCRAPES: usize = 20;
 /// The simulator's threads, left out of the CPU time.
 const SIM_THREADS: &str = "komari-sim";
 
-/// CPU time of every thread of this process but the simulator's (Linux), from the scheduler's
-/// own accounting.
+/// CPU time of every thread of this process but the simulator's (Linux): the calling thread's
+/// from its clock, the others' from the scheduler's accounting, which is up to date for threads
+/// that are not running (the driver's blocking threads wait between answers).
 fn exporter_cpu() -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;
     };
+    let me = std::fs::read_link("/proc/thread-self").unwrap_or_default();
     let mut total = 0u64;
     for task in tasks.flatten() {
         let path = task.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == SIM_THREADS {
+        if comm.trim() == SIM_THREADS || me.file_name() == Some(&task.file_name()) {
             continue;
         }
         total += std::fs::read_to_string(path.join("schedstat"))
@@ -51,16 +54,7 @@ fn exporter_cpu() -> Duration {
             .and_then(|s| s.split_whitespace().next()?.parse().ok())
             .unwrap_or(0);
     }
-    Duration::from_nanos(total)
-}
-
-/// CPU time of the calling thread alone (Linux), for work done on it without other threads.
-fn thread_cpu() -> Duration {
-    let nanos = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
+    Duration::from_nanos(total) + thread_cpu()
 }
 
 fn median(values: &mut [Duration]) -> Duration {

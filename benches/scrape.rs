@@ -5,7 +5,6 @@
 //! scenario's heap cannot hide another's memory; the simulated routers run in one more process
 //! (`--sims`), so the exporter's memory and CPU figures are its own.
 
-use std::ffi::{c_int, c_long};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
@@ -24,7 +23,7 @@ use fleet_core::snapshot::Snapshot;
 use fleet_exporter::{server, web};
 
 mod common;
-use common::{fetch_encoded, mib, ms, ratio, Stats};
+use common::{fetch_encoded, mib, ms, process_cpu, ratio, Stats};
 use fleet_sim::ikuai::{Firmware, IkuaiSim, IkuaiSimConfig};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -281,13 +280,13 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
         // What the poll-time compression costs: every block compressed once, as
         // `SnapshotBuilder::finish` does.
         let compress_cpu = {
-            let cpu = cpu_time();
+            let cpu = process_cpu();
             for source in &sources {
                 for block in source.blocks() {
                     std::hint::black_box(Deflated::compress(&block.samples));
                 }
             }
-            cpu_time() - cpu
+            process_cpu() - cpu
         };
         let compressed: usize = sources.iter().map(|s| s.compressed_bytes()).sum();
         drop(sources);
@@ -324,13 +323,13 @@ fn scrape(label: &str, routers: usize, clients: usize, requests: usize) {
         let cpu_per_scrape = |path: &'static str, encoding: Option<&'static str>| {
             let (client, base) = (&client, &base);
             async move {
-                let (cpu, mut times, mut len) = (cpu_time(), Vec::new(), 0);
+                let (cpu, mut times, mut len) = (process_cpu(), Vec::new(), 0);
                 for _ in 0..rounds {
                     let took;
                     (took, len) = fetch_encoded(client, base, path, encoding).await;
                     times.push(took);
                 }
-                ((cpu_time() - cpu) / rounds as u32, Stats::of(times), len)
+                ((process_cpu() - cpu) / rounds as u32, Stats::of(times), len)
             }
         };
         // Each a median of three runs, interleaved, so a busy spell on the machine cannot
@@ -466,12 +465,12 @@ fn poll(clients: usize, polls: usize, transport: Transport) {
     poll_once(&mut sims); // logs in, and fetches the slow-changing ports answer
 
     let calls_before = sims.calls();
-    let (cpu, wall) = (cpu_time(), Instant::now());
+    let (cpu, wall) = (process_cpu(), Instant::now());
     let (previous, last) = (0..polls)
         .map(|_| poll_once(&mut sims))
         .last()
         .expect("polls");
-    let driver_run = (cpu_time() - cpu, wall.elapsed());
+    let driver_run = (process_cpu() - cpu, wall.elapsed());
     let calls = sims.calls() - calls_before;
     let series = last.series();
     // The share of the driver's work that is compressing the snapshot for gzip scrapes: the
@@ -479,13 +478,13 @@ fn poll(clients: usize, polls: usize, transport: Transport) {
     let previous = previous.expect("two polls");
     let changed = common::changed_blocks(&last, &previous);
     let compress = {
-        let cpu = cpu_time();
+        let cpu = process_cpu();
         for _ in 0..polls {
             for samples in &changed {
                 std::hint::black_box(Deflated::compress(samples));
             }
         }
-        cpu_time() - cpu
+        process_cpu() - cpu
     };
 
     // The baseline: the same requests as the driver sends, the answers read and dropped.
@@ -525,7 +524,7 @@ async fn cookie_baseline(base: &str, requests: &[String]) -> ((Duration, Duratio
         let http = fleet_drivers::util::http::client(Duration::from_secs(30));
         let cookie = login(&http, base).await;
         let url = format!("{base}/Action/call");
-        let (cpu, wall) = (cpu_time(), Instant::now());
+        let (cpu, wall) = (process_cpu(), Instant::now());
         let mut bytes = 0;
         for body in requests {
             let resp = http
@@ -534,14 +533,14 @@ async fn cookie_baseline(base: &str, requests: &[String]) -> ((Duration, Duratio
                 .body(body.clone());
             bytes += resp.send().await.unwrap().bytes().await.unwrap().len();
         }
-        ((cpu_time() - cpu, wall.elapsed()), bytes)
+        ((process_cpu() - cpu, wall.elapsed()), bytes)
     }
 }
 
 /// The token transport's GETs (path and query), sent with the bearer token as the driver does.
 async fn token_baseline(base: &str, requests: &[String]) -> ((Duration, Duration), usize) {
     let http = fleet_drivers::util::http::client(Duration::from_secs(30));
-    let (cpu, wall) = (cpu_time(), Instant::now());
+    let (cpu, wall) = (process_cpu(), Instant::now());
     let mut bytes = 0;
     for path in requests {
         let resp = http
@@ -549,7 +548,7 @@ async fn token_baseline(base: &str, requests: &[String]) -> ((Duration, Duration
             .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
         bytes += resp.send().await.unwrap().bytes().await.unwrap().len();
     }
-    ((cpu_time() - cpu, wall.elapsed()), bytes)
+    ((process_cpu() - cpu, wall.elapsed()), bytes)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -689,25 +688,6 @@ async fn login(http: &reqwest::Client, base: &str) -> String {
     let set_cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap();
     let key = set_cookie.split(';').next().unwrap();
     format!("username=admin; login=1; {key}")
-}
-
-/// This process's CPU time, user and system, all threads. `/proc/self/stat` counts in 10 ms ticks,
-/// too coarse for a poll, and `/proc/self/schedstat` reads zero where schedstats are off.
-fn cpu_time() -> Duration {
-    #[repr(C)]
-    struct Timespec {
-        sec: c_long,
-        nsec: c_long,
-    }
-    extern "C" {
-        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: c_int = 2;
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.sec as u64, ts.nsec as u32)
 }
 
 /// A scrape's body cut into the frames `/metrics` sends, as its byte count.
