@@ -19,9 +19,9 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 /// How long a connection stays open with no request on it. Longer than the gaps between one
 /// poll's requests (milliseconds; the IoT platform's pace at its default of 2 a second, 0.5 s),
 /// shorter than the gap between polls (the default interval is 30 s). An idle connection held
-/// 70-90 KB, mostly hyper's read buffer, which grows with the answers read (up to 400 KB) and
-/// stays that size while the connection waits: 19 MiB for the 225 targets of the fleet benchmark
-/// (BENCHMARKS.md, "RSS per series, second round").
+/// about 90 KB, mostly hyper's read buffer, which grows with the answers read (up to 400 KB) and
+/// stays that size while the connection waits: 21.7 MiB for the 238 connections of the fleet
+/// benchmark's 225 targets (BENCHMARKS.md, "RSS per series, second round").
 pub const IDLE_CONNECTION: Duration = Duration::from_secs(2);
 
 /// A client for one target. `timeout` bounds each request, below the poll's own deadline.
