@@ -4,8 +4,8 @@
 //! A connection serves the requests of one poll and is closed once it has been idle for
 //! [`IDLE_CONNECTION`]: within a poll requests follow one another closely, so they share it;
 //! between polls an open connection would only hold memory (hyper keeps a read buffer as large as
-//! the answers it last read, and a write buffer and channel beside it), and a connect per poll
-//! costs less than keeping it.
+//! the answers it last read, and a write buffer and channel beside it). A connect per poll is
+//! the price: at fleet size 0.6% of a core for 15 MiB (BENCHMARKS.md).
 
 use std::error::Error as _;
 use std::time::Duration;
