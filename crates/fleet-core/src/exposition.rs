@@ -164,6 +164,11 @@ where
 /// every snapshot. The gzip form is one member: the family headers are stored blocks written
 /// now, the samples were compressed at poll time, and the trailer's CRC is combined from the
 /// blocks' ([`crate::gzip`]). Decompressed, it is exactly [`render`]'s bytes.
+///
+/// A fleet's blocks are scattered over the heap (each snapshot's own array, each piece its own
+/// allocation), and both walks of a gzip body over them (the CRC combined as it is laid out,
+/// the small pieces copied into frames) would wait on memory once per block, one wait after
+/// another: they ask for the blocks a few places ahead instead (`prefetch`).
 pub struct Body {
     sources: Vec<Arc<Snapshot>>,
     gzip: bool,
@@ -237,9 +242,15 @@ impl Body {
         }
         // One visit per block for its place, its length and its CRC: a fleet's blocks are
         // spread over the snapshots' memory, and each extra pass over them costs cache misses.
+        // A block's CRC operator is read on the CRC's dependency chain, so each block's miss
+        // would wait for the one before: for gzip, the blocks a few places ahead are asked for
+        // early (a plain body's lengths have no such chain, and its loop overlaps the misses).
         for (family, blocks) in families {
             body.write(header(family, format), &mut member);
-            for (source, block) in blocks {
+            for (k, &(source, block)) in blocks.iter().enumerate() {
+                if let Some(&(s, b)) = blocks.get(k + LOOK_AHEAD).filter(|_| gzip) {
+                    prefetch(&sources[s].blocks()[b], BLOCK_LINES);
+                }
                 let block_data = &sources[source].blocks()[block];
                 let len = if gzip {
                     member.push(&block_data.gzip);
@@ -320,6 +331,9 @@ impl Body {
             _ => {
                 let mut frame = SpareFrame::take(self.remaining as usize);
                 while let Some(&piece) = self.pieces.get(self.next) {
+                    if self.gzip {
+                        self.prefetch_ahead();
+                    }
                     let bytes = self.bytes(piece);
                     let large = matches!(piece, Piece::Block { .. }) && bytes.len() >= copy_below;
                     if !frame.is_empty() && (large || frame.len() + bytes.len() > FRAME) {
@@ -333,6 +347,24 @@ impl Body {
         };
         self.remaining -= frame.len() as u64;
         Some(frame)
+    }
+
+    /// Asks for what the copy loop reads next before it needs it: the block a few pieces ahead
+    /// (where its bytes are) and the first lines of the bytes of the one after the next. Each
+    /// block's bytes are an allocation of their own somewhere in the heap, so a copy that starts
+    /// on an unrequested line waits for memory once per piece: 17,000 waits per fleet gzip
+    /// scrape, most of whose pieces are copied (a plain body copies only its few small blocks).
+    fn prefetch_ahead(&self) {
+        if let Some(&Piece::Block { source, block }) = self.pieces.get(self.next + LOOK_AHEAD) {
+            prefetch(
+                &self.sources[source as usize].blocks()[block as usize],
+                BLOCK_LINES,
+            );
+        }
+        if let Some(&Piece::Block { source, block }) = self.pieces.get(self.next + 2) {
+            let bytes: &[u8] = self.block(source, block);
+            prefetch(bytes, DATA_LINES.min(bytes.len().div_ceil(64)));
+        }
     }
 }
 
@@ -379,6 +411,31 @@ impl Drop for SpareFrame {
         if spare.len() < SPARE_FRAMES {
             spare.push(frame);
         }
+    }
+}
+
+/// How many blocks ahead the walks ask for: enough to cover a memory access.
+const LOOK_AHEAD: usize = 6;
+/// Cache lines of a block's metadata (a `FamilyBlock` is about 150 bytes).
+const BLOCK_LINES: usize = 3;
+/// Cache lines of a piece's bytes asked for ahead; the CPU's own prefetcher follows a copy
+/// once it has started.
+const DATA_LINES: usize = 4;
+
+/// Starts loading the `lines` cache lines from `at` into the cache, without waiting for them.
+#[inline(always)]
+fn prefetch<T: ?Sized>(at: &T, lines: usize) {
+    let start = (at as *const T).cast::<i8>();
+    for line in 0..lines {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it reads nothing into the program and does not fault,
+        // whatever the address (and this one is in or just past a live reference).
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line * 64));
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (start, line);
     }
 }
 
@@ -596,6 +653,24 @@ mod tests {
             frames.concat(),
             render(Format::Text, sources.iter().map(|s| &**s))
         );
+    }
+
+    /// A fleet's gzip body goes out in many frames, large blocks shared and runs of small ones
+    /// copied (with the blocks ahead prefetched): still one member whose trailer covers every
+    /// piece, which gzip readers check.
+    #[test]
+    fn a_gzip_body_of_many_frames_is_one_member_whose_trailer_covers_every_piece() {
+        use std::io::Read;
+        let sources = fleet(300, 200);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let frames: Vec<Bytes> = Body::gzip(format, sources.clone()).collect();
+            assert!(frames.len() > 2, "{} frames", frames.len());
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&frames.concat()[..])
+                .read_to_end(&mut text)
+                .unwrap();
+            assert_eq!(text, render(format, sources.iter().map(|s| &**s)));
+        }
     }
 
     #[test]
