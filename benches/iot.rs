@@ -14,36 +14,16 @@ use fleet_drivers::iot::{metrics, model};
 use fleet_exporter::server;
 use fleet_sim::iot::{IotSim, IotSimConfig};
 
+mod common;
+use common::{mib, process_cpu, rss_bytes};
+
 const DEVICES: usize = 10_000;
 const RATE: f64 = 500.0;
 const REAL_RATE: f64 = 2.0;
 
-/// User and system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
+/// This process's RSS, in MiB.
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    mib(rss_bytes(std::process::id()))
 }
 
 /// Decoding and mapping alone, without sockets or a simulator: the driver's own CPU per device.
@@ -92,7 +72,7 @@ async fn main() {
         "[[targets]]\nname = \"fleet\"\nkind = \"iot\"\nurl = \"{}\"\napp_id = \"qwe123\"\n\
          app_secret = \"C55rqUa6AvKyuNMYYvoYCSR1BBfSPWK7\"\ndevices = [{}]\n\
          interval = \"60s\"\ntimeout = \"55s\"\nrate_limit = {RATE}\nconcurrency = 8\n\
-         device_interval = \"1h\"\n",
+         device_interval = \"1h\"\nmax_series = 1000000\n",
         platform.url(),
         list.join(", ")
     );
@@ -103,7 +83,7 @@ async fn main() {
         fleet_drivers::KINDS,
     )
     .expect("config");
-    let (rss_before, cpu_before) = (rss_mib(), cpu_seconds());
+    let (rss_before, cpu_before) = (rss_mib(), process_cpu());
     let app = App::new(Source::Builtin, fleet_drivers::KINDS);
     let start = Instant::now();
     app.apply(&config).await;
@@ -111,8 +91,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cycle = start.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = (process_cpu() - cpu_before).as_secs_f64();
     let status = &app.store().status()[0];
+    // A round that failed would be measured as one that did nothing.
+    assert!(
+        status.health.up,
+        "the round failed: {:?}",
+        status.health.last_error
+    );
     println!(
         "round: {} requests for {DEVICES} devices ({} answered) in {cycle:.1?} at {RATE} req/s \
          (poll {:.1?}, start offset included); at {REAL_RATE} req/s: {:.0} s = {:.0} min",
