@@ -2,11 +2,13 @@
 //! summary, and one timed GET.
 #![allow(dead_code)]
 
-use std::ffi::{c_int, c_long};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// A child process (the exporter, the simulators), killed when dropped, also on a panic.
+/// A child process (the exporter, the simulators), killed when dropped, also on a panic, with
+/// every process it started: a profiler the exporter runs under (`FLEET_BENCH_WRAP`) would
+/// leave the exporter running if only the profiler were killed. The profiler is given a few
+/// seconds to write its report once the exporter is gone.
 pub(crate) struct Process(pub(crate) Child);
 
 impl Process {
@@ -17,9 +19,42 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if kill_descendants(self.0.id()) > 0 {
+            let wrote = Instant::now();
+            while wrote.elapsed() < Duration::from_secs(10)
+                && self.0.try_wait().is_ok_and(|s| s.is_none())
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Kills the children of `pid`, theirs first, as `/proc/PID/task/*/children` lists them; how
+/// many it killed.
+fn kill_descendants(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    let children: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            let pids: Vec<u32> = list
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            pids
+        })
+        .collect();
+    for &child in &children {
+        kill_descendants(child);
+        // SAFETY: kill(2) only sends a signal; a pid that has exited meanwhile gets ESRCH.
+        unsafe { libc::kill(child as libc::pid_t, libc::SIGKILL) };
+    }
+    children.len()
 }
 
 /// `VmRSS` of `pid`, in bytes.
@@ -35,12 +70,8 @@ pub(crate) fn rss_bytes(pid: u32) -> usize {
 
 /// User plus system CPU time of `pid`, from /proc/PID/stat (fields 14 and 15, in clock ticks).
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    extern "C" {
-        fn sysconf(name: c_int) -> c_long;
-    }
-    const SC_CLK_TCK: c_int = 2;
     // SAFETY: sysconf only reads a system constant.
-    let ticks_per_second = unsafe { sysconf(SC_CLK_TCK) } as f64;
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     // The command name may hold spaces; the fields after it are plain numbers.
     let fields: Vec<&str> = stat
@@ -56,32 +87,25 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
 /// CPU time of one of clock_gettime(2)'s CPU clocks, to the nanosecond. `/proc/PID/stat` counts
 /// in 10 ms ticks, too coarse for a poll, and a running thread's `schedstat` is only brought up
 /// to date at the scheduler's next tick (4 ms here), where this clock reads the time so far.
-fn cpu_clock(clock: c_int) -> Duration {
-    #[repr(C)]
-    struct Timespec {
-        sec: c_long,
-        nsec: c_long,
-    }
-    extern "C" {
-        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-    }
-    let mut ts = Timespec { sec: 0, nsec: 0 };
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { clock_gettime(clock, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.sec as u64, ts.nsec as u32)
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// This process's CPU time, user and system, all threads.
 pub(crate) fn process_cpu() -> Duration {
-    const CLOCK_PROCESS_CPUTIME_ID: c_int = 2;
-    cpu_clock(CLOCK_PROCESS_CPUTIME_ID)
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// The calling thread's CPU time.
 pub(crate) fn thread_cpu() -> Duration {
-    const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
-    cpu_clock(CLOCK_THREAD_CPUTIME_ID)
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 pub(crate) fn mib(bytes: usize) -> f64 {
