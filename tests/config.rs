@@ -190,3 +190,50 @@ fn a_shard_in_the_server_section_parses_and_a_bad_one_names_the_key() {
     let e = parse(&format!("[server]\nshard = 1\n{ONE}")).unwrap_err();
     assert!(e.contains("server.shard"), "{e}");
 }
+
+/// The README says the example config shows every key: each key a kind accepts (as its driver's
+/// own "expected one of" list names them) is in it, set or commented out, a secret as itself or
+/// its `_file` form. A key added to a driver fails here until the example shows it.
+#[test]
+fn the_example_config_shows_every_key_each_kind_accepts() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/fleet-exporter.example.toml"
+    ))
+    .unwrap();
+    let shown = |key: &str| {
+        example.lines().any(|line| {
+            let line = line.trim_start_matches('#').trim_start();
+            line.starts_with(&format!("{key} ="))
+                || line.starts_with(&format!("[targets.{key}]"))
+                || line.starts_with(&format!("[[targets.{key}]]"))
+        })
+    };
+    for kind in KINDS {
+        let e = parse(&format!(
+            "[[targets]]\nname = \"a\"\nkind = \"{}\"\nurl = \"http://192.0.2.1\"\nnot_a_key = 1\n",
+            kind.name
+        ))
+        .unwrap_err();
+        let (_, expected) = e
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("{}: {e}", kind.name));
+        let keys: Vec<&str> = expected
+            .split(", ")
+            .map(|k| k.trim().trim_matches('`'))
+            .collect();
+        assert!(keys.len() > 5, "{}: {keys:?}", kind.name);
+        let missing: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| {
+                let as_file = kind.secret_keys.contains(k) && shown(&format!("{k}_file"));
+                !(shown(k) || as_file)
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "kind {}: config/fleet-exporter.example.toml does not show {missing:?}",
+            kind.name
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! as docs/metrics.md describes them) on every panel, `$__rate_interval` in every range
 //! function, every query aggregated by the device's labels, unique panel ids, mappings and
 //! thresholds on every state panel, tidy table columns, links between the dashboards that keep
-//! the time range and variables, fixed and unique uids, and provisioning that points at them.
+//! the time range and variables, fixed and unique uids, provisioning that points at them, and
+//! the panels docs/runbook.md sends operators to.
 
 use std::collections::HashSet;
 
@@ -364,4 +365,32 @@ fn drill_down_links_name_dashboards_that_exist() {
         }
     }
     assert!(found >= 5, "{found} links");
+}
+
+/// The runbook sends an operator to dashboard panels by their titles, in double quotes
+/// ("WAN line state" on the iKuai dashboard): each is the title of a panel or row of some
+/// dashboard, so a renamed panel fails here instead of leaving a dead pointer in a page read
+/// during an incident. Quotes inside backticks are PromQL or config, not titles.
+#[test]
+fn every_panel_the_runbook_names_is_on_a_dashboard() {
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md")).unwrap();
+    let boards = dashboards();
+    let titles: HashSet<&str> = boards
+        .iter()
+        .flat_map(|(_, b)| panels(b))
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    let prose: String = runbook
+        .split("```")
+        .step_by(2)
+        .flat_map(|text| text.split('`').step_by(2))
+        .collect();
+    let named: Vec<&str> = prose.split('"').skip(1).step_by(2).collect();
+    assert!(named.len() >= 15, "{} panels named: {named:?}", named.len());
+    let missing: Vec<&&str> = named.iter().filter(|t| !titles.contains(**t)).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/runbook.md names panels no dashboard has: {missing:?}"
+    );
 }

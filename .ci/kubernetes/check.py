@@ -163,6 +163,27 @@ for config_path in sorted((DEPLOY / "prometheus").glob("*.yml")):
     jobs = sorted(j["job_name"] for j in config["scrape_configs"])
     print(f"{config_path}: promtool check config passes (jobs {jobs})")
 
+# In the probe file, both jobs name a replica by the same `instance`: the probe job's is the
+# host of its /sd URL (/sd answers with the address it was asked on), the `fleet` job's comes
+# from relabeling the pod's name and namespace. The alerts and dashboards join the two jobs on
+# `instance`; a pod IP there would leave the exporter's memory and HTTP series unmatched.
+probe = load(DEPLOY / "prometheus/prometheus-probe.yml")
+(probe_job,) = [j for j in probe["scrape_configs"] if j["job_name"] == "fleet-probe"]
+sd_hosts = [re.fullmatch(r"https?://([^/]+)/sd", c["url"]).group(1) for c in probe_job["http_sd_configs"]]
+(fleet_job,) = [j for j in probe["scrape_configs"] if j["job_name"] == "fleet"]
+for ordinal, host in enumerate(sd_hosts):
+    (namespace,) = fleet_job["kubernetes_sd_configs"][0]["namespaces"]["names"]
+    meta = {"__meta_kubernetes_pod_name": f"{sts['metadata']['name']}-{ordinal}",
+            "__meta_kubernetes_namespace": namespace}
+    instance = None
+    for r in fleet_job.get("relabel_configs", []):
+        if r.get("target_label") == "instance":
+            value = r.get("separator", ";").join(meta.get(l, "") for l in r["source_labels"])
+            m = re.fullmatch(r.get("regex", "(.*)"), value)
+            instance = m.expand(r["replacement"].replace("$", "\\")) if m else None
+    check(instance == host, f"prometheus/prometheus-probe.yml: the fleet job names pod {ordinal} "
+                            f"instance={instance or 'the pod IP'}, the probe job {host}")
+
 if problems:
     sys.exit("deploy/kubernetes:\n  " + "\n  ".join(problems))
 print("deploy/kubernetes: the manifests agree with each other and with the exporter")

@@ -29,7 +29,7 @@ _config = {
     # SIP registrations are refreshed well before they expire (the gateway's default period is
     # 3600 s); less than this many seconds left, for 3 minutes, means refreshes fail.
     "sip_expiry_warning_seconds": 300,
-    # An exporter's resident memory is a few MiB plus 150-300 bytes per series it holds
+    # An exporter's resident memory is about 20 MiB plus 150-300 bytes per series it holds
     # (BENCHMARKS.md); above this base plus this much per series, for 30 minutes, it grows
     # beyond what its series explain (a leak, or scrapers piling up).
     "exporter_memory_base_bytes": 128 * 1024 * 1024,
