@@ -73,10 +73,42 @@ fn errors_name_the_target_and_key() {
     ))
     .unwrap_err();
     assert!(
-        e.contains("targets[0].password") && e.contains("FLEET_TEST_UNSET_VAR"),
+        e.contains("target \"hq\".password") && e.contains("FLEET_TEST_UNSET_VAR"),
         "{e}"
     );
     assert!(!e.contains("pw\""), "{e}");
+}
+
+#[test]
+fn an_inherited_timeout_is_shortened_to_fit_a_shorter_interval() {
+    let timeout = |text: &str| parse(text).map(|c| c.targets[0].spec.timeout);
+    // The built-in 10 s, for a target polled every 5 s: 90% of its interval.
+    let five = format!("{ONE}interval = \"5s\"\n");
+    assert_eq!(timeout(&five), Ok(Duration::from_millis(4500)));
+    // `[defaults]`' own timeout, for a target with an interval of its own.
+    let inherited = format!("[defaults]\ntimeout = \"20s\"\n{ONE}interval = \"10s\"\n");
+    assert_eq!(timeout(&inherited), Ok(Duration::from_secs(9)));
+    // One that fits is kept as it is.
+    let fits = format!("[defaults]\ntimeout = \"20s\"\n{ONE}interval = \"1m\"\n");
+    assert_eq!(timeout(&fits), Ok(Duration::from_secs(20)));
+}
+
+#[test]
+fn a_timeout_someone_wrote_that_does_not_fit_is_refused_where_it_was_written() {
+    let e = parse(&format!("[defaults]\ntimeout = \"2m\"\n{ONE}")).unwrap_err();
+    assert!(
+        e.contains("defaults.timeout") && e.contains("below the interval (120s >= 30s)"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("target \"hq\""),
+        "the target set no timeout: {e}"
+    );
+    let e = parse(&format!(
+        "[defaults]\ninterval = \"1m\"\n{ONE}timeout = \"1m\"\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("target \"hq\".timeout"), "{e}");
 }
 
 #[test]

@@ -37,6 +37,11 @@ const URL_MAX_BYTES: usize = 4096;
 pub const READ_DEADLINE: Duration = Duration::from_secs(30);
 /// A target's poll interval when neither it nor `[defaults]` sets one.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// A poll's deadline where neither the target nor `[defaults]` sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this share of a target's interval is the timeout it inherits: a poll that ran into
+/// the next one's start would only delay it.
+const INHERITED_TIMEOUT_SHARE: f64 = 0.9;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -339,8 +344,11 @@ impl Config {
         };
         let defaults = &raw.defaults;
         let interval = defaults.interval.unwrap_or(DEFAULT_INTERVAL);
-        let timeout = defaults.timeout.unwrap_or(Duration::from_secs(10));
+        let timeout = defaults.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let backoff_max = defaults.backoff_max.unwrap_or(Duration::from_secs(300));
+        if defaults.timeout.is_some() {
+            below_interval("defaults.timeout", timeout, interval)?;
+        }
 
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(raw.targets.len());
@@ -363,6 +371,21 @@ impl Config {
             inputs: None,
         })
     }
+}
+
+/// A timeout someone wrote at `key`, refused unless it is below the interval it polls at.
+fn below_interval(
+    key: &str,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<Duration, ConfigError> {
+    if timeout >= interval {
+        return Err(ConfigError::at(
+            key,
+            format!("must be below the interval ({timeout:?} >= {interval:?})"),
+        ));
+    }
+    Ok(timeout)
 }
 
 /// Checks a target against its kind and the defaults, reads its secret files, and has its
@@ -400,15 +423,14 @@ fn configure(
     }
     let url = parse_url(&url).map_err(|e| ConfigError::at(&format!("{path}.url"), e))?;
     let interval = target_interval.unwrap_or(interval);
-    // A default timeout never exceeds the target's own interval; an explicit one must fit.
-    let timeout = target_timeout.unwrap_or(timeout.min(interval));
     let backoff_max = target_backoff_max.unwrap_or(backoff_max);
-    if timeout >= interval {
-        return Err(ConfigError::at(
-            &format!("{path}.timeout"),
-            format!("must be below the interval ({timeout:?} >= {interval:?})"),
-        ));
-    }
+    let timeout = match target_timeout {
+        Some(timeout) => below_interval(&format!("{path}.timeout"), timeout, interval)?,
+        // An inherited timeout is shortened to fit a target polled more often, as Prometheus
+        // shortens a global scrape timeout for a job with a shorter interval: the user wrote
+        // no timeout for this target, so there is no key of theirs to refuse.
+        None => timeout.min(interval.mul_f64(INHERITED_TIMEOUT_SHARE)),
+    };
     for key in kind.secret_keys {
         let file_key = format!("{key}_file");
         if let Some(file) = table.remove(&file_key) {
@@ -654,7 +676,11 @@ fn expand_env(v: &mut Value, path: &str) -> Result<(), ConfigError> {
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand_env(item, &format!("{path}[{i}]"))?;
+                // A target is named as every later error about it names it.
+                let target = (path == "targets")
+                    .then(|| item.get("name")?.as_str().map(|n| format!("target {n:?}")))
+                    .flatten();
+                expand_env(item, &target.unwrap_or_else(|| format!("{path}[{i}]")))?;
             }
         }
         Value::Object(map) => {
