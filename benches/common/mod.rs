@@ -38,17 +38,15 @@ fn kill_descendants(pid: u32) -> usize {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
-    let children: Vec<u32> = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            let pids: Vec<u32> = list
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect();
-            pids
-        })
-        .collect();
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            children.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
     for &child in &children {
         kill_descendants(child);
         // SAFETY: kill(2) only sends a signal; a pid that has exited meanwhile gets ESRCH.
