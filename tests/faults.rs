@@ -25,7 +25,7 @@ use fleet_core::driver::Reason;
 use fleet_sim::{ikuai, iot, komari, openvox};
 use futures_util::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -166,12 +166,34 @@ struct FaultyDevice {
     healed: Arc<AtomicBool>,
     /// The accept loop and every forwarded connection, aborted when the device breaks again.
     tasks: Mutex<Vec<AbortHandle>>,
+    /// A refusing device's port, bound but not listening while it refuses: a connection to it is
+    /// refused, and no other socket can take the port meanwhile. A freed port could be bound
+    /// by another server of the test, or be the source port the kernel picks for the exporter's
+    /// own connection to it, which then connects to itself and reads its request back as the
+    /// answer: either way the poll fails as `http`, not `connect` (seen once in CI).
+    reserved: Mutex<Option<TcpSocket>>,
+}
+
+/// A socket bound to `addr` (port 0 for any), not listening.
+fn reserve(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
 }
 
 impl FaultyDevice {
     async fn start(fault: Fault, upstream: SocketAddr) -> Arc<FaultyDevice> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, reserved) = if fault == Fault::Refused {
+            (None, Some(reserve("127.0.0.1:0".parse().unwrap()).unwrap()))
+        } else {
+            (Some(TcpListener::bind("127.0.0.1:0").await.unwrap()), None)
+        };
+        let addr = match (&listener, &reserved) {
+            (Some(l), _) => l.local_addr().unwrap(),
+            (_, Some(r)) => r.local_addr().unwrap(),
+            (None, None) => unreachable!("one of the two"),
+        };
         let host = match fault {
             Fault::Dns => HostName::add(format!("fault-{}.fleet.test", addr.port())),
             Fault::SilentDns => HostName::add(format!("{SILENT}{}.fleet.test", addr.port())),
@@ -184,8 +206,9 @@ impl FaultyDevice {
             host,
             healed: Arc::new(AtomicBool::new(false)),
             tasks: Mutex::new(Vec::new()),
+            reserved: Mutex::new(reserved),
         });
-        if fault != Fault::Refused {
+        if let Some(listener) = listener {
             device.listen(listener);
         }
         device
@@ -225,26 +248,39 @@ impl FaultyDevice {
         if let Some(host) = &self.host {
             host.resolvable(true);
         }
-        if self.fault == Fault::Refused {
-            // Tokio sets SO_REUSEADDR, so the port comes back at once.
-            self.listen(TcpListener::bind(self.addr).await.unwrap());
+        if let Some(socket) = self.reserved.lock().unwrap().take() {
+            self.listen(socket.listen(1024).unwrap());
         }
     }
 
     /// Plays the fault again, cutting every forwarded connection (a WebSocket included).
-    fn r#break(&self) {
+    async fn r#break(&self) {
         self.healed.store(false, Ordering::SeqCst);
         if let Some(host) = &self.host {
             // Its pooled connections are cut below, so the next poll must resolve the name.
             host.resolvable(false);
         }
-        let mut tasks = self.tasks.lock().unwrap();
-        if self.fault == Fault::Refused {
-            tasks.drain(..).for_each(|t| t.abort());
-        } else {
+        if self.fault != Fault::Refused {
             // Keep the accept loop (the first task); cut the rest.
-            tasks.drain(1..).for_each(|t| t.abort());
+            self.tasks
+                .lock()
+                .unwrap()
+                .drain(1..)
+                .for_each(|t| t.abort());
+            return;
         }
+        let tasks: Vec<AbortHandle> = self.tasks.lock().unwrap().drain(..).collect();
+        tasks.iter().for_each(AbortHandle::abort);
+        // The port is free once the aborted accept loop has dropped its listener.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let socket = loop {
+            match reserve(self.addr) {
+                Ok(socket) => break socket,
+                Err(e) if Instant::now() > deadline => panic!("reserve {}: {e}", self.addr),
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        *self.reserved.lock().unwrap() = Some(socket);
     }
 
     async fn serve(&self, mut stream: TcpStream) {
@@ -640,7 +676,7 @@ async fn faults_of(kind: &Kind) {
         .map(|f| errors(&text, &f.target(), f.reason()))
         .collect();
     for d in &devices {
-        d.r#break();
+        d.r#break().await;
     }
     let text = scrape_until(&exporter, &format!("{k}: failing again"), |m| {
         all_failing(m, k, &seen)
