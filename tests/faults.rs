@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{sample, start_exporter, Exporter};
+use common::{eventually, sample, start_exporter, Exporter};
 use fleet_core::driver::Reason;
 use fleet_sim::{ikuai, iot, komari, openvox};
 use futures_util::SinkExt;
@@ -184,16 +184,8 @@ fn reserve(addr: SocketAddr) -> std::io::Result<TcpSocket> {
 
 impl FaultyDevice {
     async fn start(fault: Fault, upstream: SocketAddr) -> Arc<FaultyDevice> {
-        let (listener, reserved) = if fault == Fault::Refused {
-            (None, Some(reserve("127.0.0.1:0".parse().unwrap()).unwrap()))
-        } else {
-            (Some(TcpListener::bind("127.0.0.1:0").await.unwrap()), None)
-        };
-        let addr = match (&listener, &reserved) {
-            (Some(l), _) => l.local_addr().unwrap(),
-            (_, Some(r)) => r.local_addr().unwrap(),
-            (None, None) => unreachable!("one of the two"),
-        };
+        let socket = reserve("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
         let host = match fault {
             Fault::Dns => HostName::add(format!("fault-{}.fleet.test", addr.port())),
             Fault::SilentDns => HostName::add(format!("{SILENT}{}.fleet.test", addr.port())),
@@ -206,10 +198,12 @@ impl FaultyDevice {
             host,
             healed: Arc::new(AtomicBool::new(false)),
             tasks: Mutex::new(Vec::new()),
-            reserved: Mutex::new(reserved),
+            reserved: Mutex::new(None),
         });
-        if let Some(listener) = listener {
-            device.listen(listener);
+        if fault == Fault::Refused {
+            *device.reserved.lock().unwrap() = Some(socket);
+        } else {
+            device.listen(socket.listen(1024).unwrap());
         }
         device
     }
@@ -272,15 +266,17 @@ impl FaultyDevice {
         let tasks: Vec<AbortHandle> = self.tasks.lock().unwrap().drain(..).collect();
         tasks.iter().for_each(AbortHandle::abort);
         // The port is free once the aborted accept loop has dropped its listener.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let socket = loop {
-            match reserve(self.addr) {
-                Ok(socket) => break socket,
-                Err(e) if Instant::now() > deadline => panic!("reserve {}: {e}", self.addr),
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
-        *self.reserved.lock().unwrap() = Some(socket);
+        let mut socket = None;
+        eventually(
+            Duration::from_secs(5),
+            "the refusing port to be free",
+            || {
+                socket = reserve(self.addr).ok();
+                std::future::ready(socket.is_some())
+            },
+        )
+        .await;
+        *self.reserved.lock().unwrap() = socket;
     }
 
     async fn serve(&self, mut stream: TcpStream) {

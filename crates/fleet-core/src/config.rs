@@ -677,10 +677,11 @@ fn expand_env(v: &mut Value, path: &str) -> Result<(), ConfigError> {
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 // A target is named as every later error about it names it.
-                let target = (path == "targets")
-                    .then(|| item.get("name")?.as_str().map(|n| format!("target {n:?}")))
-                    .flatten();
-                expand_env(item, &target.unwrap_or_else(|| format!("{path}[{i}]")))?;
+                let at = match item.get("name").and_then(Value::as_str) {
+                    Some(name) if path == "targets" => format!("target {name:?}"),
+                    _ => format!("{path}[{i}]"),
+                };
+                expand_env(item, &at)?;
             }
         }
         Value::Object(map) => {
